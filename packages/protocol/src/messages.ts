@@ -1,0 +1,64 @@
+/**
+ * Codecs of the System module's messages (PROTOCOL.md 4) through the generated schemas,
+ * plus the builders of the System Packets the gateway sends. Off the per-message hot path.
+ */
+import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
+import { ErrorCode, JanusError } from './errors.js';
+import { makePacket, type Packet } from './packet.js';
+import {
+  SCHeartbeat_Code,
+  SCHeartbeatSchema,
+  SCServerLogout_Code,
+  SCServerLogoutSchema,
+  SCServerUnexpectedErrSchema,
+  SystemSeq,
+} from './gen/janus/v1/system_pb.js';
+
+/** Module id of the System module. */
+export const MOD_SYSTEM = 1;
+
+/** Encodes a message canonically (ascending field order, defaults omitted). */
+export function encodeMessage<D extends DescMessage>(schema: D, init: MessageInitShape<D>): Uint8Array {
+  return toBinary(schema, create(schema, init));
+}
+
+/**
+ * Decodes a message.
+ * @throws JanusError JANUS_ERR_PACKET_MALFORMED when the bytes are not a valid encoding.
+ */
+export function decodeMessage<D extends DescMessage>(schema: D, bytes: Uint8Array): MessageShape<D> {
+  try {
+    return fromBinary(schema, bytes);
+  } catch (err) {
+    throw new JanusError(ErrorCode.PacketMalformed, `malformed ${schema.typeName}: ${(err as Error).message}`);
+  }
+}
+
+/** `Packet{mod=1, seq=4, data=SCServerLogout{code, server_time}}` (PROTOCOL.md 4). `now` in unix seconds. */
+export function serverLogoutPacket(code: SCServerLogout_Code, now: number): Packet {
+  return makePacket({
+    mod: MOD_SYSTEM,
+    seq: SystemSeq.SERVER_LOGOUT,
+    data: encodeMessage(SCServerLogoutSchema, { code, serverTime: BigInt(now) }),
+  });
+}
+
+/** `Packet{mod=1, seq=3, index, data=SCServerUnexpectedErr{mod, seq, msg}}` (PROTOCOL.md 8). */
+export function serverUnexpectedErrPacket(index: number, mod: number, seq: number, msg: string): Packet {
+  return makePacket({
+    mod: MOD_SYSTEM,
+    seq: SystemSeq.SERVER_UNEXPECTED_ERR,
+    index,
+    data: encodeMessage(SCServerUnexpectedErrSchema, { mod, seq, msg }),
+  });
+}
+
+/** `Packet{mod=1, seq=2, index, data=SCHeartbeat{server_time, code}}` (PROTOCOL.md 8). */
+export function heartbeatReplyPacket(index: number, now: number, code: SCHeartbeat_Code): Packet {
+  return makePacket({
+    mod: MOD_SYSTEM,
+    seq: SystemSeq.HEARTBEAT,
+    index,
+    data: encodeMessage(SCHeartbeatSchema, { serverTime: BigInt(now), code }),
+  });
+}
