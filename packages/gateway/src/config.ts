@@ -1,0 +1,221 @@
+/**
+ * Gateway configuration: one YAML file plus environment overrides for secrets, validated
+ * once at the edge by a zod schema (unknown keys rejected, the bad key named), then frozen.
+ * Every key, its default and unit: docs/configuration.md.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ErrorCode, JanusError, MAX_FRAME_BYTES_CEILING, TUNNEL_PATHS } from '@janus/protocol';
+
+const port = z.number().int().min(0).max(65535);
+const listener = (defPort: number, defHost: string) =>
+  z.strictObject({ host: z.string().min(1).default(defHost), port: port.default(defPort) }).prefault({});
+
+const instanceSchema = z.strictObject({
+  id: z.string().min(1),
+  /** `grpc://host:port` endpoints (Kratos layout, PROTOCOL.md 10); the first grpc one is used. */
+  endpoints: z.array(z.string().regex(/^grpc:\/\/[^/\s]+:\d+$/, 'must be grpc://host:port')).min(1),
+  metadata: z
+    .strictObject({ color: z.string().default(''), weight: z.number().int().min(1).default(100) })
+    .prefault({}),
+});
+
+const serviceSchema = z.strictObject({
+  /** gRPC method path of the service's Tunnel rpc. */
+  path: z.string().regex(/^\/[^/]+\/[^/]+$/, 'must be /package.Service/Method'),
+  /** Discovery name (etcd key segment; the static instance list's key). */
+  discoveryName: z.string().min(1),
+});
+
+const DEFAULT_MODULES: Record<string, { name: string; service: string }> = {
+  '2': { name: 'dev', service: 'player' },
+  '3': { name: 'player', service: 'player' },
+  '4': { name: 'room', service: 'room' },
+  '5': { name: 'team', service: 'player' },
+  '6': { name: 'fight', service: 'player' },
+  '7': { name: 'chat', service: 'player' },
+  '8': { name: 'notice', service: 'player' },
+  '9': { name: 'activity', service: 'player' },
+  '10': { name: 'mail', service: 'player' },
+  '11': { name: 'guild', service: 'player' },
+};
+
+/** The configuration schema (PROTOCOL.md names and defaults). */
+export const configSchema = z.strictObject({
+  gateway: z
+    .strictObject({
+      /** Instance id (logs, discovery). */
+      id: z.string().min(1).default('janus-1'),
+      /** Host other services reach this gateway at: x-md-global-gate-referer, gateway route table. */
+      advertiseHost: z.string().min(1).default('127.0.0.1'),
+    })
+    .prefault({}),
+  listen: z
+    .strictObject({
+      tcp: listener(17001, '0.0.0.0'),
+      ws: z
+        .strictObject({ host: z.string().min(1).default('0.0.0.0'), port: port.default(17002), path: z.string().startsWith('/').default('/ws') })
+        .prefault({}),
+      grpc: listener(19100, '127.0.0.1'),
+    })
+    .prefault({}),
+  /** false: plaintext sessions (development); client ports then default to 127.0.0.1. */
+  encrypted: z.boolean().default(true),
+  keys: z
+    .strictObject({
+      /** A directory laid out by `janus keygen` (server-vN.key.pem, client-vN.pub.pem, token.key). */
+      dir: z.string().optional(),
+      /** Server signing keys: version -> PKCS#8 PEM file. */
+      serverKeys: z.record(z.string().regex(/^[1-9]\d*$/), z.string()).default({}),
+      /** Client public keys: version -> SPKI PEM file. */
+      clientKeys: z.record(z.string().regex(/^[1-9]\d*$/), z.string()).default({}),
+      /** Token key files (standard base64 of 32 bytes); the first one issues. */
+      tokenKeys: z.array(z.string()).default([]),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      /** Largest frame body in either direction (bytes), 1..16 MiB. PROTOCOL.md 2. */
+      maxFrameBytes: z.number().int().min(64).max(MAX_FRAME_BYTES_CEILING).default(65536),
+      /** Largest inflated size of a compressed Packet's data (bytes). PROTOCOL.md 8. */
+      maxInflateBytes: z.number().int().min(1).default(1024 * 1024),
+      /** Deflate data of outgoing Packets at least this long (bytes). PROTOCOL.md 8. */
+      compressThreshold: z.number().int().min(1).default(4096),
+      /** zlib level for outgoing data, 1 (fastest) .. 9. */
+      compressLevel: z.number().int().min(1).max(9).default(1),
+      /** Client connections at once; past it new ones get ServerLogout Waiting. */
+      maxConnections: z.number().int().min(1).default(100000),
+      /** Client connections at once per remote address; 0 = no limit. */
+      maxConnectionsPerAddress: z.number().int().min(0).default(0),
+      /** Unsent bytes queued for one client before it is cut off as a slow consumer. */
+      sendQueueBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+      /** Frames read ahead of processing per connection before its socket is paused. */
+      inboxFrames: z.number().int().min(1).default(256),
+      /** Client messages per second (token bucket rate) after login. */
+      messagesPerSecond: z.number().min(1).default(200),
+      /** Token bucket size (messages). */
+      messageBurst: z.number().int().min(1).default(400),
+      /** Over-limit messages in a row after which the connection ends with RateLimited. */
+      rateLimitStrikes: z.number().int().min(1).default(200),
+    })
+    .prefault({}),
+  timeouts: z
+    .strictObject({
+      /** CSHandshake and CSAuth must arrive within this of the connection's start (ms). */
+      handshakeMs: z.number().int().min(1).default(5000),
+      /** Allowed |CSHandshake.timestamp - now| (s). */
+      handshakeSkewS: z.number().int().min(0).default(300),
+      /** No frame from a client for this long closes it (ms); at least 60000. */
+      idleMs: z.number().int().min(60000).default(60000),
+      /** Graceful shutdown bound (ms). */
+      shutdownMs: z.number().int().min(0).default(10000),
+      /** Wait for a backend channel to become ready when opening a tunnel (ms). */
+      tunnelConnectMs: z.number().int().min(1).default(3000),
+      /** Wait for a ServerLogout to flush before destroying the socket (ms). PROTOCOL.md 2: 1 s. */
+      logoutFlushMs: z.number().int().min(0).max(1000).default(1000),
+    })
+    .prefault({}),
+  /** Module table: module id -> {name, service}. Replaces the default table when given. */
+  modules: z.record(z.string().regex(/^\d+$/), z.strictObject({ name: z.string().min(1), service: z.string().min(1) })).default(DEFAULT_MODULES),
+  /** (mod, seq) overrides of the module table. */
+  routes: z.array(z.strictObject({ mod: z.number().int(), seq: z.number().int(), service: z.string().min(1) })).default([]),
+  /** Backend services by name. `player` is the player service (keyed by uid, opened at login). */
+  services: z
+    .record(z.string().min(1), serviceSchema)
+    .default({
+      player: { path: TUNNEL_PATHS.player, discoveryName: 'roma.player.service' },
+      room: { path: TUNNEL_PATHS.room, discoveryName: 'roma.room.service' },
+    }),
+  /** Static instance lists by discovery name (the embedded default of PROTOCOL.md 10). */
+  discovery: z.strictObject({ static: z.record(z.string(), z.array(instanceSchema)).default({}) }).prefault({}),
+  routeTable: z.strictObject({ /** TTL of route table entries (s). */ ttlS: z.number().int().min(1).default(600) }).prefault({}),
+  tunnel: z
+    .strictObject({
+      /** HTTP/2 connections per backend instance; tunnel streams spread over them. */
+      channelsPerInstance: z.number().int().min(1).max(16).default(2),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+    .prefault({}),
+});
+
+/** The validated, frozen configuration. */
+export type GatewayConfig = z.output<typeof configSchema>;
+/** What a config file (or test) may give: everything optional. */
+export type GatewayConfigInput = z.input<typeof configSchema>;
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+/**
+ * Validates a configuration object, fills defaults, checks cross-references and freezes it.
+ * @throws JanusError JANUS_ERR_CONFIG_INVALID naming the first bad key, e.g. `limits.maxFrameBytes: ...`.
+ */
+export function parseConfig(input: unknown): GatewayConfig {
+  const r = configSchema.safeParse(input ?? {});
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const key = issue.path.join('.') || '(root)';
+    throw new JanusError(ErrorCode.ConfigInvalid, `config ${key}: ${issue.message}`, { key });
+  }
+  const cfg = r.data;
+  if (!cfg.services.player) throw new JanusError(ErrorCode.ConfigInvalid, 'config services: a "player" service is required', { key: 'services.player' });
+  for (const [mod, m] of Object.entries(cfg.modules)) {
+    if (mod === '1') throw new JanusError(ErrorCode.ConfigInvalid, 'config modules.1: module 1 (System) is the gateway\'s own', { key: 'modules.1' });
+    if (!cfg.services[m.service]) {
+      throw new JanusError(ErrorCode.ConfigInvalid, `config modules.${mod}.service: no service "${m.service}" in services`, { key: `modules.${mod}.service` });
+    }
+  }
+  cfg.routes.forEach((rt, i) => {
+    if (!cfg.services[rt.service]) {
+      throw new JanusError(ErrorCode.ConfigInvalid, `config routes.${i}.service: no service "${rt.service}" in services`, { key: `routes.${i}.service` });
+    }
+  });
+  return deepFreeze(cfg);
+}
+
+/**
+ * Reads a YAML config file, applies environment overrides, resolves relative key paths
+ * against the file's directory, and validates.
+ *
+ * Environment: `JANUS_KEYS_DIR` (keys.dir), `JANUS_TOKEN_KEYS` (comma-separated standard
+ * base64 token keys, used instead of keys.tokenKeys files), `JANUS_LOG_LEVEL` (log.level).
+ * @throws JanusError JANUS_ERR_CONFIG_INVALID (unreadable file, bad YAML, bad key).
+ */
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new JanusError(ErrorCode.ConfigInvalid, `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text) ?? {};
+  } catch (err) {
+    throw new JanusError(ErrorCode.ConfigInvalid, `config file ${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const obj = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
+  const keys = { ...((obj.keys as Record<string, unknown> | undefined) ?? {}) };
+  if (env.JANUS_KEYS_DIR) keys.dir = env.JANUS_KEYS_DIR;
+  const base = dirname(resolve(file));
+  const abs = (p: unknown) => (typeof p === 'string' && !isAbsolute(p) ? resolve(base, p) : p);
+  if (keys.dir !== undefined) keys.dir = abs(keys.dir);
+  for (const k of ['serverKeys', 'clientKeys'] as const) {
+    if (keys[k] && typeof keys[k] === 'object') {
+      keys[k] = Object.fromEntries(Object.entries(keys[k] as Record<string, unknown>).map(([v, p]) => [v, abs(p)]));
+    }
+  }
+  if (Array.isArray(keys.tokenKeys)) keys.tokenKeys = keys.tokenKeys.map(abs);
+  obj.keys = keys;
+  if (env.JANUS_LOG_LEVEL) obj.log = { ...((obj.log as object | undefined) ?? {}), level: env.JANUS_LOG_LEVEL };
+  return parseConfig(obj);
+}

@@ -1,0 +1,191 @@
+/**
+ * The composition root: `createGateway(config)` builds every part from the validated
+ * config (no global state), so tests run many gateways in one process.
+ */
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import pino, { type Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { encodePacket, SCServerLogout_Code, serverLogoutPacket } from '@janus/protocol';
+import { nodeCrypto } from '@janus/protocol/node';
+import { Balancer } from './balancer.js';
+import type { GatewayConfig } from './config.js';
+import { Connection, type ConnectionContext } from './connection.js';
+import { StaticDiscovery, type Discovery } from './discovery.js';
+import { loadKeyRing, type KeyRing } from './keys.js';
+import { MemoryRouteTable, type RouteTable } from './route-table.js';
+import { Router } from './router.js';
+import { SessionRegistry } from './sessions.js';
+import { TcpTransport } from './transport-tcp.js';
+import { WsTransport } from './transport-ws.js';
+import { WsCode, type Transport } from './transport.js';
+import { ChannelPool } from './tunnel.js';
+
+/** Ports (adapters) and hooks a caller may supply instead of the embedded defaults. */
+export interface GatewayOptions {
+  logger?: Logger;
+  /** Default: in-memory table. */
+  routeTable?: RouteTable;
+  /** Default: the config's static instance lists. */
+  discovery?: Discovery;
+  /** Default: loaded from the config's key files and the environment. */
+  keys?: KeyRing;
+  /** Wall clock in ms (tests). */
+  nowMs?: () => number;
+}
+
+/** A running gateway. */
+export interface Gateway {
+  readonly config: GatewayConfig;
+  /** Bound ports (useful when the config asked for port 0). */
+  readonly tcpPort: number;
+  readonly wsPort: number;
+  /** Live client connections. */
+  readonly connectionCount: number;
+  /** Logged-in sessions. */
+  readonly sessions: SessionRegistry<Connection>;
+  /**
+   * Graceful shutdown (PROTOCOL.md 8): stop accepting, ServerLogout Waiting to every client,
+   * half-close the tunnels, wait for the sockets to close (at most timeouts.shutdownMs),
+   * then destroy what is left. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+function listen(server: TcpServer | HttpServer, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const a = server.address();
+      resolve(typeof a === 'object' && a ? a.port : port);
+    });
+  });
+}
+
+/**
+ * Builds and starts a gateway: TCP and WebSocket listeners on the configured addresses.
+ * @throws JanusError JANUS_ERR_KEY_INVALID (keys), or the listen error (EADDRINUSE...).
+ */
+export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Promise<Gateway> {
+  const log = opts.logger ?? pino({ level: cfg.log.level, base: { gateway: cfg.gateway.id } });
+  const nowMs = opts.nowMs ?? Date.now;
+  const keys = opts.keys ?? loadKeyRing(cfg);
+  const routes = opts.routeTable ?? new MemoryRouteTable(nowMs);
+  const discovery = opts.discovery ?? new StaticDiscovery(cfg.discovery.static);
+  const channels = new ChannelPool(cfg.tunnel.channelsPerInstance, cfg.timeouts.tunnelConnectMs);
+  const sessions = new SessionRegistry<Connection>();
+  const connections = new Set<Connection>();
+  const perAddress = new Map<string, number>();
+  let nextId = 1;
+  let shuttingDown = false;
+  let closedAll: (() => void) | null = null;
+
+  const ctx: ConnectionContext = {
+    cfg,
+    keys,
+    handshake: {
+      crypto: nodeCrypto,
+      encrypted: cfg.encrypted,
+      clientKeys: keys.clientKeys,
+      serverKeys: keys.serverKeys,
+      handshakeSkew: cfg.timeouts.handshakeSkewS,
+    },
+    router: new Router(cfg),
+    balancer: new Balancer(discovery, routes, cfg.routeTable.ttlS),
+    channels,
+    sessions,
+    routes,
+    gateAddress: `${cfg.gateway.advertiseHost}:${cfg.listen.grpc.port}`,
+    log,
+    nowMs,
+    shuttingDown: () => shuttingDown,
+    onClosed(conn) {
+      connections.delete(conn);
+      const a = conn.transport.remoteAddress;
+      const n = (perAddress.get(a) ?? 1) - 1;
+      if (n <= 0) perAddress.delete(a);
+      else perAddress.set(a, n);
+      if (closedAll && connections.size === 0) closedAll();
+    },
+  };
+
+  /** Admits a transport or turns it away with ServerLogout Waiting at once (PROTOCOL.md 7.2). */
+  const admit = (t: Transport): void => {
+    const a = t.remoteAddress;
+    const { maxConnections, maxConnectionsPerAddress } = cfg.limits;
+    const full =
+      shuttingDown ||
+      connections.size >= maxConnections ||
+      (maxConnectionsPerAddress > 0 && (perAddress.get(a) ?? 0) >= maxConnectionsPerAddress);
+    if (full) {
+      t.attach({ onBody() {}, onProtocolError() {}, onClose() {} });
+      t.send(encodePacket(serverLogoutPacket(SCServerLogout_Code.Waiting, Math.floor(nowMs() / 1000))));
+      t.close({ kind: 'end', wsCode: shuttingDown ? WsCode.GoingAway : WsCode.TryAgainLater }, cfg.timeouts.logoutFlushMs);
+      return;
+    }
+    perAddress.set(a, (perAddress.get(a) ?? 0) + 1);
+    const conn = new Connection(nextId++, t, ctx);
+    connections.add(conn);
+    conn.start();
+  };
+
+  const tcpServer = createTcpServer({ noDelay: true }, (socket: Socket) => admit(new TcpTransport(socket, cfg.limits.maxFrameBytes)));
+  const httpServer = createHttpServer((_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' }).end(`WebSocket only, at ${cfg.listen.ws.path}\n`);
+  });
+  const wss = new WebSocketServer({
+    server: httpServer,
+    path: cfg.listen.ws.path,
+    maxPayload: cfg.limits.maxFrameBytes,
+    perMessageDeflate: false,
+    // Select janus.v1 when offered; accept clients that offer none or only others.
+    handleProtocols: (offered) => (offered.has('janus.v1') ? 'janus.v1' : false),
+  });
+  wss.on('connection', (ws: WebSocket, req) => admit(new WsTransport(ws, req.socket.remoteAddress ?? '')));
+
+  const tcpPort = await listen(tcpServer, cfg.listen.tcp.host, cfg.listen.tcp.port);
+  let wsPort: number;
+  try {
+    wsPort = await listen(httpServer, cfg.listen.ws.host, cfg.listen.ws.port);
+  } catch (err) {
+    tcpServer.close();
+    throw err;
+  }
+  log.info({ tcp: `${cfg.listen.tcp.host}:${tcpPort}`, ws: `${cfg.listen.ws.host}:${wsPort}${cfg.listen.ws.path}`, encrypted: cfg.encrypted }, 'gateway listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    config: cfg,
+    tcpPort,
+    wsPort,
+    sessions,
+    get connectionCount() {
+      return connections.size;
+    },
+    close() {
+      closing ??= (async () => {
+        shuttingDown = true;
+        tcpServer.close();
+        httpServer.close();
+        const done = new Promise<void>((resolve) => {
+          closedAll = resolve;
+          if (connections.size === 0) resolve();
+        });
+        for (const c of [...connections]) c.logout(SCServerLogout_Code.Waiting);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, cfg.timeouts.shutdownMs)))]);
+        clearTimeout(timer);
+        for (const c of connections) c.transport.close({ kind: 'destroy', wsCode: WsCode.GoingAway }, 0);
+        for (const ws of wss.clients) ws.terminate();
+        wss.close();
+        httpServer.closeAllConnections();
+        channels.close();
+        await routes.close();
+        await discovery.close();
+        log.info('gateway stopped');
+      })();
+      return closing;
+    },
+  };
+}

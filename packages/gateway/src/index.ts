@@ -1,0 +1,9 @@
+/** @janus/gateway: the Janus gateway server. */
+export { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
+export { parseConfig, loadConfigFile, configSchema, type GatewayConfig, type GatewayConfigInput } from './config.js';
+export { loadKeyRing, type KeyRing } from './keys.js';
+export { MemoryRouteTable, routeKey, GATE_SERVICE_NAME, type RouteTable } from './route-table.js';
+export { StaticDiscovery, type Discovery, type Instance } from './discovery.js';
+export { Balancer, SmoothWeightedRoundRobin } from './balancer.js';
+export { Router, type ServiceRoute } from './router.js';
+export { wsCodeForLogout, type ConnectionState } from './connection.js';
