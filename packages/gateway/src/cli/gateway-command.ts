@@ -1,0 +1,42 @@
+/**
+ * `janus gateway --config FILE`: starts a gateway from a YAML config and stops it
+ * gracefully on SIGTERM/SIGINT (PROTOCOL.md 8: ServerLogout Waiting to every client,
+ * tunnels half-closed, exit within timeouts.shutdownMs).
+ */
+import type { Command } from 'commander';
+import { loadConfigFile } from '../config.js';
+import { createGateway, type Gateway } from '../gateway.js';
+
+/** Resolves when SIGINT or SIGTERM arrives (once). */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals): void => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+/** Closes `gw` gracefully; exits the process if that takes longer than its bound plus 1 s. */
+export async function shutdown(gw: Gateway): Promise<void> {
+  const guard = setTimeout(() => process.exit(1), gw.config.timeouts.shutdownMs + 1000);
+  guard.unref();
+  await gw.close();
+  clearTimeout(guard);
+}
+
+/** Registers `janus gateway`. */
+export function register(program: Command): void {
+  program
+    .command('gateway')
+    .description('Run a gateway from a YAML config file (see docs/configuration.md). Stops gracefully on SIGTERM/SIGINT.')
+    .requiredOption('--config <file>', 'the YAML config file')
+    .action(async (opts: { config: string }) => {
+      const gw = await createGateway(loadConfigFile(opts.config));
+      await untilSignal();
+      await shutdown(gw);
+    });
+}

@@ -1,0 +1,85 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ErrorCode, isJanusError } from '@janus/protocol';
+import { loadConfigFile, parseConfig } from '../src/config.js';
+import { Router } from '../src/router.js';
+
+const badKey = (key: string) => (e: unknown) => isJanusError(e, ErrorCode.ConfigInvalid) && e.message.includes(key);
+
+describe('config', () => {
+  it('fills every default from PROTOCOL.md', () => {
+    const c = parseConfig({});
+    assert.equal(c.listen.tcp.port, 17001);
+    assert.equal(c.listen.ws.port, 17002);
+    assert.equal(c.listen.ws.path, '/ws');
+    assert.equal(c.listen.grpc.host, '127.0.0.1');
+    assert.equal(c.limits.maxFrameBytes, 65536);
+    assert.equal(c.limits.maxInflateBytes, 1048576);
+    assert.equal(c.limits.compressThreshold, 4096);
+    assert.equal(c.timeouts.handshakeMs, 5000);
+    assert.equal(c.timeouts.handshakeSkewS, 300);
+    assert.equal(c.timeouts.idleMs, 60000);
+    assert.equal(c.routeTable.ttlS, 600);
+    assert.ok(Object.isFrozen(c.limits));
+  });
+
+  it('names the bad key', () => {
+    assert.throws(() => parseConfig({ limits: { maxFrameBytes: 32 * 1024 * 1024 } }), badKey('limits.maxFrameBytes'));
+    assert.throws(() => parseConfig({ limits: { maxFrameBytes: 'big' } }), badKey('limits.maxFrameBytes'));
+    assert.throws(() => parseConfig({ listen: { tcp: { prot: 1 } } }), badKey('listen.tcp'));
+    assert.throws(() => parseConfig({ unknownKey: 1 }), badKey('(root)'));
+    assert.throws(() => parseConfig({ timeouts: { idleMs: 1000 } }), badKey('timeouts.idleMs'));
+    assert.throws(() => parseConfig({ modules: { '3': { name: 'p', service: 'nope' } } }), badKey('modules.3.service'));
+    assert.throws(() => parseConfig({ modules: { '1': { name: 's', service: 'player' } } }), badKey('modules.1'));
+    assert.throws(() => parseConfig({ routes: [{ mod: 3, seq: 1, service: 'nope' }] }), badKey('routes.0.service'));
+    assert.throws(
+      () => parseConfig({ discovery: { static: { x: [{ id: 'a', endpoints: ['http://h:1'] }] } } }),
+      badKey('discovery.static.x.0.endpoints.0'),
+    );
+  });
+
+  it('loads YAML, resolves key paths against the file, applies environment overrides', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'janus-cfg-'));
+    try {
+      const file = join(dir, 'g.yaml');
+      writeFileSync(file, 'keys:\n  dir: keys\n  tokenKeys: [t.key]\nlog: { level: warn }\n');
+      const c = loadConfigFile(file, {});
+      assert.equal(c.keys.dir, join(dir, 'keys'));
+      assert.deepEqual(c.keys.tokenKeys, [join(dir, 't.key')]);
+      assert.equal(c.log.level, 'warn');
+      const e = loadConfigFile(file, { JANUS_KEYS_DIR: '/k', JANUS_LOG_LEVEL: 'debug' });
+      assert.equal(e.keys.dir, '/k');
+      assert.equal(e.log.level, 'debug');
+      writeFileSync(file, 'limits: [oops');
+      assert.throws(() => loadConfigFile(file, {}), badKey('not valid YAML'));
+      assert.throws(() => loadConfigFile(join(dir, 'missing.yaml'), {}), badKey('cannot read config file'));
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+});
+
+describe('router', () => {
+  it('routes by the default module table (Room -> room, every other -> player) and (mod, seq) overrides', () => {
+    const c = parseConfig({
+      services: {
+        player: { path: '/p.S/T', discoveryName: 'p' },
+        room: { path: '/r.S/T', discoveryName: 'r' },
+        chat: { path: '/c.S/T', discoveryName: 'c' },
+      },
+      routes: [{ mod: 7, seq: 3, service: 'chat' }],
+    });
+    const r = new Router(c);
+    assert.equal(r.route(3, 1)?.name, 'player');
+    assert.equal(r.route(4, 1)?.name, 'room');
+    for (const mod of [2, 5, 6, 7, 8, 9, 10, 11]) assert.equal(r.route(mod, 1)?.name, 'player', `mod ${mod}`);
+    assert.equal(r.route(7, 3)?.name, 'chat');
+    assert.equal(r.route(1, 2), undefined);
+    assert.equal(r.route(12, 1), undefined);
+    assert.equal(r.moduleNames.get(4), 'room');
+    assert.equal(r.player.isPlayer, true);
+  });
+});

@@ -1,0 +1,74 @@
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { Balancer, SmoothWeightedRoundRobin } from '../src/balancer.js';
+import { StaticDiscovery, type Discovery, type Instance } from '../src/discovery.js';
+import { MemoryRouteTable, routeKey } from '../src/route-table.js';
+
+describe('MemoryRouteTable', () => {
+  it('honours TTLs, SET NX, and compare-and-set renew/delete', async () => {
+    let now = 1_000_000;
+    const t = new MemoryRouteTable(() => now);
+    assert.equal(await t.setNX('k', 'a', 10), 'a');
+    assert.equal(await t.setNX('k', 'b', 10), 'a', 'another writer gets the stored value');
+    assert.equal(await t.renewIfEquals('k', 'b', 10), false);
+    now += 9_000;
+    assert.equal(await t.renewIfEquals('k', 'a', 10), true);
+    now += 9_000;
+    assert.equal(await t.get('k'), 'a', 'renewed');
+    now += 2_000;
+    assert.equal(await t.get('k'), null, 'expired');
+    await t.set('k', 'c', 10);
+    assert.equal(await t.deleteIfEquals('k', 'a'), false);
+    assert.equal(await t.deleteIfEquals('k', 'c'), true);
+    assert.equal(await t.get('k'), null);
+  });
+
+  it('builds keys as r_{service}_{color}_{oid}', () => {
+    assert.equal(routeKey('roma.room.service', 'blue', -42n), 'r_roma.room.service_blue_-42');
+  });
+});
+
+describe('SmoothWeightedRoundRobin', () => {
+  it('spreads picks by weight, smoothly', () => {
+    const s = new SmoothWeightedRoundRobin();
+    const inst = (id: string, weight: number): Instance => ({ id, address: id, color: '', weight });
+    const list = [inst('a', 5), inst('b', 1), inst('c', 1)];
+    const seq = Array.from({ length: 7 }, () => s.pick('g', list).id).join('');
+    assert.equal(seq, 'aabacaa');
+  });
+});
+
+describe('Balancer', () => {
+  const lists = {
+    svc: [
+      { id: 'x', endpoints: ['grpc://127.0.0.11:1'], metadata: { color: 'blue', weight: 100 } },
+      { id: 'y', endpoints: ['grpc://127.0.0.12:1'], metadata: { color: 'blue', weight: 100 } },
+      { id: 'z', endpoints: ['grpc://127.0.0.13:1'], metadata: { color: 'red', weight: 100 } },
+    ],
+  };
+
+  it('serves a color only from instances of that color, sticky per oid', async () => {
+    const b = new Balancer(new StaticDiscovery(lists), new MemoryRouteTable(), 600);
+    assert.equal(await b.pick('svc', 'red', 1n), '127.0.0.13:1');
+    assert.equal(await b.pick('svc', 'green', 1n), null);
+    const first = await b.pick('svc', 'blue', 7n);
+    for (let i = 0; i < 5; i++) assert.equal(await b.pick('svc', 'blue', 7n), first);
+    const other = await b.pick('svc', 'blue', 8n);
+    assert.notEqual(other, first, 'round robin moves on for a new oid');
+  });
+
+  it('uses another writer\'s stored choice, and replaces a stored instance that is gone', async () => {
+    const table = new MemoryRouteTable();
+    await table.set(routeKey('svc', 'blue', 9n), '127.0.0.12:1', 600);
+    const live: Instance[] = [
+      { id: 'x', address: '127.0.0.11:1', color: 'blue', weight: 100 },
+      { id: 'y', address: '127.0.0.12:1', color: 'blue', weight: 100 },
+    ];
+    const d: Discovery = { instances: () => live, close: async () => {} };
+    const b = new Balancer(d, table, 600);
+    assert.equal(await b.pick('svc', 'blue', 9n), '127.0.0.12:1');
+    live.pop();
+    assert.equal(await b.pick('svc', 'blue', 9n), '127.0.0.11:1');
+    assert.equal(await table.get(routeKey('svc', 'blue', 9n)), '127.0.0.11:1');
+  });
+});

@@ -1,0 +1,16 @@
+import { strict as assert } from 'node:assert';
+import { RawClient } from './raw-client.js';
+import type { Stack } from './stack.js';
+
+/** Connects, handshakes and logs in `uid`; returns the raw client after SCAuth. */
+export async function loggedIn(stack: Stack, kind: 'tcp' | 'ws', uid: number): Promise<RawClient> {
+  const c = await RawClient.connect(kind, kind === 'tcp' ? stack.gw.tcpPort : stack.gw.wsPort);
+  await c.handshake(stack.keys.clientKey, stack.keys.pins);
+  const auth = c.sendAuth(await stack.token(uid));
+  const reply = await c.nextPacket();
+  assert.deepEqual([reply?.mod, reply?.seq, reply?.index], [1, 5, auth.index], 'expected SCAuth');
+  return c;
+}
+
+export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+export const str = (b: Uint8Array | undefined): string => new TextDecoder().decode(b);

@@ -1,0 +1,104 @@
+/**
+ * Test stack: fresh keys in a temp dir, the demo backend, and a gateway on free loopback
+ * ports, all stopped by `stop()` (tests call it in t.after).
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { AuthToken_Status, sealToken, type SigningKey, type VerifyKey } from '@janus/protocol';
+import { nodeCrypto } from '@janus/protocol/node';
+import { startDemoBackend } from '@janus/demo-backend';
+import { createGateway, parseConfig, type Gateway, type GatewayConfigInput } from '../../src/index.js';
+
+export interface TestKeys {
+  dir: string;
+  clientKey: SigningKey;
+  clientKeyPem: string;
+  serverPubPem: string;
+  pins: Map<number, VerifyKey>;
+  tokenKey: Uint8Array;
+}
+
+/** Writes a v1 key set like `janus keygen` does. */
+export function makeKeys(): TestKeys {
+  const dir = mkdtempSync(join(tmpdir(), 'janus-test-keys-'));
+  const server = generateKeyPairSync('ed25519');
+  const client = generateKeyPairSync('ed25519');
+  const serverPubPem = server.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  const clientKeyPem = client.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  writeFileSync(join(dir, 'server-v1.key.pem'), server.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
+  writeFileSync(join(dir, 'server-v1.pub.pem'), serverPubPem);
+  writeFileSync(join(dir, 'client-v1.key.pem'), clientKeyPem, { mode: 0o600 });
+  writeFileSync(join(dir, 'client-v1.pub.pem'), client.publicKey.export({ type: 'spki', format: 'pem' }) as string);
+  const tokenKey = randomBytes(32);
+  writeFileSync(join(dir, 'token.key'), tokenKey.toString('base64') + '\n', { mode: 0o600 });
+  return {
+    dir,
+    clientKey: nodeCrypto.importSigningKey(clientKeyPem),
+    clientKeyPem,
+    serverPubPem,
+    pins: new Map([[1, nodeCrypto.importVerifyKey(serverPubPem)]]),
+    tokenKey,
+  };
+}
+
+export interface Stack {
+  gw: Gateway;
+  keys: TestKeys;
+  backend: { port: number; close(): Promise<void> } | null;
+  backendPort: number;
+  token(uid: number | bigint, o?: { color?: string; serverId?: bigint; ttlS?: number }): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  /** Extra config (deep-merged at the top level keys given). */
+  config?: GatewayConfigInput;
+  /** Start no backend (its port is still reserved in the config). */
+  noBackend?: boolean;
+  keys?: TestKeys;
+}
+
+/** Starts the demo backend and a gateway in front of it. */
+export async function startStack(o: StackOptions = {}): Promise<Stack> {
+  const keys = o.keys ?? makeKeys();
+  let backend = o.noBackend ? null : await startDemoBackend({ host: '127.0.0.1', port: 0 });
+  const backendPort = backend?.port ?? 1; // port 1 on loopback: nothing listens, connections are refused
+  const instances = [{ id: 'demo-1', endpoints: [`grpc://127.0.0.1:${backendPort}`] }];
+  const base: GatewayConfigInput = {
+    listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 19100 } },
+    keys: { dir: keys.dir },
+    discovery: { static: { 'roma.player.service': instances, 'roma.room.service': instances } },
+    timeouts: { shutdownMs: 2000, tunnelConnectMs: 1000 },
+    log: { level: 'silent' },
+  };
+  const cfg = parseConfig({ ...base, ...o.config });
+  const gw = await createGateway(cfg, { logger: pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }) });
+  return {
+    gw,
+    keys,
+    get backend() {
+      return backend;
+    },
+    set backend(b) {
+      backend = b;
+    },
+    backendPort,
+    async token(uid, t = {}) {
+      return sealToken(nodeCrypto, keys.tokenKey, {
+        accountId: BigInt(uid),
+        serverId: t.serverId ?? 1n,
+        color: t.color ?? '',
+        timeout: BigInt(Math.floor(Date.now() / 1000) + (t.ttlS ?? 3600)),
+        status: AuthToken_Status.GATE,
+      });
+    },
+    async stop() {
+      await gw.close();
+      await backend?.close();
+      rmSync(keys.dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,185 @@
+/**
+ * Tunnel lifecycle (PROTOCOL.md 9) and session rules (section 8) end to end: the demo
+ * backend behind a gateway on embedded defaults.
+ */
+import { strict as assert } from 'node:assert';
+import { after, describe, it } from 'node:test';
+import { decodeMessage, SCServerLogout_Code as Code, SCServerUnexpectedErrSchema, SCHeartbeatSchema } from '@janus/protocol';
+import { startDemoBackend } from '@janus/demo-backend';
+import { loggedIn, str, text } from './support/session.js';
+import { RawClient } from './support/raw-client.js';
+import { startStack, type Stack } from './support/stack.js';
+
+const stacks: Stack[] = [];
+after(async () => {
+  for (const s of stacks) await s.stop();
+});
+async function stack(o: Parameters<typeof startStack>[0] = {}): Promise<Stack> {
+  const s = await startStack(o);
+  stacks.push(s);
+  return s;
+}
+
+describe('sessions', () => {
+  it('answers requests pipelined right behind CSAuth in order, after SCAuth', async () => {
+    const s = await stack();
+    for (const kind of ['tcp', 'ws'] as const) {
+      const c = await RawClient.connect(kind, kind === 'tcp' ? s.gw.tcpPort : s.gw.wsPort);
+      await c.handshake(s.keys.clientKey, s.keys.pins);
+      const auth = c.sendAuth(await s.token(31));
+      const sent = [];
+      for (let i = 0; i < 20; i++) sent.push(c.send({ mod: 3, seq: 1, data: text(`m${i}`) }));
+      const hb = c.sendHeartbeat(BigInt(Math.floor(Date.now() / 1000)));
+      const first = await c.nextPacket();
+      assert.deepEqual([first?.mod, first?.seq, first?.index], [1, 5, auth.index], 'SCAuth comes first');
+      for (const req of sent) {
+        const r = await c.nextPacket();
+        assert.equal(r?.index, req.index);
+        assert.equal(str(r?.data), str(req.data));
+        assert.equal(r?.obj, 31n, 'obj 0 became the uid');
+      }
+      const h = await c.nextPacket();
+      assert.deepEqual([h?.mod, h?.seq, h?.index], [1, 2, hb.index]);
+      assert.equal(decodeMessage(SCHeartbeatSchema, h!.data).code, 1);
+      c.close();
+    }
+  });
+
+  it('answers a heartbeat with a skewed client_time with ErrTime', async () => {
+    const s = await stack();
+    const c = await loggedIn(s, 'tcp', 32);
+    const hb = c.sendHeartbeat(BigInt(Math.floor(Date.now() / 1000) - 11));
+    const h = await c.nextPacket();
+    assert.equal(h?.index, hb.index);
+    assert.equal(decodeMessage(SCHeartbeatSchema, h!.data).code, 2);
+    c.close();
+  });
+
+  it('ends the older connection with ConflictingLogin', async () => {
+    const s = await stack();
+    const older = await loggedIn(s, 'tcp', 40);
+    const newer = await loggedIn(s, 'ws', 40);
+    assert.equal(await older.expectLogout(), Code.ConflictingLogin);
+    assert.deepEqual(await older.ending, { fin: true });
+    const req = newer.send({ mod: 3, seq: 1, data: text('mine') });
+    assert.equal((await newer.nextPacket())?.index, req.index);
+    newer.close();
+  });
+
+  it('deflates replies of compressThreshold bytes and more, inflates compressed requests', async () => {
+    const s = await stack({ config: { limits: { compressThreshold: 100 } } });
+    const c = await loggedIn(s, 'tcp', 41);
+    const big = text('x'.repeat(5000));
+    const { deflateSync, inflateSync } = await import('node:zlib');
+    const req = c.send({ mod: 3, seq: 1, compress: true, data: deflateSync(big) });
+    const r = await c.nextPacket();
+    assert.equal(r?.index, req.index);
+    assert.equal(r?.compress, true);
+    assert.equal(str(inflateSync(r!.data)), str(big));
+    const small = c.send({ mod: 3, seq: 1, data: text('tiny') });
+    const r2 = await c.nextPacket();
+    assert.deepEqual([r2?.index, r2?.compress, str(r2?.data)], [small.index, false, 'tiny']);
+    c.close();
+  });
+
+  it('answers rate-limited requests with ServerUnexpectedErr, then ends a connection that stays over the limit', async () => {
+    const s = await stack({ config: { limits: { messagesPerSecond: 1, messageBurst: 2, rateLimitStrikes: 3 } } });
+    const c = await loggedIn(s, 'tcp', 42);
+    const reqs = [0, 1, 2].map(() => c.send({ mod: 3, seq: 1, data: text('r') }));
+    assert.equal((await c.nextPacket())?.index, reqs[0]!.index);
+    assert.equal((await c.nextPacket())?.index, reqs[1]!.index);
+    const limited = await c.nextPacket();
+    assert.deepEqual([limited?.mod, limited?.seq, limited?.index], [1, 3, reqs[2]!.index]);
+    assert.equal(decodeMessage(SCServerUnexpectedErrSchema, limited!.data).msg, 'rate limited');
+    c.send({ mod: 3, seq: 1 });
+    c.send({ mod: 3, seq: 1 });
+    assert.equal(await c.expectLogout(), Code.RateLimited);
+    await c.ending;
+  });
+});
+
+describe('tunnels', () => {
+  it('answers a module routed to a service with no instance with ServerUnexpectedErr, connection open', async () => {
+    const s = await stack({
+      config: {
+        services: {
+          player: { path: '/player.intra.v1.TunnelService/Tunnel', discoveryName: 'roma.player.service' },
+          room: { path: '/room.intra.v1.TunnelService/Tunnel', discoveryName: 'roma.room.service' },
+          team: { path: '/team.intra.v1.TunnelService/Tunnel', discoveryName: 'roma.team.service' },
+        },
+        modules: { '3': { name: 'player', service: 'player' }, '4': { name: 'room', service: 'room' }, '5': { name: 'team', service: 'team' } },
+      },
+    });
+    const c = await loggedIn(s, 'ws', 50);
+    const req = c.send({ mod: 5, seq: 9, obj: 12n, data: text('t') });
+    const e = await c.nextPacket();
+    assert.deepEqual([e?.mod, e?.seq, e?.index], [1, 3, req.index]);
+    const err = decodeMessage(SCServerUnexpectedErrSchema, e!.data);
+    assert.deepEqual([err.mod, err.seq], [5, 9]);
+    const unknown = c.send({ mod: 99, seq: 1 });
+    const e2 = await c.nextPacket();
+    assert.deepEqual([e2?.mod, e2?.seq, e2?.index], [1, 3, unknown.index]);
+    const echo = c.send({ mod: 3, seq: 1, data: text('open') });
+    assert.equal((await c.nextPacket())?.index, echo.index);
+    c.close();
+  });
+
+  it('a room stream ended by the backend with an error gives ServerUnexpectedErr; the next room message reopens it', async () => {
+    const s = await stack();
+    const c = await loggedIn(s, 'tcp', 60);
+    const join = c.send({ mod: 4, seq: 1, obj: 7n, data: text('{"name":"a"}') });
+    assert.equal((await c.nextPacket())?.index, join.index);
+    c.send({ mod: 4, seq: 77, obj: 7n, data: text('{}') }); // unknown seq: the demo fails the stream
+    const e = await c.nextPacket();
+    assert.deepEqual([e?.mod, e?.seq, e?.index], [1, 3, 0]);
+    const err = decodeMessage(SCServerUnexpectedErrSchema, e!.data);
+    assert.deepEqual([err.mod, err.seq], [4, 77]);
+    const again = c.send({ mod: 4, seq: 1, obj: 7n, data: text('{"name":"a"}') });
+    const r = await c.nextPacket();
+    assert.equal(r?.index, again.index);
+    assert.equal(JSON.parse(str(r?.data)).room, 7);
+    c.close();
+  });
+
+  it('player backend stopped: its clients get ServerLogout Waiting; a login while it is down ends with Waiting', async () => {
+    const s = await stack();
+    const a = await loggedIn(s, 'tcp', 70);
+    const b = await loggedIn(s, 'ws', 71);
+    await s.backend!.close();
+    assert.equal(await a.expectLogout(), Code.Waiting);
+    assert.equal(await b.expectLogout(), Code.Waiting);
+    assert.deepEqual(await b.ending, { wsCode: 1013 });
+    const c = await RawClient.connect('tcp', s.gw.tcpPort);
+    await c.handshake(s.keys.clientKey, s.keys.pins);
+    c.sendAuth(await s.token(72));
+    assert.equal(await c.expectLogout(), Code.Waiting);
+    // Back up on the same port: logins work again.
+    s.backend = await startDemoBackend({ host: '127.0.0.1', port: s.backendPort });
+    const d = await loggedIn(s, 'tcp', 73);
+    d.close();
+  });
+
+  it('a login with no player instance for the session color ends with Waiting', async () => {
+    const s = await stack();
+    const c = await RawClient.connect('tcp', s.gw.tcpPort);
+    await c.handshake(s.keys.clientKey, s.keys.pins);
+    c.sendAuth(await s.token(74, { color: 'green' }));
+    assert.equal(await c.expectLogout(), Code.Waiting);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('stops accepting, sends ServerLogout Waiting to every client (WebSocket 1001) and ends', async () => {
+    const s = await startStack();
+    const a = await loggedIn(s, 'tcp', 80);
+    const b = await loggedIn(s, 'ws', 81);
+    const closing = s.gw.close();
+    assert.equal(await a.expectLogout(), Code.Waiting);
+    assert.equal(await b.expectLogout(), Code.Waiting);
+    assert.deepEqual(await a.ending, { fin: true });
+    assert.deepEqual(await b.ending, { wsCode: 1001 });
+    await closing;
+    await assert.rejects(RawClient.connect('tcp', s.gw.tcpPort));
+    await s.stop();
+  });
+});
