@@ -50,9 +50,10 @@ describe('malformed input closes only its own connection', () => {
     [
       'a replayed record',
       'both',
-      (c) => {
+      async (c) => {
         const body = c.sealer!.seal(encodePacket(makePacket({ mod: 3, seq: 1, index: c.index++, data: text('x') })));
         c.sendBody(body);
+        assert.equal(str((await c.nextPacket())?.data), 'x', 'the first copy is answered');
         c.sendBody(body);
       },
     ],
