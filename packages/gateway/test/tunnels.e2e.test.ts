@@ -188,3 +188,73 @@ describe('graceful shutdown', () => {
     await s.stop();
   });
 });
+
+describe('accept', () => {
+  it('selects the janus.v1 subprotocol when offered, and accepts clients offering none or others', async () => {
+    const s = await stack();
+    for (const [offer, selected] of [[['janus.v1'], 'janus.v1'], [[], ''], [['chat', 'janus.v1'], 'janus.v1']] as const) {
+      const c = await RawClient.connect('ws', s.gw.wsPort, [...offer]);
+      assert.equal(c.wsProtocol, selected, `offered ${JSON.stringify(offer)}`);
+      await c.handshake(s.keys.clientKey, s.keys.pins);
+      c.close();
+    }
+    // Offering only others: the upgrade succeeds with no subprotocol (the ws client library
+    // would abort such a connection itself, so look at the raw upgrade response).
+    const { request } = await import('node:http');
+    const res = await new Promise<{ status: number; protocol: string | undefined }>((resolve, reject) => {
+      const req = request({
+        host: '127.0.0.1',
+        port: s.gw.wsPort,
+        path: '/ws',
+        headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Protocol': 'chat' },
+      });
+      req.on('upgrade', (r, socket) => {
+        socket.destroy();
+        resolve({ status: r.statusCode!, protocol: r.headers['sec-websocket-protocol'] });
+      });
+      req.on('response', (r) => resolve({ status: r.statusCode!, protocol: undefined }));
+      req.on('error', reject);
+      req.end();
+    });
+    assert.deepEqual(res, { status: 101, protocol: undefined });
+  });
+
+  it('answers ServerLogout Waiting at once on accept when over the per-address limit', async () => {
+    const s = await stack({ config: { limits: { maxConnectionsPerAddress: 1 } } });
+    const a = await loggedIn(s, 'tcp', 90);
+    for (const kind of ['tcp', 'ws'] as const) {
+      const b = await RawClient.connect(kind, kind === 'tcp' ? s.gw.tcpPort : s.gw.wsPort);
+      assert.equal(await b.expectLogout(), Code.Waiting);
+      assert.deepEqual(await b.ending, kind === 'tcp' ? { fin: true } : { wsCode: 1013 });
+    }
+    const req = a.send({ mod: 3, seq: 1, data: text('first one stays') });
+    assert.equal((await a.nextPacket())?.index, req.index);
+    a.close();
+  });
+});
+
+describe('pushes and plaintext', () => {
+  it('carries an unsolicited backend push with index 0 and the backend\'s mod, seq and obj', async () => {
+    const s = await stack();
+    const c = await loggedIn(s, 'ws', 95);
+    const req = c.send({ mod: 3, seq: 3, data: text('later') });
+    const ack = await c.nextPacket();
+    assert.equal(ack?.index, req.index);
+    const push = await c.nextPacket();
+    assert.deepEqual([push?.mod, push?.seq, push?.index, push?.obj, str(push?.data)], [3, 4, 0, 95n, 'later']);
+    c.close();
+  });
+
+  it('runs plaintext sessions when configured encrypted: false', async () => {
+    const s = await stack({ config: { encrypted: false } });
+    const c = await RawClient.connect('tcp', s.gw.tcpPort);
+    await c.handshake(null, new Map());
+    assert.equal(c.sealer, null);
+    const auth = c.sendAuth(await s.token(96));
+    assert.equal((await c.nextPacket())?.index, auth.index);
+    const req = c.send({ mod: 3, seq: 1, data: text('plain') });
+    assert.equal(str((await c.nextPacket())?.data), 'plain');
+    assert.equal(req.index, auth.index + 1);
+    c.close();
+  });
+});
