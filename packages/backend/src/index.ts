@@ -1,0 +1,26 @@
+/**
+ * @janus/backend: the backend SDK. Serve a tunnel service (PROTOCOL.md 9) with typed
+ * handlers; see docs/backend-sdk.md.
+ */
+export { TunnelServer, DEFAULT_MAX_PENDING_REQUESTS, type TunnelServerOptions } from './server.js';
+export type { TunnelContext, TunnelHandlers, ReplyInit } from './stream.js';
+export {
+  tunnelServiceDefinition,
+  serializeTunnelMessage,
+  deserializeTunnelMessage,
+  type TunnelServiceDefinition,
+  type TunnelMethodDefinition,
+} from './definition.js';
+export {
+  TUNNEL_METADATA_KEYS,
+  readTunnelMetadata,
+  tunnelMetadata,
+  type TunnelMetadataFields,
+  type TunnelMetadataResult,
+} from './metadata.js';
+export {
+  TunnelTestClient,
+  TunnelTestStream,
+  DEFAULT_TEST_TIMEOUT_MS,
+  type TestStreamFields,
+} from './test-client.js';

@@ -1,0 +1,123 @@
+/**
+ * Stream metadata of a tunnel (PROTOCOL.md 9): what the gateway tells a backend about the
+ * connection behind a stream. Numbers travel as decimal strings.
+ */
+import * as grpc from '@grpc/grpc-js';
+
+/** The metadata keys of a tunnel stream (PROTOCOL.md 9). */
+export const TUNNEL_METADATA_KEYS = {
+  /** The stream's object id (uid on the player stream, `obj` on an object stream); int64. */
+  oid: 'x-md-global-oid',
+  /** The player's uid; int64. */
+  uid: 'x-md-global-uid',
+  /** The player's server id (from the token); int64. */
+  sid: 'x-md-global-sid',
+  /** The token's status number; int32. */
+  status: 'x-md-global-status',
+  /** The session's color (routing group). */
+  color: 'x-md-global-color',
+  /** The client socket's peer address. */
+  clientIp: 'x-md-global-client-ip',
+  /** Who opened the stream: `janus.gate.interface`. */
+  referer: 'x-md-global-referer',
+  /** `host:grpcPort#connectionId`: the gateway's internal gRPC address and the connection. */
+  gateReferer: 'x-md-global-gate-referer',
+} as const;
+
+/** The decoded metadata of a tunnel stream. */
+export interface TunnelMetadataFields {
+  /** x-md-global-oid: the stream's object id. */
+  readonly oid: bigint;
+  /** x-md-global-uid. */
+  readonly uid: bigint;
+  /** x-md-global-sid; 0n when absent. */
+  readonly sid: bigint;
+  /** x-md-global-status; 0 when absent. */
+  readonly status: number;
+  /** x-md-global-color; '' when absent. */
+  readonly color: string;
+  /** x-md-global-client-ip; '' when absent. */
+  readonly clientIp: string;
+  /** x-md-global-referer; '' when absent. */
+  readonly referer: string;
+  /** x-md-global-gate-referer; '' when absent. */
+  readonly gateReferer: string;
+}
+
+/** Outcome of {@link readTunnelMetadata}: the fields, or why they are unusable. */
+export type TunnelMetadataResult =
+  | { readonly ok: true; readonly fields: TunnelMetadataFields }
+  | { readonly ok: false; readonly details: string };
+
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+const DECIMAL = /^-?[0-9]{1,20}$/;
+
+/** The first value of `key` as a string; undefined when absent; null when binary. */
+function first(md: grpc.Metadata, key: string): string | undefined | null {
+  const values = md.get(key);
+  if (values.length === 0) return undefined;
+  const v = values[0];
+  return typeof v === 'string' ? v : null;
+}
+
+function int64(md: grpc.Metadata, key: string, required: boolean): bigint | string {
+  const raw = first(md, key);
+  if (raw === undefined) return required ? `missing ${key}` : 0n;
+  if (raw === null || !DECIMAL.test(raw)) return `malformed ${key}: not a decimal int64`;
+  const v = BigInt(raw);
+  if (v < INT64_MIN || v > INT64_MAX) return `malformed ${key}: out of int64 range`;
+  return v;
+}
+
+/**
+ * Reads the tunnel metadata of a stream. x-md-global-oid and x-md-global-uid are required;
+ * the others default to 0 / ''. A value that is present but not a decimal number in range
+ * (int64; int32 for status) is malformed. Failures are returned, not thrown: the server
+ * turns them into status INVALID_ARGUMENT.
+ */
+export function readTunnelMetadata(md: grpc.Metadata): TunnelMetadataResult {
+  const K = TUNNEL_METADATA_KEYS;
+  const oid = int64(md, K.oid, true);
+  if (typeof oid === 'string') return { ok: false, details: oid };
+  const uid = int64(md, K.uid, true);
+  if (typeof uid === 'string') return { ok: false, details: uid };
+  const sid = int64(md, K.sid, false);
+  if (typeof sid === 'string') return { ok: false, details: sid };
+  const status = int64(md, K.status, false);
+  if (typeof status === 'string') return { ok: false, details: status };
+  if (status < -(1n << 31n) || status >= 1n << 31n) {
+    return { ok: false, details: `malformed ${K.status}: out of int32 range` };
+  }
+  return {
+    ok: true,
+    fields: {
+      oid,
+      uid,
+      sid,
+      status: Number(status),
+      color: first(md, K.color) ?? '',
+      clientIp: first(md, K.clientIp) ?? '',
+      referer: first(md, K.referer) ?? '',
+      gateReferer: first(md, K.gateReferer) ?? '',
+    },
+  };
+}
+
+/**
+ * Builds the metadata a gateway sends when it opens a tunnel stream (PROTOCOL.md 9):
+ * numbers as decimal strings, every key set.
+ */
+export function tunnelMetadata(fields: TunnelMetadataFields): grpc.Metadata {
+  const K = TUNNEL_METADATA_KEYS;
+  const md = new grpc.Metadata();
+  md.set(K.oid, fields.oid.toString());
+  md.set(K.uid, fields.uid.toString());
+  md.set(K.sid, fields.sid.toString());
+  md.set(K.status, String(fields.status));
+  md.set(K.color, fields.color);
+  md.set(K.clientIp, fields.clientIp);
+  md.set(K.referer, fields.referer);
+  md.set(K.gateReferer, fields.gateReferer);
+  return md;
+}
