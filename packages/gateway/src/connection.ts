@@ -46,6 +46,7 @@ import {
 } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
 import type { Balancer } from './balancer.js';
+import type { Clock, TimerHandle } from './clock.js';
 import type { GatewayConfig } from './config.js';
 import type { KeyRing } from './keys.js';
 import { GATE_SERVICE_NAME, routeKey, type RouteTable } from './route-table.js';
@@ -76,8 +77,8 @@ export interface ConnectionContext {
   /** This gateway's internal gRPC `host:port` (gate referer, gateway route table). */
   gateAddress: string;
   log: Logger;
-  /** Wall clock (ms). */
-  nowMs(): number;
+  /** Wall time and timers. */
+  clock: Clock;
   /** Whether the gateway is shutting down (ServerLogout Waiting uses WebSocket 1001 then). */
   shuttingDown(): boolean;
   /** Called once when the connection has fully closed. */
@@ -116,9 +117,9 @@ export class Connection implements TunnelListener {
   private readonly inbox: Uint8Array[] = [];
   private busy = false;
   private lastRecvMs: number;
-  private handshakeTimer: NodeJS.Timeout | null = null;
-  private idleTimer: NodeJS.Timeout | null = null;
-  private gateRenewTimer: NodeJS.Timeout | null = null;
+  private handshakeTimer: TimerHandle | null = null;
+  private idleTimer: TimerHandle | null = null;
+  private gateRenewTimer: TimerHandle | null = null;
   private playerTunnel: Tunnel | null = null;
   private readonly objectTunnels = new Map<ServiceRoute, Map<bigint, Tunnel>>();
   private tunnelsAwaitingDrain = 0;
@@ -132,7 +133,7 @@ export class Connection implements TunnelListener {
     readonly transport: Transport,
     private readonly ctx: ConnectionContext,
   ) {
-    this.lastRecvMs = ctx.nowMs();
+    this.lastRecvMs = ctx.clock.now();
     this.tokens = ctx.cfg.limits.messageBurst;
     this.tokensAtMs = this.lastRecvMs;
     this.log = ctx.log.child({ conn: id, transport: transport.kind });
@@ -145,7 +146,7 @@ export class Connection implements TunnelListener {
       onProtocolError: (err) => this.onProtocolError(err),
       onClose: () => this.onTransportClose(),
     });
-    this.handshakeTimer = setTimeout(() => {
+    this.handshakeTimer = this.ctx.clock.setTimeout(() => {
       this.log.debug('handshake timeout');
       // No CSHandshake or no CSAuth in time: end, nothing sent; WebSocket 1008 (PROTOCOL.md 2).
       this.close({ kind: 'end', wsCode: WsCode.PolicyViolation });
@@ -157,7 +158,7 @@ export class Connection implements TunnelListener {
 
   private onBody(body: Uint8Array): void {
     if (this.state === 'closing') return;
-    this.lastRecvMs = this.ctx.nowMs();
+    this.lastRecvMs = this.ctx.clock.now();
     if (this.busy || this.inbox.length !== 0) {
       this.inbox.push(body);
       if (this.inbox.length >= this.ctx.cfg.limits.inboxFrames) this.transport.pause();
@@ -286,10 +287,13 @@ export class Connection implements TunnelListener {
     sessions.login(this, SCServerLogout_Code.ConflictingLogin);
     const gateKey = routeKey(GATE_SERVICE_NAME, this.color, this.uid);
     await routes.set(gateKey, this.ctx.gateAddress, cfg.routeTable.ttlS);
-    this.gateRenewTimer = setInterval(() => {
-      routes.renewIfEquals(gateKey, this.ctx.gateAddress, cfg.routeTable.ttlS).catch((err) => this.log.warn({ err }, 'gateway route renew failed'));
-    }, (cfg.routeTable.ttlS * 1000) / 2);
-    this.gateRenewTimer.unref();
+    const renew = (): void => {
+      this.gateRenewTimer = this.ctx.clock.setTimeout(() => {
+        routes.renewIfEquals(gateKey, this.ctx.gateAddress, cfg.routeTable.ttlS).catch((err) => this.log.warn({ err }, 'gateway route renew failed'));
+        renew();
+      }, (cfg.routeTable.ttlS * 1000) / 2);
+    };
+    renew();
     const tunnel = await this.openTunnel(this.ctx.router.player, this.uid);
     if (this.state !== 'authenticating') {
       tunnel?.end();
@@ -528,8 +532,8 @@ export class Connection implements TunnelListener {
     this.state = 'closing';
     this.inbox.length = 0;
     this.clearHandshakeTimer();
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    if (this.gateRenewTimer) clearInterval(this.gateRenewTimer);
+    if (this.idleTimer) this.ctx.clock.clearTimeout(this.idleTimer);
+    if (this.gateRenewTimer) this.ctx.clock.clearTimeout(this.gateRenewTimer);
     if (action) this.transport.close(action, this.ctx.cfg.timeouts.logoutFlushMs);
     this.releaseSession();
   }
@@ -554,17 +558,17 @@ export class Connection implements TunnelListener {
   }
 
   private clearHandshakeTimer(): void {
-    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    if (this.handshakeTimer) this.ctx.clock.clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
   }
 
   // Idle: re-armed lazily from lastRecvMs, so receiving costs no timer work.
   private armIdleTimer(): void {
     const idleMs = this.ctx.cfg.timeouts.idleMs;
-    const left = this.lastRecvMs + idleMs - this.ctx.nowMs();
-    this.idleTimer = setTimeout(() => {
+    const left = this.lastRecvMs + idleMs - this.ctx.clock.now();
+    this.idleTimer = this.ctx.clock.setTimeout(() => {
       if (this.state === 'closing') return;
-      if (this.ctx.nowMs() - this.lastRecvMs >= idleMs) {
+      if (this.ctx.clock.now() - this.lastRecvMs >= idleMs) {
         this.log.debug('idle timeout');
         this.close({ kind: 'end', wsCode: WsCode.Normal });
       } else {
@@ -574,6 +578,6 @@ export class Connection implements TunnelListener {
   }
 
   private nowS(): number {
-    return Math.floor(this.ctx.nowMs() / 1000);
+    return Math.floor(this.ctx.clock.now() / 1000);
   }
 }

@@ -9,6 +9,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { encodePacket, SCServerLogout_Code, serverLogoutPacket } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
 import { Balancer } from './balancer.js';
+import { systemClock, type Clock } from './clock.js';
 import type { GatewayConfig } from './config.js';
 import { Connection, type ConnectionContext } from './connection.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
@@ -30,8 +31,8 @@ export interface GatewayOptions {
   discovery?: Discovery;
   /** Default: loaded from the config's key files and the environment. */
   keys?: KeyRing;
-  /** Wall clock in ms (tests). */
-  nowMs?: () => number;
+  /** Wall time and timers (tests pass a manual clock). Default: the system clock. */
+  clock?: Clock;
 }
 
 /** A running gateway. */
@@ -69,9 +70,9 @@ function listen(server: TcpServer | HttpServer, host: string, port: number): Pro
  */
 export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Promise<Gateway> {
   const log = opts.logger ?? pino({ level: cfg.log.level, base: { gateway: cfg.gateway.id } });
-  const nowMs = opts.nowMs ?? Date.now;
+  const clock = opts.clock ?? systemClock;
   const keys = opts.keys ?? loadKeyRing(cfg);
-  const routes = opts.routeTable ?? new MemoryRouteTable(nowMs);
+  const routes = opts.routeTable ?? new MemoryRouteTable(() => clock.now());
   const discovery = opts.discovery ?? new StaticDiscovery(cfg.discovery.static);
   const channels = new ChannelPool(cfg.tunnel.channelsPerInstance, cfg.timeouts.tunnelConnectMs);
   const sessions = new SessionRegistry<Connection>();
@@ -98,7 +99,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     routes,
     gateAddress: `${cfg.gateway.advertiseHost}:${cfg.listen.grpc.port}`,
     log,
-    nowMs,
+    clock,
     shuttingDown: () => shuttingDown,
     onClosed(conn) {
       connections.delete(conn);
@@ -120,7 +121,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       (maxConnectionsPerAddress > 0 && (perAddress.get(a) ?? 0) >= maxConnectionsPerAddress);
     if (full) {
       t.attach({ onBody() {}, onProtocolError() {}, onClose() {} });
-      t.send(encodePacket(serverLogoutPacket(SCServerLogout_Code.Waiting, Math.floor(nowMs() / 1000))));
+      t.send(encodePacket(serverLogoutPacket(SCServerLogout_Code.Waiting, Math.floor(clock.now() / 1000))));
       t.close({ kind: 'end', wsCode: shuttingDown ? WsCode.GoingAway : WsCode.TryAgainLater }, cfg.timeouts.logoutFlushMs);
       return;
     }

@@ -7,3 +7,4 @@ export { StaticDiscovery, type Discovery, type Instance } from './discovery.js';
 export { Balancer, SmoothWeightedRoundRobin } from './balancer.js';
 export { Router, type ServiceRoute } from './router.js';
 export { wsCodeForLogout, type ConnectionState } from './connection.js';
+export { systemClock, type Clock, type TimerHandle } from './clock.js';

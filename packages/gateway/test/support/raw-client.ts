@@ -73,17 +73,21 @@ export class RawClient {
       let fin = false;
       socket.on('end', () => (fin = true));
       socket.on('error', () => {});
-      this.ending = once(socket, 'close').then(() => {
-        this.finish();
-        return { fin };
-      });
+      this.ending = new Promise((resolve) =>
+        socket.once('close', () => {
+          this.finish();
+          resolve({ fin });
+        }),
+      );
     } else {
       ws!.on('message', (d: Buffer) => push(Uint8Array.from(d)));
       ws!.on('error', () => {});
-      this.ending = once(ws!, 'close').then(([code]) => {
-        this.finish();
-        return { wsCode: code as number };
-      });
+      this.ending = new Promise((resolve) =>
+        ws!.once('close', (code: number) => {
+          this.finish();
+          resolve({ wsCode: code });
+        }),
+      );
     }
   }
 
@@ -193,6 +197,17 @@ export class RawClient {
       if (!p) return null;
       if (p.mod === 1 && p.seq === 4) return decodeMessage(SCServerLogoutSchema, p.data).code;
     }
+  }
+
+  /** Stops / resumes reading from the socket (a slow consumer). */
+  pauseReading(): void {
+    if (this.socket) this.socket.pause();
+    else this.ws!.pause();
+  }
+
+  resumeReading(): void {
+    if (this.socket) this.socket.resume();
+    else this.ws!.resume();
   }
 
   close(): void {

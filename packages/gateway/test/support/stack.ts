@@ -10,7 +10,7 @@ import pino from 'pino';
 import { AuthToken_Status, sealToken, type SigningKey, type VerifyKey } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
 import { startDemoBackend } from '@janus/demo-backend';
-import { createGateway, parseConfig, type Gateway, type GatewayConfigInput } from '../../src/index.js';
+import { createGateway, parseConfig, type Clock, type Gateway, type GatewayConfigInput } from '../../src/index.js';
 
 export interface TestKeys {
   dir: string;
@@ -59,6 +59,7 @@ export interface StackOptions {
   /** Start no backend (its port is still reserved in the config). */
   noBackend?: boolean;
   keys?: TestKeys;
+  clock?: Clock;
 }
 
 /** Starts the demo backend and a gateway in front of it. */
@@ -75,7 +76,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     log: { level: 'silent' },
   };
   const cfg = parseConfig({ ...base, ...o.config });
-  const gw = await createGateway(cfg, { logger: pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }) });
+  const gw = await createGateway(cfg, { logger: pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }), ...(o.clock ? { clock: o.clock } : {}) });
   return {
     gw,
     keys,

@@ -1,0 +1,145 @@
+/**
+ * Unit tests without sockets: the reconnect policy, option validation, bounded inflate,
+ * and the WebSocket URL.
+ */
+import { strict as assert } from 'node:assert';
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { deflateSync } from 'node:zlib';
+import { ErrorCode, isJanusError, SCServerLogout_Code } from '@janus/protocol';
+import { inflateLimited } from '../src/compress.js';
+import { CLIENT_DEFAULTS, resolveOptions, type ClientOptions } from '../src/options.js';
+import { FINAL_LOGOUT_CODES, isFinalLogout, reconnectDelay } from '../src/reconnect.js';
+import { wsUrl } from '../src/ws.js';
+
+function pems(): { priv: string; pub: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return {
+    priv: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    pub: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
+}
+
+const KEYS = pems();
+const BASE: ClientOptions = { transport: 'tcp', host: '127.0.0.1', port: 17001, token: 'abc', clientKeyPem: KEYS.priv, serverKeys: { 1: KEYS.pub } };
+
+async function configError(o: unknown, key: string): Promise<void> {
+  await assert.rejects(resolveOptions(o as ClientOptions), (err: unknown) => {
+    assert.ok(isJanusError(err, ErrorCode.ConfigInvalid), String(err));
+    assert.equal(err.details.key, key);
+    return true;
+  });
+}
+
+describe('reconnect policy', () => {
+  const policy = { retries: 10, minDelayMs: 100, maxDelayMs: 2000 };
+
+  it('grows exponentially, clamped to [minDelayMs, maxDelayMs]', () => {
+    const mid = (): number => 0.5; // no jitter
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6, 40].map((a) => reconnectDelay(policy, a, undefined, mid)),
+      [100, 200, 400, 800, 1600, 2000, 2000],
+    );
+  });
+
+  it('jitters by up to 50 % either way, still within bounds', () => {
+    assert.equal(reconnectDelay(policy, 3, undefined, () => 0), 200);
+    assert.equal(reconnectDelay(policy, 3, undefined, () => 0.999999), 600);
+    assert.equal(reconnectDelay(policy, 1, undefined, () => 0), 100);
+    assert.equal(reconnectDelay(policy, 6, undefined, () => 0.999999), 2000);
+    for (let a = 1; a <= 12; a++) {
+      const d = reconnectDelay(policy, a);
+      assert.ok(d >= 100 && d <= 2000, `attempt ${a}: ${d}`);
+    }
+  });
+
+  it('waits maxDelayMs after RateLimited', () => {
+    assert.equal(reconnectDelay(policy, 1, SCServerLogout_Code.RateLimited, () => 0), 2000);
+  });
+
+  it('treats exactly the codes whose retry cannot help or would fight another party as final', () => {
+    const C = SCServerLogout_Code;
+    assert.deepEqual(
+      [...FINAL_LOGOUT_CODES].sort((a, b) => a - b),
+      [C.Unauthorized, C.ConflictingLogin, C.AdminKickOut, C.Banned, C.TokenExpired, C.BadVersion],
+    );
+    for (const c of [C.Server, C.Waiting, C.ClockSkew, C.RateLimited]) assert.equal(isFinalLogout(c), false);
+  });
+});
+
+describe('resolveOptions', () => {
+  it('applies the defaults and imports the keys', async () => {
+    const o = await resolveOptions(BASE);
+    assert.equal(o.path, '/ws');
+    assert.equal(o.encrypted, true);
+    assert.equal(o.maxFrameBytes, 65536);
+    assert.equal(o.heartbeatIntervalMs, 20_000);
+    assert.equal(o.requestTimeoutMs, 10_000);
+    assert.equal(o.connectTimeoutMs, 10_000);
+    assert.equal(o.compressThreshold, 0);
+    assert.equal(o.maxInflateBytes, 1 << 20);
+    assert.equal(o.clientCertVersion, 1);
+    assert.equal(o.serverCertVersion, 0);
+    assert.equal(o.serverId, 0n);
+    assert.equal(o.reconnect, null);
+    assert.equal(o.crypto.name, 'node');
+    assert.ok(o.clientKey);
+    assert.deepEqual([...o.serverKeys.keys()], [1]);
+    assert.ok(Object.isFrozen(o));
+    assert.equal(CLIENT_DEFAULTS.maxInflateBytes, 1 << 20);
+  });
+
+  it('needs no keys in plaintext mode', async () => {
+    const o = await resolveOptions({ transport: 'ws', host: 'localhost', port: 17002, token: 't', encrypted: false });
+    assert.equal(o.clientKey, null);
+    assert.equal(o.serverKeys.size, 0);
+  });
+
+  it('names the bad key', async () => {
+    await configError({ ...BASE, bogus: 1 }, 'bogus');
+    await configError({ ...BASE, transport: 'udp' }, 'transport');
+    await configError({ ...BASE, port: 0 }, 'port');
+    await configError({ ...BASE, token: '' }, 'token');
+    await configError({ ...BASE, clientKeyPem: undefined }, 'clientKeyPem');
+    await configError({ ...BASE, serverKeys: {} }, 'serverKeys');
+    await configError({ ...BASE, serverCertVersion: 2 }, 'serverCertVersion');
+    await configError({ ...BASE, serverId: 5 }, 'serverId');
+    await configError({ ...BASE, maxFrameBytes: 100 }, 'maxFrameBytes');
+    await configError({ ...BASE, maxFrameBytes: 16 * 1024 * 1024 + 1 }, 'maxFrameBytes');
+    await configError({ ...BASE, path: 'ws' }, 'path');
+    await configError({ ...BASE, heartbeatIntervalMs: 0 }, 'heartbeatIntervalMs');
+    await configError({ ...BASE, reconnect: { retries: 1, minDelayMs: 50, maxDelayMs: 10 } }, 'reconnect.maxDelayMs');
+    await configError({ ...BASE, reconnect: { retries: 1, minDelayMs: 5, maxDelayMs: 10, jitter: true } }, 'reconnect.jitter');
+  });
+
+  it('refuses a PEM that does not load', async () => {
+    await assert.rejects(resolveOptions({ ...BASE, clientKeyPem: 'not a pem' }), (err: unknown) => isJanusError(err, ErrorCode.KeyInvalid));
+  });
+});
+
+describe('inflateLimited', () => {
+  it('inflates zlib data within the limit', async () => {
+    const data = new Uint8Array(5000).fill(3);
+    assert.deepEqual(new Uint8Array(await inflateLimited(deflateSync(data), 5000)), data);
+  });
+
+  it('stops past the limit with JANUS_ERR_INFLATE', async () => {
+    await assert.rejects(inflateLimited(deflateSync(new Uint8Array(5001)), 5000), (err: unknown) => {
+      assert.ok(isJanusError(err, ErrorCode.InflateLimit));
+      assert.equal(err.details.maxInflateBytes, 5000);
+      return true;
+    });
+  });
+
+  it('refuses data that is not zlib', async () => {
+    await assert.rejects(inflateLimited(new Uint8Array([1, 2, 3, 4]), 5000), (err: unknown) => isJanusError(err, ErrorCode.InflateLimit));
+  });
+});
+
+describe('wsUrl', () => {
+  it('brackets IPv6 literals', () => {
+    assert.equal(wsUrl('127.0.0.1', 17002, '/ws'), 'ws://127.0.0.1:17002/ws');
+    assert.equal(wsUrl('::1', 17002, '/ws'), 'ws://[::1]:17002/ws');
+    assert.equal(wsUrl('[::1]', 1, '/x'), 'ws://[::1]:1/x');
+  });
+});
