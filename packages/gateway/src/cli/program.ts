@@ -12,6 +12,7 @@ import { register as registerKeygen } from './keygen.js';
 import { register as registerToken } from './token.js';
 import { register as registerGateway } from './gateway-command.js';
 import { register as registerDemo } from './demo.js';
+import { register as registerClient } from './client-command.js';
 
 /** The exit codes of `janus`. */
 export const ExitCode = {
@@ -38,6 +39,7 @@ const COMMANDS: readonly ((program: Command) => void)[] = [
   registerToken,
   registerGateway,
   registerDemo,
+  registerClient,
 ];
 
 /**

@@ -1,0 +1,167 @@
+/**
+ * `janus client --uid N`: a terminal client for the demo. Issues a dev token from the key
+ * directory's token.key, connects with the client SDK, and turns typed lines into demo
+ * messages (docs/demo.md); pushes print as they arrive. Reads stdin, so it also runs from
+ * a script: `printf 'echo hi\nquit\n' | npx janus client --uid 1001`.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Command } from 'commander';
+import { JanusClient, SCServerLogout_Code, type CloseReason, type Packet } from '@janus/client';
+import { AuthToken_Status, ErrorCode, JanusError, sealToken } from '@janus/protocol';
+import { nodeCrypto } from '@janus/protocol/node';
+import { parseBigIntArg, INT64_MAX } from './args.js';
+import { REPO_ROOT } from './demo.js';
+import { readTokenKeyFile } from './keyfiles.js';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+const HELP = `commands:
+  echo TEXT          Player Echo (mod 3 seq 1): the gateway -> backend -> you
+  count              Player Counter (mod 3 seq 2): a per-player counter
+  later TEXT         Player PushLater (mod 3 seq 3): the backend pushes TEXT back in 10 ms
+  join ROOM [NAME]   Room Join (mod 4 seq 1, obj = ROOM)
+  say ROOM TEXT      Room Say (mod 4 seq 3): pushed to every member
+  leave ROOM         Room Leave (mod 4 seq 2)
+  hb                 a heartbeat now
+  help               this list
+  quit               close and exit`;
+
+interface ClientCommandOptions {
+  uid: string;
+  ws?: boolean;
+  host: string;
+  port?: string;
+  keys: string;
+  color: string;
+  serverId: string;
+}
+
+function describe(p: Packet): string {
+  const body = dec.decode(p.data);
+  return `mod ${p.mod} seq ${p.seq} obj ${p.obj}${body ? `: ${body}` : ''}`;
+}
+
+function closeText(r: CloseReason): string {
+  return r.kind === 'logout' ? `ServerLogout ${r.name}` : `connection closed${r.error ? `: ${r.error.message}` : ''}`;
+}
+
+/** Loads what a dev client needs from a `janus keygen` directory. */
+function loadClientKeys(dir: string): { clientKeyPem: string; clientCertVersion: number; serverKeys: Record<number, string> } {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    throw new JanusError(ErrorCode.ArgInvalid, `cannot read key directory ${dir} (run "npm start" once, or "janus keygen --out ${dir}")`);
+  }
+  const serverKeys: Record<number, string> = {};
+  let clientVersion = 0;
+  for (const n of names) {
+    let m = /^server-v(\d+)\.pub\.pem$/.exec(n);
+    if (m) serverKeys[Number(m[1])] = readFileSync(join(dir, n), 'utf8');
+    m = /^client-v(\d+)\.key\.pem$/.exec(n);
+    if (m) clientVersion = Math.max(clientVersion, Number(m[1]));
+  }
+  if (clientVersion === 0 || Object.keys(serverKeys).length === 0) {
+    throw new JanusError(ErrorCode.ArgInvalid, `no client-vN.key.pem or server-vN.pub.pem in ${dir}`);
+  }
+  return { clientKeyPem: readFileSync(join(dir, `client-v${clientVersion}.key.pem`), 'utf8'), clientCertVersion: clientVersion, serverKeys };
+}
+
+async function run(o: ClientCommandOptions, out: (s: string) => void): Promise<void> {
+  const uid = parseBigIntArg(o.uid, { flag: '--uid', min: 1n, max: INT64_MAX, what: 'a positive integer' });
+  const serverId = parseBigIntArg(o.serverId, { flag: '--server-id', min: 0n, max: INT64_MAX, what: 'a non-negative integer' });
+  const keys = loadClientKeys(o.keys);
+  const tokenKey = await readTokenKeyFile(join(o.keys, 'token.key'));
+  const token = await sealToken(nodeCrypto, tokenKey, {
+    accountId: uid,
+    serverId,
+    color: o.color,
+    timeout: BigInt(Math.floor(Date.now() / 1000) + 86400),
+    status: AuthToken_Status.DEV,
+  });
+  const transport = o.ws ? 'ws' : 'tcp';
+  const port = o.port ? Number(o.port) : o.ws ? 17002 : 17001;
+  const client = await JanusClient.connect({ transport, host: o.host, port, token, ...keys });
+  out(`connected over ${transport} to ${o.host}:${port}: uid ${client.session.uid}, sid ${client.session.sid}; type "help"\n`);
+  client.on('push', (p: Packet) => out(`push  ${describe(p)}\n`));
+  client.on('serverError', (e: { mod: number; seq: number; msg: string }) => out(`error mod ${e.mod} seq ${e.seq}: ${e.msg}\n`));
+  const closed = new Promise<CloseReason>((resolve) => client.once('close', resolve));
+
+  const rl = createInterface({ input: process.stdin, terminal: false });
+  const lines = (async () => {
+    for await (const raw of rl) {
+      const line = raw.trim();
+      if (!line) continue;
+      const [cmd, ...rest] = line.split(/\s+/);
+      const arg = line.slice(cmd!.length).trim();
+      try {
+        let reply: Packet | undefined;
+        switch (cmd) {
+          case 'echo':
+            reply = await client.request(3, 1, enc.encode(arg));
+            break;
+          case 'count':
+            reply = await client.request(3, 2);
+            break;
+          case 'later':
+            reply = await client.request(3, 3, enc.encode(arg));
+            break;
+          case 'join':
+            reply = await client.request(4, 1, enc.encode(JSON.stringify(rest[1] ? { name: rest.slice(1).join(' ') } : {})), { obj: BigInt(rest[0] ?? '0') });
+            break;
+          case 'say':
+            reply = await client.request(4, 3, enc.encode(JSON.stringify({ text: rest.slice(1).join(' ') })), { obj: BigInt(rest[0] ?? '0') });
+            break;
+          case 'leave':
+            reply = await client.request(4, 2, undefined, { obj: BigInt(rest[0] ?? '0') });
+            break;
+          case 'hb': {
+            const hb = await client.heartbeat();
+            out(`heartbeat ${hb.code === 1 ? 'Succeeded' : `code ${hb.code}`}, server_time ${hb.serverTime}\n`);
+            break;
+          }
+          case 'help':
+            out(HELP + '\n');
+            break;
+          case 'quit':
+          case 'exit':
+            rl.close();
+            return;
+          default:
+            out(`unknown command "${cmd}"; type "help"\n`);
+        }
+        if (reply) out(`reply ${describe(reply)}\n`);
+      } catch (err) {
+        out(`error ${(err as Error).message}\n`);
+        if (client.closed) return;
+      }
+    }
+  })();
+  const reason = await Promise.race([closed, lines.then(() => null)]);
+  if (reason) {
+    out(`${closeText(reason)}\n`);
+    rl.close();
+    if (reason.kind === 'logout' && reason.code !== SCServerLogout_Code.Waiting) process.exitCode = 1;
+    return;
+  }
+  await client.close();
+  out('bye\n');
+}
+
+/** Registers `janus client`. */
+export function register(program: Command): void {
+  program
+    .command('client')
+    .description('Connect to a gateway as a player and exchange demo messages from the terminal (keys and a dev token from --keys).')
+    .requiredOption('--uid <n>', 'the player uid (a dev token for it is issued from <keys>/token.key)')
+    .option('--ws', 'use WebSocket (default TCP)')
+    .option('--host <host>', 'gateway host', '127.0.0.1')
+    .option('--port <port>', 'gateway port (default 17001 for TCP, 17002 for WebSocket)')
+    .option('--keys <dir>', 'a janus keygen directory', join(REPO_ROOT, '.janus', 'keys'))
+    .option('--color <color>', 'the token color', '')
+    .option('--server-id <id>', 'the token server id', '1')
+    .action(async (o: ClientCommandOptions) => run(o, (s) => void process.stdout.write(s)));
+}
