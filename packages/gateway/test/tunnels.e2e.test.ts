@@ -233,6 +233,23 @@ describe('accept', () => {
   });
 });
 
+describe('frame limit on the way out', () => {
+  it('answers a reply that would exceed maxFrameBytes with ServerUnexpectedErr instead', async () => {
+    const { encodePacket, makePacket } = await import('@janus/protocol');
+    const s = await stack({ config: { limits: { maxFrameBytes: 4096, compressThreshold: 1 << 20 } } });
+    const c = await loggedIn(s, 'tcp', 300);
+    // A request record of exactly 4096 bytes: its echo adds obj (the uid), so it cannot fit.
+    const overhead = encodePacket(makePacket({ mod: 3, seq: 1, index: c.index, data: new Uint8Array(4000) })).length - 4000;
+    const req = c.send({ mod: 3, seq: 1, data: new Uint8Array(4096 - 16 - overhead) });
+    const e = await c.nextPacket();
+    assert.deepEqual([e?.mod, e?.seq, e?.index], [1, 3, req.index]);
+    assert.equal(decodeMessage(SCServerUnexpectedErrSchema, e!.data).msg, 'reply too large');
+    const ok = c.send({ mod: 3, seq: 1, data: text('small') });
+    assert.equal((await c.nextPacket())?.index, ok.index);
+    c.close();
+  });
+});
+
 describe('pushes and plaintext', () => {
   it('carries an unsolicited backend push with index 0 and the backend\'s mod, seq and obj', async () => {
     const s = await stack();
