@@ -3,12 +3,9 @@
  * per client connection, spread over a small pool of HTTP/2 connections per instance.
  */
 import * as grpc from '@grpc/grpc-js';
-import { decodeTunnelMessage, encodeTunnelMessage, ErrorCode, JanusError, type TunnelMessage } from '@janus/protocol';
-
-function serialize(m: TunnelMessage): Buffer {
-  const b = encodeTunnelMessage(m);
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-}
+import { deserializeTunnelMessage, serializeTunnelMessage, tunnelMetadata } from '@janus/backend';
+import { ErrorCode, JanusError, type TunnelMessage } from '@janus/protocol';
+import { GATE_SERVICE_NAME } from './route-table.js';
 
 /** How a tunnel ended: a gRPC status (`code` 0 = OK). Passed as a value, not thrown. */
 export interface TunnelStatus {
@@ -16,7 +13,7 @@ export interface TunnelStatus {
   details: string;
 }
 
-/** Stream metadata of PROTOCOL.md 9 (numbers as decimal strings). */
+/** Stream metadata of PROTOCOL.md 9 (the referer is always {@link GATE_REFERER}). */
 export interface TunnelMetadata {
   oid: bigint;
   uid: bigint;
@@ -28,21 +25,8 @@ export interface TunnelMetadata {
   gateReferer: string;
 }
 
-/** The referer every gateway stream carries. */
-export const GATE_REFERER = 'janus.gate.interface';
-
-function toMetadata(m: TunnelMetadata): grpc.Metadata {
-  const md = new grpc.Metadata();
-  md.set('x-md-global-oid', m.oid.toString());
-  md.set('x-md-global-uid', m.uid.toString());
-  md.set('x-md-global-sid', m.sid.toString());
-  md.set('x-md-global-status', String(m.status));
-  md.set('x-md-global-color', m.color);
-  md.set('x-md-global-client-ip', m.clientIp);
-  md.set('x-md-global-referer', GATE_REFERER);
-  md.set('x-md-global-gate-referer', m.gateReferer);
-  return md;
-}
+/** The referer every gateway stream carries: the gateway's service name. */
+export const GATE_REFERER = GATE_SERVICE_NAME;
 
 /** What a Tunnel reports to its owner. */
 export interface TunnelListener {
@@ -144,7 +128,12 @@ export class ChannelPool {
   async open(address: string, path: string, service: string, md: TunnelMetadata, listener: TunnelListener): Promise<Tunnel> {
     const client = this.client(address);
     await this.ready(client.getChannel(), address);
-    const call = client.makeBidiStreamRequest<TunnelMessage, TunnelMessage>(path, serialize, decodeTunnelMessage, toMetadata(md));
+    const call = client.makeBidiStreamRequest<TunnelMessage, TunnelMessage>(
+      path,
+      serializeTunnelMessage,
+      deserializeTunnelMessage,
+      tunnelMetadata({ ...md, referer: GATE_REFERER }),
+    );
     return new Tunnel(service, md.oid, call, listener);
   }
 
