@@ -233,6 +233,38 @@ describe('accept', () => {
   });
 });
 
+describe('tunnel metadata', () => {
+  it('opens the player stream at login and object streams on first use, with the section 9 metadata', async () => {
+    const { TunnelServer } = await import('@janus/backend');
+    const seen: { path: string; oid: bigint; uid: bigint; sid: bigint; status: number; color: string; clientIp: string; referer: string; gateReferer: string }[] = [];
+    const server = new TunnelServer();
+    for (const path of ['/player.intra.v1.TunnelService/Tunnel', '/room.intra.v1.TunnelService/Tunnel']) {
+      server.addService(path, {
+        onOpen: (ctx) => void seen.push({ path, oid: ctx.oid, uid: ctx.uid, sid: ctx.sid, status: ctx.status, color: ctx.color, clientIp: ctx.clientIp, referer: ctx.referer, gateReferer: ctx.gateReferer }),
+        onMessage: (_ctx, req) => req.data,
+      });
+    }
+    const port = await server.listen('127.0.0.1', 0);
+    const instances = [{ id: 'm', endpoints: [`grpc://127.0.0.1:${port}`], metadata: { color: 'blue' } }];
+    const s = await stack({ config: { discovery: { static: { 'roma.player.service': instances, 'roma.room.service': instances } } } });
+    const c = await RawClient.connect('tcp', s.gw.tcpPort);
+    await c.handshake(s.keys.clientKey, s.keys.pins);
+    c.sendAuth(await s.token(555, { color: 'blue', serverId: 9n }));
+    assert.equal((await c.nextPacket())?.seq, 5);
+    assert.equal(seen.length, 1, 'the player stream opened at login');
+    const req = c.send({ mod: 4, seq: 1, obj: -8n, data: text('r') });
+    assert.equal((await c.nextPacket())?.index, req.index);
+    c.close();
+    await server.close();
+    const common = { uid: 555n, sid: 9n, status: 1, color: 'blue', clientIp: '127.0.0.1', referer: 'janus.gate.interface' };
+    assert.deepEqual(seen.map(({ gateReferer: _g, ...rest }) => rest), [
+      { path: '/player.intra.v1.TunnelService/Tunnel', oid: 555n, ...common },
+      { path: '/room.intra.v1.TunnelService/Tunnel', oid: -8n, ...common },
+    ]);
+    for (const m of seen) assert.match(m.gateReferer, /^127\.0\.0\.1:19100#\d+$/);
+  });
+});
+
 describe('frame limit on the way out', () => {
   it('answers a reply that would exceed maxFrameBytes with ServerUnexpectedErr instead', async () => {
     const { encodePacket, makePacket } = await import('@janus/protocol');
