@@ -68,6 +68,9 @@ export class FrameDecoder {
   stop(): void {
     this.stopped = true;
     this.bodyParts = [];
+    // Nothing is held any more: bufferedBytes must say so (connections count it).
+    this.bodyFill = 0;
+    this.headerFill = 0;
   }
 
   /**

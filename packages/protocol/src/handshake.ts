@@ -48,6 +48,24 @@ export function serverSignatureInput(
   return concatBytes(SERVER_LABEL, ZERO, csBodyHash, serverPub, i64be(timestamp), i32be(certVersion), i32be(startIndex), i32be(version));
 }
 
+/**
+ * `X25519(private, peer pub)`, refusing an all-zero result (PROTOCOL.md 7.3, 7.4).
+ * Why the catch: OpenSSL (node:crypto) and WebCrypto already refuse to output an all-zero
+ * secret and fail the derivation with an untyped error instead; a peer pub of 32 bytes
+ * (checked before this) can only fail that way, so it maps to the same typed error.
+ * @throws JanusError JANUS_ERR_HANDSHAKE_ZERO_SHARED.
+ */
+async function sharedSecret(crypto: CryptoBackend, privateKey: unknown, peerPub: Uint8Array): Promise<Uint8Array> {
+  let shared: Uint8Array;
+  try {
+    shared = await crypto.x25519(privateKey, peerPub);
+  } catch (err) {
+    throw new JanusError(ErrorCode.HandshakeZeroShared, 'X25519 failed: a low-order public key (all-zero shared secret)', {}, { cause: err });
+  }
+  if (isAllZero(shared)) throw new JanusError(ErrorCode.HandshakeZeroShared, 'X25519 shared secret is all zero');
+  return shared;
+}
+
 // ---------------------------------------------------------------------------------------
 // Client side
 
@@ -149,8 +167,7 @@ export async function acceptServerHello(
   if (!key) throw new JanusError(ErrorCode.HandshakeInvalid, `server key version ${sc.certVersion} is not pinned`);
   const input = serverSignatureInput(await crypto.sha256(hello.body), sc.pub, sc.timestamp, sc.certVersion, sc.startIndex, sc.version);
   if (!(await crypto.ed25519Verify(key, input, sc.sign))) throw new JanusError(ErrorCode.HandshakeInvalid, 'SCHandshake signature does not verify');
-  const shared = await crypto.x25519(hello.ephemeral.privateKey, sc.pub);
-  if (isAllZero(shared)) throw new JanusError(ErrorCode.HandshakeZeroShared, 'X25519 shared secret is all zero');
+  const shared = await sharedSecret(crypto, hello.ephemeral.privateKey, sc.pub);
   result.keys = await deriveSessionKeys(crypto, shared, hello.ephemeral.publicKey, sc.pub);
   return result;
 }
@@ -251,8 +268,7 @@ export async function createServerHello(cfg: ServerHandshakeConfig, o: ServerHel
   let sign: Uint8Array = new Uint8Array(0);
   if (cfg.encrypted) {
     const eph = o.ephemeral ?? (await cfg.crypto.x25519Generate());
-    const shared = await cfg.crypto.x25519(eph.privateKey, o.hs.pub);
-    if (isAllZero(shared)) throw new JanusError(ErrorCode.HandshakeZeroShared, 'X25519 shared secret is all zero');
+    const shared = await sharedSecret(cfg.crypto, eph.privateKey, o.hs.pub);
     pub = eph.publicKey;
     const input = serverSignatureInput(await cfg.crypto.sha256(o.csBody), pub, o.timestamp, certVersion, startIndex, version);
     sign = await cfg.crypto.ed25519Sign(cfg.serverKeys.get(certVersion)!, input);

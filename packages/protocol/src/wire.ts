@@ -6,6 +6,9 @@
  */
 import { ErrorCode, JanusError } from './errors.js';
 
+/** How deep unknown groups may nest (the generated codec, @bufbuild/protobuf, allows 99). */
+export const MAX_GROUP_DEPTH = 100;
+
 /** Fails decoding with the typed error the connection closes on. */
 export function malformed(what: string): never {
   throw new JanusError(ErrorCode.PacketMalformed, `malformed protobuf: ${what}`);
@@ -90,8 +93,12 @@ export class WireReader {
     return this.buf.subarray(start, end);
   }
 
-  /** Skips a field of the given wire type (unknown fields are ignored, PROTOCOL.md 3). */
-  skip(wireType: number, fieldNo: number): void {
+  /**
+   * Skips a field of the given wire type (unknown fields are ignored, PROTOCOL.md 3).
+   * Groups nest at most {@link MAX_GROUP_DEPTH} deep: skipping recurses once per level, so an
+   * unbounded depth would let a hostile body overflow the stack instead of failing typed.
+   */
+  skip(wireType: number, fieldNo: number, depth = 0): void {
     switch (wireType) {
       case 0:
         this.varint64();
@@ -107,6 +114,7 @@ export class WireReader {
         return;
       case 3: {
         // A group: skip fields until its matching end-group tag.
+        if (depth >= MAX_GROUP_DEPTH) malformed(`groups nested deeper than ${MAX_GROUP_DEPTH}`);
         for (;;) {
           if (this.pos >= this.buf.length) malformed('unterminated group');
           const tag = this.uint32();
@@ -117,7 +125,7 @@ export class WireReader {
             if (no !== fieldNo) malformed('mismatched end group');
             return;
           }
-          this.skip(wt, no);
+          this.skip(wt, no, depth + 1);
         }
       }
       default:
