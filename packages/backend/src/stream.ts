@@ -14,7 +14,7 @@
  * runs at that moment, once.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { TunnelMessage } from '@janus/protocol';
+import { makeTunnelMessage, type TunnelMessage } from '@janus/protocol';
 import type { TunnelMetadataFields } from './metadata.js';
 
 /** A reply described by a handler's return value: `data` plus fields that override the defaults. */
@@ -94,7 +94,6 @@ export interface TunnelHandlers {
 /** The grpc-js call of a tunnel stream. */
 export type TunnelCall = grpc.ServerDuplexStream<TunnelMessage, TunnelMessage>;
 
-const EMPTY = new Uint8Array(0);
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
@@ -214,42 +213,12 @@ export class TunnelStream implements TunnelContext {
 
   reply(req: TunnelMessage, data: Uint8Array, extra?: Partial<TunnelMessage>): boolean {
     return this.write(
-      compose(
-        {
-          data,
-          dataVersion: 0n,
-          obj: req.obj,
-          mod: req.mod,
-          seq: req.seq,
-          index: req.index,
-          connId: 0,
-          fragId: 0,
-          fragCount: 0,
-          fragIndex: 0,
-          ver: 0,
-        },
-        extra,
-      ),
+      compose(makeTunnelMessage({ data, obj: req.obj, mod: req.mod, seq: req.seq, index: req.index }), extra),
     );
   }
 
   push(msg: Partial<TunnelMessage> & { mod: number; seq: number }): boolean {
-    const m = compose(
-      {
-        data: EMPTY,
-        dataVersion: 0n,
-        obj: this.oid,
-        mod: msg.mod,
-        seq: msg.seq,
-        index: 0,
-        connId: 0,
-        fragId: 0,
-        fragCount: 0,
-        fragIndex: 0,
-        ver: 0,
-      },
-      msg,
-    );
+    const m = compose(makeTunnelMessage({ obj: this.oid, mod: msg.mod, seq: msg.seq }), msg);
     m.index = 0;
     return this.write(m);
   }

@@ -5,7 +5,7 @@
  * server sends until read.
  */
 import * as grpc from '@grpc/grpc-js';
-import { ErrorCode, JanusError, type TunnelMessage } from '@janus/protocol';
+import { ErrorCode, JanusError, makeTunnelMessage, type TunnelMessage } from '@janus/protocol';
 import { deserializeTunnelMessage, serializeTunnelMessage } from './definition.js';
 import { tunnelMetadata, type TunnelMetadataFields } from './metadata.js';
 
@@ -15,7 +15,6 @@ export type TestStreamFields = Partial<TunnelMetadataFields> & { oid: bigint; ui
 /** Default timeout of {@link TunnelTestStream.next}, in milliseconds. */
 export const DEFAULT_TEST_TIMEOUT_MS = 5000;
 
-const EMPTY = new Uint8Array(0);
 
 /** One tunnel stream opened by a {@link TunnelTestClient}. */
 export class TunnelTestStream {
@@ -50,19 +49,7 @@ export class TunnelTestStream {
    * (false: its buffer is full).
    */
   send(msg: Partial<TunnelMessage>): boolean {
-    return this.call.write({
-      data: msg.data ?? EMPTY,
-      dataVersion: msg.dataVersion ?? 0n,
-      obj: msg.obj ?? 0n,
-      mod: msg.mod ?? 0,
-      seq: msg.seq ?? 0,
-      index: msg.index ?? 0,
-      connId: msg.connId ?? 0,
-      fragId: msg.fragId ?? 0,
-      fragCount: msg.fragCount ?? 0,
-      fragIndex: msg.fragIndex ?? 0,
-      ver: msg.ver ?? 0,
-    });
+    return this.call.write(makeTunnelMessage(msg));
   }
 
   /**

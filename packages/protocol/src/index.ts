@@ -102,4 +102,4 @@ export {
   type PushBody,
   type PushMessage,
 } from './gen/gate/service/push/v1/push_pb.js';
-export { TUNNEL_PATHS, encodeTunnelMessage, decodeTunnelMessage, type TunnelMessage } from './tunnel.js';
+export { TUNNEL_PATHS, makeTunnelMessage, encodeTunnelMessage, decodeTunnelMessage, type TunnelMessage } from './tunnel.js';

@@ -29,6 +29,23 @@ export const TUNNEL_PATHS = {
 
 const EMPTY = new Uint8Array(0);
 
+/** Builds a TunnelMessage: every field not given (or undefined) holds its default. */
+export function makeTunnelMessage(f: Partial<TunnelMessage>): TunnelMessage {
+  return {
+    data: f.data ?? EMPTY,
+    dataVersion: f.dataVersion ?? 0n,
+    obj: f.obj ?? 0n,
+    mod: f.mod ?? 0,
+    seq: f.seq ?? 0,
+    index: f.index ?? 0,
+    connId: f.connId ?? 0,
+    fragId: f.fragId ?? 0,
+    fragCount: f.fragCount ?? 0,
+    fragIndex: f.fragIndex ?? 0,
+    ver: f.ver ?? 0,
+  };
+}
+
 function f32(v: number): number {
   return v === 0 ? 0 : 1 + varint32Size(v);
 }
@@ -72,19 +89,7 @@ export function encodeTunnelMessage(m: TunnelMessage): Uint8Array {
  */
 export function decodeTunnelMessage(bytes: Uint8Array): TunnelMessage {
   const r = new WireReader(bytes);
-  const m: TunnelMessage = {
-    data: EMPTY,
-    dataVersion: 0n,
-    obj: 0n,
-    mod: 0,
-    seq: 0,
-    index: 0,
-    connId: 0,
-    fragId: 0,
-    fragCount: 0,
-    fragIndex: 0,
-    ver: 0,
-  };
+  const m = makeTunnelMessage({});
   while (r.pos < bytes.length) {
     const tag = r.uint32();
     const no = tag >>> 3;
