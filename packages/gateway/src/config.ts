@@ -97,7 +97,7 @@ export const configSchema = z.strictObject({
       messagesPerSecond: z.number().min(1).default(200),
       /** Token bucket size (messages). */
       messageBurst: z.number().int().min(1).default(400),
-      /** Over-limit messages in a row after which the connection ends with RateLimited. */
+      /** Over-limit messages within one second after which the connection ends with RateLimited. */
       rateLimitStrikes: z.number().int().min(1).default(200),
     })
     .prefault({}),
@@ -156,11 +156,28 @@ function deepFreeze<T>(o: T): T {
 }
 
 /**
+ * PROTOCOL.md 7: with `encrypted: false` the client ports bind to 127.0.0.1 unless
+ * configured otherwise. Fills those hosts into a copy of the raw input before defaults apply.
+ */
+function plaintextOnLoopback(input: unknown): unknown {
+  if (!input || typeof input !== 'object' || (input as { encrypted?: unknown }).encrypted !== false) return input;
+  const raw = input as Record<string, unknown>;
+  const listen = { ...((raw.listen as Record<string, unknown> | undefined) ?? {}) };
+  for (const k of ['tcp', 'ws']) {
+    const l = listen[k];
+    if (l === undefined || (typeof l === 'object' && l !== null && !('host' in l))) {
+      listen[k] = { ...((l as object | undefined) ?? {}), host: '127.0.0.1' };
+    }
+  }
+  return { ...raw, listen };
+}
+
+/**
  * Validates a configuration object, fills defaults, checks cross-references and freezes it.
  * @throws JanusError JANUS_ERR_CONFIG_INVALID naming the first bad key, e.g. `limits.maxFrameBytes: ...`.
  */
 export function parseConfig(input: unknown): GatewayConfig {
-  const r = configSchema.safeParse(input ?? {});
+  const r = configSchema.safeParse(plaintextOnLoopback(input ?? {}));
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const key = issue.path.join('.') || '(root)';

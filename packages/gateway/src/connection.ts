@@ -122,10 +122,12 @@ export class Connection implements TunnelListener {
   private gateRenewTimer: TimerHandle | null = null;
   private playerTunnel: Tunnel | null = null;
   private readonly objectTunnels = new Map<ServiceRoute, Map<bigint, Tunnel>>();
-  private tunnelsAwaitingDrain = 0;
+  /** Tunnels whose write() returned false: the client socket stays paused until each drains. */
+  private readonly awaitingDrain = new Set<Tunnel>();
   private tokens: number;
   private tokensAtMs: number;
   private strikes = 0;
+  private strikeWindowMs = 0;
   private readonly log: Logger;
 
   constructor(
@@ -192,7 +194,7 @@ export class Connection implements TunnelListener {
 
   private drainInbox(): void {
     while (!this.busy && this.inbox.length !== 0 && this.state !== 'closing') this.process(this.inbox.shift()!);
-    if (!this.busy && this.tunnelsAwaitingDrain === 0 && this.state !== 'closing') this.transport.resume();
+    if (!this.busy && this.awaitingDrain.size === 0 && this.state !== 'closing') this.transport.resume();
   }
 
   private handle(body: Uint8Array): void | Promise<void> {
@@ -322,6 +324,12 @@ export class Connection implements TunnelListener {
     }
     if (!this.takeToken()) {
       this.sendPacket(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'rate limited'));
+      // Over-limit messages are counted per one-second window; too many in one window
+      // means the connection stays over the limit.
+      if (this.lastRecvMs - this.strikeWindowMs >= 1000) {
+        this.strikeWindowMs = this.lastRecvMs;
+        this.strikes = 0;
+      }
       if (++this.strikes >= this.ctx.cfg.limits.rateLimitStrikes) this.logout(SCServerLogout_Code.RateLimited);
       return;
     }
@@ -369,7 +377,6 @@ export class Connection implements TunnelListener {
     this.tokensAtMs = now;
     if (this.tokens >= 1) {
       this.tokens -= 1;
-      this.strikes = 0;
       return true;
     }
     return false;
@@ -416,16 +423,17 @@ export class Connection implements TunnelListener {
 
   private writeTunnel(t: Tunnel, p: Packet): void {
     // A Packet has every TunnelRequest field under the same name (compress is ignored).
-    if (!t.write(p as TunnelMessage)) {
-      // Backpressure: stop reading this client until the stream drains.
-      this.tunnelsAwaitingDrain++;
+    if (!t.write(p as TunnelMessage) && !this.awaitingDrain.has(t)) {
+      // Backpressure: stop reading this client until the stream drains. A stream emits
+      // one 'drain' however many writes returned false, so count tunnels, not writes.
+      this.awaitingDrain.add(t);
       this.transport.pause();
     }
   }
 
   /** @internal TunnelListener */
-  onDrain(_t: Tunnel): void {
-    if (this.tunnelsAwaitingDrain > 0 && --this.tunnelsAwaitingDrain === 0 && !this.busy && this.state !== 'closing') {
+  onDrain(t: Tunnel): void {
+    if (this.awaitingDrain.delete(t) && this.awaitingDrain.size === 0 && !this.busy && this.state !== 'closing') {
       this.transport.resume();
     }
   }
@@ -440,6 +448,8 @@ export class Connection implements TunnelListener {
 
   /** @internal TunnelListener (PROTOCOL.md 9 lifecycle). */
   onEnd(t: Tunnel, status: TunnelStatus): void {
+    // An ended stream never drains: stop waiting for it.
+    this.onDrain(t);
     if (t === this.playerTunnel) {
       this.playerTunnel = null;
       if (this.state !== 'closing') {

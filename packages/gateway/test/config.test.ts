@@ -26,6 +26,17 @@ describe('config', () => {
     assert.ok(Object.isFrozen(c.limits));
   });
 
+  it('binds the client ports of a plaintext gateway to 127.0.0.1 unless configured otherwise', () => {
+    const c = parseConfig({ encrypted: false });
+    assert.equal(c.listen.tcp.host, '127.0.0.1');
+    assert.equal(c.listen.ws.host, '127.0.0.1');
+    const d = parseConfig({ encrypted: false, listen: { tcp: { host: '0.0.0.0', port: 1 }, ws: { port: 2 } } });
+    assert.equal(d.listen.tcp.host, '0.0.0.0');
+    assert.equal(d.listen.ws.host, '127.0.0.1');
+    assert.equal(d.listen.ws.port, 2);
+    assert.equal(parseConfig({}).listen.tcp.host, '0.0.0.0');
+  });
+
   it('names the bad key', () => {
     assert.throws(() => parseConfig({ limits: { maxFrameBytes: 32 * 1024 * 1024 } }), badKey('limits.maxFrameBytes'));
     assert.throws(() => parseConfig({ limits: { maxFrameBytes: 'big' } }), badKey('limits.maxFrameBytes'));

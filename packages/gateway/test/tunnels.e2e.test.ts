@@ -49,6 +49,33 @@ describe('sessions', () => {
     }
   });
 
+  it('answers a burst of requests in full, then a heartbeat (tunnel backpressure resumes the socket)', async () => {
+    const s = await stack();
+    for (const kind of ['tcp', 'ws'] as const) {
+      const c = await loggedIn(s, kind, 33);
+      const sent = Array.from({ length: 300 }, (_, i) => c.send({ mod: 3, seq: 1, data: text(`burst ${i}`) }));
+      const got = [];
+      for (let i = 0; i < sent.length; i++) got.push((await c.nextPacket())!);
+      assert.deepEqual(got.map((p) => p.index), sent.map((p) => p.index));
+      const hb = c.sendHeartbeat(BigInt(Math.floor(Date.now() / 1000)));
+      assert.equal((await c.nextPacket())?.index, hb.index);
+      c.close();
+    }
+  });
+
+  it('ends a connection that floods well over its rate limit with RateLimited', async () => {
+    const s = await stack({ config: { limits: { messagesPerSecond: 50, messageBurst: 50, rateLimitStrikes: 100 } } });
+    const c = await loggedIn(s, 'tcp', 34);
+    // About 1000 msg/s, 20 times the limit, spread out so tokens keep trickling back in.
+    const logout = c.expectLogout(5000);
+    for (let t = 0; t < 200 && s.gw.sessions.get(34n); t++) {
+      for (let i = 0; i < 10; i++) c.send({ mod: 3, seq: 1, data: text('flood') });
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(await logout, Code.RateLimited);
+    assert.deepEqual(await c.ending, { fin: true });
+  });
+
   it('answers a heartbeat with a skewed client_time with ErrTime', async () => {
     const s = await stack();
     const c = await loggedIn(s, 'tcp', 32);
