@@ -151,7 +151,7 @@ describe('janus token inspect', () => {
     assert.equal(issued.code, 0, issued.stderr);
     const token = lastLine(issued.stdout);
     const rand = openIndependently(token, key).rand;
-    const r = await janus('token', 'inspect', '--token-key', 'token.key', token);
+    const r = await janus('token', 'inspect', '--token-key', 'token.key', '--', token);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
     assert.match(r.stdout, /^account_id \(uid\): +1001$/m);
@@ -167,9 +167,19 @@ describe('janus token inspect', () => {
     assert.match(r.stdout, /^token key: +token\.key$/m);
   });
 
+  it('takes a token that starts with "-" as the token, with or without --', async () => {
+    let token = '';
+    while (!/^-[^h-]/.test(token)) token = await sealToken(nodeCrypto, key, { accountId: 11n, timeout: BigInt(Math.floor(Date.now() / 1000) + 60) });
+    for (const args of [[token], ['--', token]]) {
+      const r = await inproc('token', 'inspect', '--token-key', at('token.key'), ...args);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^account_id \(uid\): +11$/m);
+    }
+  });
+
   it('tries every --token-key in order (rotation) and names the one that opened it', async () => {
     const token = await sealToken(nodeCrypto, key, { accountId: 7n, timeout: BigInt(Math.floor(Date.now() / 1000) + 60) });
-    const r = await inproc('token', 'inspect', '--token-key', at('other.key'), '--token-key', at('token.key'), token);
+    const r = await inproc('token', 'inspect', '--token-key', at('other.key'), '--token-key', at('token.key'), '--', token);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^account_id \(uid\): +7$/m);
     assert.match(r.stdout, new RegExp(`^token key: +${at('token.key')}$`, 'm'));
@@ -178,7 +188,7 @@ describe('janus token inspect', () => {
   it('exits 1 for an expired token (issued with --ttl -10), still printing its fields', async () => {
     const issued = await inproc('token', 'issue', '--token-key', at('token.key'), '--uid', '8', '--ttl', '-10');
     assert.equal(issued.code, 0, issued.stderr);
-    const r = await janus('token', 'inspect', '--token-key', 'token.key', lastLine(issued.stdout));
+    const r = await janus('token', 'inspect', '--token-key', 'token.key', '--', lastLine(issued.stdout));
     assertOneLineError(r, 1, /^janus: token expired at \d+ \(.*Z\), (10|11|12) s ago\n$/, 'expired');
     assert.match(r.stdout, /^account_id \(uid\): +8$/m);
     assert.match(r.stdout, /^seconds left: +-(10|11|12) \(expired/m);
@@ -186,7 +196,7 @@ describe('janus token inspect', () => {
 
   it('exits 1 for a wrong key', async () => {
     const token = await sealToken(nodeCrypto, key, { accountId: 5n, timeout: BigInt(Math.floor(Date.now() / 1000) + 600) });
-    const r = await janus('token', 'inspect', '--token-key', 'other.key', token);
+    const r = await janus('token', 'inspect', '--token-key', 'other.key', '--', token);
     assertOneLineError(r, 1, /^janus: token does not authenticate under the token key \(wrong key, or the token was altered\)\n$/, 'wrong key');
     assert.equal(r.stdout, '');
   });
@@ -210,7 +220,7 @@ describe('janus token inspect', () => {
       [['--token-key', at('token.key'), 'AAAA'], /^janus: token does not decode: 3 bytes, at least 28 needed\n$/, 'too short'],
     ];
     for (const [args, re, label] of cases) {
-      const r = await inproc('token', 'inspect', ...args);
+      const r = await inproc('token', 'inspect', ...args.slice(0, -1), '--', args[args.length - 1]!);
       assertOneLineError(r, 1, re, label);
       assert.equal(r.stdout, '', label);
     }

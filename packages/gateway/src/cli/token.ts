@@ -124,7 +124,9 @@ export function register(program: Command): void {
         'with the reason on standard error, when the token does not decode, does not authenticate ' +
         'under any given key, has account_id <= 0, or has expired (the fields are still printed).',
     )
-    .argument('<token>', 'the token (base64url), as printed by janus token issue')
+    .argument('<token>', 'the token (base64url), as printed by janus token issue; one that starts with "-" is taken as the token too (or put -- before it)')
+    // A base64url token may start with '-': take an unknown option-like word as the token.
+    .allowUnknownOption()
     .addOption(
       tokenKeyOption('token key file to open with: standard base64 of 32 bytes (required; repeat to try several keys in order)'),
     )
