@@ -84,7 +84,9 @@ async function run(o: ClientCommandOptions, out: (s: string) => void): Promise<v
   });
   const transport = o.ws ? 'ws' : 'tcp';
   const port = o.port ? Number(o.port) : o.ws ? 17002 : 17001;
-  const client = await JanusClient.connect({ transport, host: o.host, port, token, ...keys });
+  // A short request timeout: a demo error on a room stream arrives as a push (index 0),
+  // not as the request's reply, so the request itself waits for this.
+  const client = await JanusClient.connect({ transport, host: o.host, port, token, requestTimeoutMs: 3000, ...keys });
   out(`connected over ${transport} to ${o.host}:${port}: uid ${client.session.uid}, sid ${client.session.sid}; type "help"\n`);
   client.on('push', (p: Packet) => out(`push  ${describe(p)}\n`));
   client.on('serverError', (e: { mod: number; seq: number; msg: string }) => out(`error mod ${e.mod} seq ${e.seq}: ${e.msg}\n`));
@@ -97,6 +99,10 @@ async function run(o: ClientCommandOptions, out: (s: string) => void): Promise<v
       if (!line) continue;
       const [cmd, ...rest] = line.split(/\s+/);
       const arg = line.slice(cmd!.length).trim();
+      if (['join', 'say', 'leave'].includes(cmd!) && !/^-?\d+$/.test(rest[0] ?? '')) {
+        out(`usage: ${cmd} ROOM${cmd === 'say' ? ' TEXT' : cmd === 'join' ? ' [NAME]' : ''} (ROOM is a number)\n`);
+        continue;
+      }
       try {
         let reply: Packet | undefined;
         switch (cmd) {

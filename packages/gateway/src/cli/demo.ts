@@ -8,7 +8,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { startDemoBackend } from '@janus/demo-backend';
-import { loadConfigFile } from '../config.js';
+import { ErrorCode, JanusError } from '@janus/protocol';
+import { loadConfigFile, type GatewayConfig } from '../config.js';
 import { createGateway } from '../gateway.js';
 import { shutdown, untilSignal } from './gateway-command.js';
 import { keyFileNames, keygen } from './keygen.js';
@@ -16,21 +17,35 @@ import { keyFileNames, keygen } from './keygen.js';
 /** The repository root (this file is packages/gateway/dist/src/cli/demo.js). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', '..');
 
+/**
+ * Where the demo backend listens: the first static instance of the config's player service
+ * (so the gateway and the backend agree).
+ * @throws JanusError JANUS_ERR_CONFIG_INVALID when the config lists none.
+ */
+export function demoBackendAddress(cfg: GatewayConfig): { host: string; port: number } {
+  const name = cfg.services.player!.discoveryName;
+  const endpoint = cfg.discovery.static[name]?.[0]?.endpoints[0];
+  const m = endpoint ? /^grpc:\/\/(.+):(\d+)$/.exec(endpoint) : null;
+  if (!m) {
+    throw new JanusError(ErrorCode.ConfigInvalid, `config discovery.static.${name}: the demo needs a static instance of the player service to run its backend at`);
+  }
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
 /** Registers `janus demo`. */
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('Run the demo stack: demo backend on 127.0.0.1:17101 and a gateway from examples/gateway.yaml (TCP 17001, WebSocket 17002). Keys go to .janus/keys/.')
-    .option('--config <file>', 'gateway config', join(REPO_ROOT, 'examples', 'gateway.yaml'))
-    .option('--backend-port <port>', 'demo backend gRPC port', '17101')
-    .action(async (opts: { config: string; backendPort: string }) => {
+    .description('Run the demo stack: the demo backend and a gateway from examples/gateway.yaml (TCP 127.0.0.1:17001, WebSocket 17002, backend 17101). Keys go to .janus/keys/.')
+    .option('--config <file>', 'gateway config; the demo backend listens at its player service\'s first static instance', join(REPO_ROOT, 'examples', 'gateway.yaml'))
+    .action(async (opts: { config: string }) => {
       const keyDir = join(REPO_ROOT, '.janus', 'keys');
       if (!existsSync(join(keyDir, keyFileNames(1).serverKey))) {
         const { written } = await keygen({ outDir: keyDir });
         process.stdout.write(`wrote dev keys: ${written.join(', ')}\n`);
       }
       const cfg = loadConfigFile(opts.config);
-      const backend = await startDemoBackend({ host: '127.0.0.1', port: Number(opts.backendPort) });
+      const backend = await startDemoBackend(demoBackendAddress(cfg));
       const gw = await createGateway(cfg).catch(async (err) => {
         await backend.close();
         throw err;
@@ -40,8 +55,8 @@ export function register(program: Command): void {
           '',
           `Janus demo is up: TCP 127.0.0.1:${gw.tcpPort}, WebSocket ws://127.0.0.1:${gw.wsPort}${cfg.listen.ws.path}, demo backend 127.0.0.1:${backend.port}.`,
           'In another terminal:',
-          '  npx janus client --uid 1001            # type "help" for the demo commands',
-          '  npx janus client --uid 1002 --ws       # the same over WebSocket',
+          `  npx janus client --uid 1001${gw.tcpPort === 17001 ? '' : ` --port ${gw.tcpPort}`}            # type "help" for the demo commands`,
+          `  npx janus client --uid 1002 --ws${gw.wsPort === 17002 ? '' : ` --port ${gw.wsPort}`}       # the same over WebSocket`,
           'Ctrl-C stops the stack.',
           '',
         ].join('\n'),
