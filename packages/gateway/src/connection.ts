@@ -289,6 +289,11 @@ export class Connection implements TunnelListener {
     sessions.login(this, SCServerLogout_Code.ConflictingLogin);
     const gateKey = routeKey(GATE_SERVICE_NAME, this.color, this.uid);
     await routes.set(gateKey, this.ctx.gateAddress, cfg.routeTable.ttlS);
+    if (this.state !== 'authenticating') {
+      // Closed while the entry was written: release it again (releaseSession ran before).
+      await routes.deleteIfEquals(gateKey, this.ctx.gateAddress);
+      return;
+    }
     const renew = (): void => {
       this.gateRenewTimer = this.ctx.clock.setTimeout(() => {
         routes.renewIfEquals(gateKey, this.ctx.gateAddress, cfg.routeTable.ttlS).catch((err) => this.log.warn({ err }, 'gateway route renew failed'));
