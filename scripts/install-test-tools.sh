@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the system packages the test suite needs and a fresh Debian machine lacks:
+# chromium (packages/protocol/test/browser.test.ts). Idempotent; runs before `npm test`
+# (the pretest script) and in .ci/run.
+set -euo pipefail
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo=sudo; else
+    echo "the tests need: ${missing[*]} (Debian packages); install them as root: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+echo "installing ${missing[*]} with apt-get for the test suite" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
