@@ -44,6 +44,7 @@ export class Balancer {
   /**
    * The instance address (`host:port`) serving (service, color, oid), or null when the
    * service has no live instance of that color.
+   * @throws whatever the route table's calls reject with (e.g. a Redis error).
    * @param discoveryName the service's discovery name (also its route-table name).
    */
   async pick(discoveryName: string, color: string, oid: bigint): Promise<string | null> {
@@ -52,12 +53,10 @@ export class Balancer {
     const key = routeKey(discoveryName, color, oid);
     const stored = await this.routes.get(key);
     if (stored !== null && live.some((i) => i.address === stored)) return stored;
+    // The stored instance is gone: drop that entry (only if still stale), then race
+    // through SET NX like a first pick, so concurrent pickers agree.
+    if (stored !== null) await this.routes.deleteIfEquals(key, stored);
     const chosen = this.swrr.pick(`${discoveryName}\u0000${color}`, live).address;
-    if (stored !== null) {
-      // The stored instance is gone: replace it (a plain SET; the old value is stale).
-      await this.routes.set(key, chosen, this.ttlS);
-      return chosen;
-    }
     const winner = await this.routes.setNX(key, chosen, this.ttlS);
     return live.some((i) => i.address === winner) ? winner : chosen;
   }

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ErrorCode, JanusError, MAX_FRAME_BYTES_CEILING, TUNNEL_PATHS } from '@janus/protocol';
+import { ErrorCode, JanusError, MAX_FRAME_BYTES_CEILING, MIN_FRAME_BYTES_SETTING, TUNNEL_PATHS } from '@janus/protocol';
 
 const port = z.number().int().min(0).max(65535);
 const listener = (defPort: number, defHost: string) =>
@@ -77,8 +77,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   limits: z
     .strictObject({
-      /** Largest frame body in either direction (bytes), 1..16 MiB. PROTOCOL.md 2. */
-      maxFrameBytes: z.number().int().min(64).max(MAX_FRAME_BYTES_CEILING).default(65536),
+      /** Largest frame body in either direction (bytes), 256 B..16 MiB. PROTOCOL.md 2. */
+      maxFrameBytes: z.number().int().min(MIN_FRAME_BYTES_SETTING).max(MAX_FRAME_BYTES_CEILING).default(65536),
       /** Largest inflated size of a compressed Packet's data (bytes). PROTOCOL.md 8. */
       maxInflateBytes: z.number().int().min(1).default(1024 * 1024),
       /** Deflate data of outgoing Packets at least this long (bytes). PROTOCOL.md 8. */
@@ -91,8 +91,8 @@ export const configSchema = z.strictObject({
       maxConnectionsPerAddress: z.number().int().min(0).default(0),
       /** Unsent bytes queued for one client before it is cut off as a slow consumer. */
       sendQueueBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
-      /** Frames read ahead of processing per connection before its socket is paused. */
-      inboxFrames: z.number().int().min(1).default(256),
+      /** Bytes of frames read ahead of processing per connection before its socket is paused. */
+      inboxBytes: z.number().int().min(1024).default(256 * 1024),
       /** Client messages per second (token bucket rate) after login. */
       messagesPerSecond: z.number().min(1).default(200),
       /** Token bucket size (messages). */
@@ -113,6 +113,8 @@ export const configSchema = z.strictObject({
       shutdownMs: z.number().int().min(0).default(10000),
       /** Wait for a backend channel to become ready when opening a tunnel (ms). */
       tunnelConnectMs: z.number().int().min(1).default(3000),
+      /** After the gateway half-closes a tunnel, cancel it if the backend has not ended it within this (ms). */
+      tunnelHalfCloseMs: z.number().int().min(0).default(5000),
       /** Wait for a ServerLogout to flush before destroying the socket (ms). PROTOCOL.md 2: 1 s. */
       logoutFlushMs: z.number().int().min(0).max(1000).default(1000),
     })

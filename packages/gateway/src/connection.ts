@@ -115,6 +115,7 @@ export class Connection implements TunnelListener {
   private nextIndex = 0;
   private requestedServerId = 0n;
   private readonly inbox: Uint8Array[] = [];
+  private inboxBytes = 0;
   private busy = false;
   private lastRecvMs: number;
   private handshakeTimer: TimerHandle | null = null;
@@ -163,7 +164,8 @@ export class Connection implements TunnelListener {
     this.lastRecvMs = this.ctx.clock.now();
     if (this.busy || this.inbox.length !== 0) {
       this.inbox.push(body);
-      if (this.inbox.length >= this.ctx.cfg.limits.inboxFrames) this.transport.pause();
+      this.inboxBytes += body.length;
+      if (this.inboxBytes >= this.ctx.cfg.limits.inboxBytes) this.transport.pause();
       return;
     }
     this.process(body);
@@ -193,7 +195,11 @@ export class Connection implements TunnelListener {
   }
 
   private drainInbox(): void {
-    while (!this.busy && this.inbox.length !== 0 && this.state !== 'closing') this.process(this.inbox.shift()!);
+    while (!this.busy && this.inbox.length !== 0 && this.state !== 'closing') {
+      const body = this.inbox.shift()!;
+      this.inboxBytes -= body.length;
+      this.process(body);
+    }
     if (!this.busy && this.awaitingDrain.size === 0 && this.state !== 'closing') this.transport.resume();
   }
 
@@ -290,8 +296,9 @@ export class Connection implements TunnelListener {
     const gateKey = routeKey(GATE_SERVICE_NAME, this.color, this.uid);
     await routes.set(gateKey, this.ctx.gateAddress, cfg.routeTable.ttlS);
     if (this.state !== 'authenticating') {
-      // Closed while the entry was written: release it again (releaseSession ran before).
-      await routes.deleteIfEquals(gateKey, this.ctx.gateAddress);
+      // Closed while the entry was written: release it again (releaseSession ran before),
+      // unless a newer connection of this uid holds it now.
+      if (!sessions.get(this.uid)) await routes.deleteIfEquals(gateKey, this.ctx.gateAddress);
       return;
     }
     const renew = (): void => {
@@ -407,8 +414,7 @@ export class Connection implements TunnelListener {
       }
       return await this.ctx.channels.open(
         address,
-        svc.path,
-        svc.name,
+        svc,
         {
           oid,
           uid: this.uid,
@@ -443,11 +449,9 @@ export class Connection implements TunnelListener {
     }
   }
 
-  /** @internal TunnelListener: a backend reply or push becomes a Packet to the client. */
-  onMessage(_t: Tunnel, m: TunnelMessage): void {
+  /** @internal TunnelListener: a backend reply or push, decoded as a Packet, goes to the client. */
+  onMessage(_t: Tunnel, p: Packet): void {
     if (this.state === 'closing') return;
-    const p = m as Packet;
-    p.compress = false;
     this.sendPacket(p);
   }
 
@@ -463,15 +467,13 @@ export class Connection implements TunnelListener {
       }
       return;
     }
-    for (const [svc, m] of this.objectTunnels) {
-      if (m.get(t.oid) === t) {
-        m.delete(t.oid);
-        if (m.size === 0) this.objectTunnels.delete(svc);
-        break;
-      }
+    const m = this.objectTunnels.get(t.route);
+    if (m?.get(t.oid) === t) {
+      m.delete(t.oid);
+      if (m.size === 0) this.objectTunnels.delete(t.route);
     }
     if (status.code !== grpc.status.OK && this.state === 'open') {
-      this.log.info({ service: t.service, oid: t.oid.toString(), code: status.code, details: status.details }, 'object tunnel failed');
+      this.log.info({ service: t.route.name, oid: t.oid.toString(), code: status.code, details: status.details }, 'object tunnel failed');
       this.sendPacket(serverUnexpectedErrPacket(0, t.lastMod, t.lastSeq, status.details || `tunnel ended with status ${status.code}`));
     }
   }
@@ -546,6 +548,7 @@ export class Connection implements TunnelListener {
     if (this.state === 'closing') return;
     this.state = 'closing';
     this.inbox.length = 0;
+    this.inboxBytes = 0;
     this.clearHandshakeTimer();
     if (this.idleTimer) this.ctx.clock.clearTimeout(this.idleTimer);
     if (this.gateRenewTimer) this.ctx.clock.clearTimeout(this.gateRenewTimer);
@@ -567,6 +570,9 @@ export class Connection implements TunnelListener {
     this.objectTunnels.clear();
     if (this.uid !== 0n) {
       this.ctx.sessions.remove(this);
+      // Every connection of this gateway writes the same value: leave the entry to a newer
+      // connection of the same uid (conflicting login) rather than delete it under it.
+      if (this.ctx.sessions.get(this.uid)) return;
       const gateKey = routeKey(GATE_SERVICE_NAME, this.color, this.uid);
       this.ctx.routes.deleteIfEquals(gateKey, this.ctx.gateAddress).catch((err) => this.log.warn({ err }, 'gateway route delete failed'));
     }

@@ -6,12 +6,12 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { encodePacket, SCServerLogout_Code, serverLogoutPacket } from '@janus/protocol';
+import { encodePacket, SCServerLogout_Code, serverLogoutPacket, WS_SUBPROTOCOL } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
 import { Balancer } from './balancer.js';
 import { systemClock, type Clock } from './clock.js';
 import type { GatewayConfig } from './config.js';
-import { Connection, type ConnectionContext } from './connection.js';
+import { Connection, wsCodeForLogout, type ConnectionContext } from './connection.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
 import { loadKeyRing, type KeyRing } from './keys.js';
 import { MemoryRouteTable, type RouteTable } from './route-table.js';
@@ -24,6 +24,7 @@ import { ChannelPool } from './tunnel.js';
 
 /** Ports (adapters) and hooks a caller may supply instead of the embedded defaults. */
 export interface GatewayOptions {
+  /** A pino logger; default: a new one at `log.level` with `gateway: gateway.id`. */
   logger?: Logger;
   /** Default: in-memory table. */
   routeTable?: RouteTable;
@@ -74,7 +75,14 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const keys = opts.keys ?? loadKeyRing(cfg);
   const routes = opts.routeTable ?? new MemoryRouteTable(() => clock.now());
   const discovery = opts.discovery ?? new StaticDiscovery(cfg.discovery.static);
-  const channels = new ChannelPool(cfg.tunnel.channelsPerInstance, cfg.timeouts.tunnelConnectMs);
+  // A backend message may carry up to maxInflateBytes of data (deflated on the way out) plus
+  // its fields; anything larger fails its stream instead of stalling the event loop in zlib.
+  const channels = new ChannelPool(
+    cfg.tunnel.channelsPerInstance,
+    cfg.timeouts.tunnelConnectMs,
+    cfg.timeouts.tunnelHalfCloseMs,
+    Math.max(cfg.limits.maxInflateBytes, cfg.limits.maxFrameBytes) + 1024,
+  );
   const sessions = new SessionRegistry<Connection>();
   const connections = new Set<Connection>();
   const perAddress = new Map<string, number>();
@@ -122,7 +130,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     if (full) {
       t.attach({ onBody() {}, onProtocolError() {}, onClose() {} });
       t.send(encodePacket(serverLogoutPacket(SCServerLogout_Code.Waiting, Math.floor(clock.now() / 1000))));
-      t.close({ kind: 'end', wsCode: shuttingDown ? WsCode.GoingAway : WsCode.TryAgainLater }, cfg.timeouts.logoutFlushMs);
+      t.close({ kind: 'end', wsCode: wsCodeForLogout(SCServerLogout_Code.Waiting, shuttingDown) }, cfg.timeouts.logoutFlushMs);
       return;
     }
     perAddress.set(a, (perAddress.get(a) ?? 0) + 1);
@@ -141,8 +149,13 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     maxPayload: cfg.limits.maxFrameBytes,
     perMessageDeflate: false,
     // Select janus.v1 when offered; accept clients that offer none or only others.
-    handleProtocols: (offered) => (offered.has('janus.v1') ? 'janus.v1' : false),
+    handleProtocols: (offered) => (offered.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
   });
+  // After listen(), an accept error (ENFILE, ENOBUFS...) must not crash the process.
+  const onServerError = (err: Error): void => log.error({ err }, 'listener error');
+  tcpServer.on('error', onServerError);
+  httpServer.on('error', onServerError);
+  wss.on('error', onServerError);
   wss.on('connection', (ws: WebSocket, req) => admit(new WsTransport(ws, req.socket.remoteAddress ?? '')));
 
   const tcpPort = await listen(tcpServer, cfg.listen.tcp.host, cfg.listen.tcp.port);

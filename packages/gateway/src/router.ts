@@ -20,8 +20,6 @@ export interface ServiceRoute {
 export class Router {
   private readonly byMod = new Map<number, ServiceRoute>();
   private readonly byModSeq = new Map<number, ServiceRoute>();
-  /** Module names by id (logs, metrics). */
-  readonly moduleNames = new Map<number, string>();
   readonly player: ServiceRoute;
 
   constructor(cfg: Pick<GatewayConfig, 'modules' | 'routes' | 'services'>) {
@@ -32,7 +30,6 @@ export class Router {
     this.player = services.get('player')!;
     for (const [mod, m] of Object.entries(cfg.modules)) {
       this.byMod.set(Number(mod), services.get(m.service)!);
-      this.moduleNames.set(Number(mod), m.name);
     }
     for (const r of cfg.routes) this.byModSeq.set(modSeqKey(r.mod, r.seq), services.get(r.service)!);
   }

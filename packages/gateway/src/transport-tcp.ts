@@ -1,6 +1,6 @@
 /** TCP transport: length-prefixed frames (PROTOCOL.md 2) over a net.Socket. */
 import type { Socket } from 'node:net';
-import { FrameDecoder, FRAME_HEADER_BYTES } from '@janus/protocol';
+import { encodeFrame, FrameDecoder } from '@janus/protocol';
 import type { CloseAction, Transport, TransportListener } from './transport.js';
 
 /** A net.Socket carrying Janus frames. */
@@ -49,11 +49,7 @@ export class TcpTransport implements Transport {
 
   send(body: Uint8Array): void {
     if (this.closing) return;
-    const n = body.length;
-    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + n);
-    frame.writeUInt32BE(n, 0);
-    frame.set(body, FRAME_HEADER_BYTES);
-    this.socket.write(frame);
+    this.socket.write(encodeFrame(body, this.maxFrameBytes));
   }
 
   pause(): void {

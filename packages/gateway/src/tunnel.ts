@@ -3,9 +3,14 @@
  * per client connection, spread over a small pool of HTTP/2 connections per instance.
  */
 import * as grpc from '@grpc/grpc-js';
-import { deserializeTunnelMessage, serializeTunnelMessage, tunnelMetadata } from '@janus/backend';
-import { ErrorCode, JanusError, type TunnelMessage } from '@janus/protocol';
+import { serializeTunnelMessage, tunnelMetadata, type TunnelMetadataFields } from '@janus/backend';
+import { decodeTunnelMessageAsPacket, ErrorCode, JanusError, type Packet, type TunnelMessage } from '@janus/protocol';
 import { GATE_SERVICE_NAME } from './route-table.js';
+import type { ServiceRoute } from './router.js';
+
+function deserializePacket(buf: Buffer): Packet {
+  return decodeTunnelMessageAsPacket(buf);
+}
 
 /** How a tunnel ended: a gRPC status (`code` 0 = OK). Passed as a value, not thrown. */
 export interface TunnelStatus {
@@ -14,23 +19,15 @@ export interface TunnelStatus {
 }
 
 /** Stream metadata of PROTOCOL.md 9 (the referer is always {@link GATE_REFERER}). */
-export interface TunnelMetadata {
-  oid: bigint;
-  uid: bigint;
-  sid: bigint;
-  status: number;
-  color: string;
-  clientIp: string;
-  /** `host:grpcPort#connectionId`. */
-  gateReferer: string;
-}
+export type TunnelMetadata = Omit<TunnelMetadataFields, 'referer'>;
 
 /** The referer every gateway stream carries: the gateway's service name. */
 export const GATE_REFERER = GATE_SERVICE_NAME;
 
 /** What a Tunnel reports to its owner. */
 export interface TunnelListener {
-  onMessage(tunnel: Tunnel, m: TunnelMessage): void;
+  /** A TunnelResponse, already in the shape of the Packet that carries it to the client. */
+  onMessage(tunnel: Tunnel, p: Packet): void;
   /** Called once when the stream ends, whoever ended it. */
   onEnd(tunnel: Tunnel, status: TunnelStatus): void;
   /** The stream accepts writes again after write() returned false. */
@@ -44,27 +41,33 @@ export class Tunnel {
   lastSeq = 0;
   private ended = false;
   private halfClosed = false;
+  private cancelTimer: NodeJS.Timeout | null = null;
 
+  /**
+   * @param route the service this stream belongs to.
+   * @param oid the stream's object id (uid for the player service).
+   * @param halfCloseMs after end(), cancel the stream if the backend has not ended it (ms).
+   * @param onFinished called once when the stream has ended (the pool forgets it).
+   */
   constructor(
-    readonly service: string,
+    readonly route: ServiceRoute,
     readonly oid: bigint,
-    private readonly call: grpc.ClientDuplexStream<TunnelMessage, TunnelMessage>,
+    private readonly call: grpc.ClientDuplexStream<TunnelMessage, Packet>,
     listener: TunnelListener,
+    private readonly halfCloseMs: number,
+    onFinished: (t: Tunnel) => void,
   ) {
-    call.on('data', (m: TunnelMessage) => listener.onMessage(this, m));
+    call.on('data', (p: Packet) => listener.onMessage(this, p));
     call.on('drain', () => listener.onDrain(this));
     // 'error' carries the same status as 'status'; listen so it is not thrown.
     call.on('error', () => {});
     call.on('status', (s: grpc.StatusObject) => {
       if (this.ended) return;
       this.ended = true;
+      if (this.cancelTimer) clearTimeout(this.cancelTimer);
+      onFinished(this);
       listener.onEnd(this, { code: s.code, details: s.details });
     });
-  }
-
-  /** True once the stream has ended. */
-  get closed(): boolean {
-    return this.ended;
   }
 
   /** Writes a request; false asks the caller to wait for onDrain (the message is queued). */
@@ -74,14 +77,20 @@ export class Tunnel {
     return this.call.write(m);
   }
 
-  /** Half-closes the stream (the client connection closed). Idempotent. */
+  /**
+   * Half-closes the stream (the client connection closed). A backend that does not end
+   * its side within halfCloseMs gets the stream cancelled, so nothing is held forever.
+   * Idempotent.
+   */
   end(): void {
     if (this.halfClosed || this.ended) return;
     this.halfClosed = true;
     this.call.end();
+    this.cancelTimer = setTimeout(() => this.cancel(), this.halfCloseMs);
+    this.cancelTimer.unref();
   }
 
-  /** Cancels the stream (gateway teardown). */
+  /** Cancels the stream (gateway teardown, or a backend that ignores the half-close). */
   cancel(): void {
     if (!this.ended) this.call.cancel();
   }
@@ -94,10 +103,20 @@ export class Tunnel {
  */
 export class ChannelPool {
   private readonly pools = new Map<string, { clients: grpc.Client[]; next: number }>();
+  /** Streams not yet ended, cancelled on close(). */
+  private readonly live = new Set<Tunnel>();
 
+  /**
+   * @param channelsPerInstance HTTP/2 connections per backend address (count).
+   * @param connectTimeoutMs wait for a channel to become ready when opening a stream (ms).
+   * @param halfCloseMs after a half-close, cancel a stream the backend has not ended (ms).
+   * @param maxReceiveBytes largest backend message accepted (bytes); larger ones fail the stream.
+   */
   constructor(
     private readonly channelsPerInstance: number,
     private readonly connectTimeoutMs: number,
+    private readonly halfCloseMs: number,
+    private readonly maxReceiveBytes: number,
   ) {}
 
   private client(address: string): grpc.Client {
@@ -108,7 +127,7 @@ export class ChannelPool {
         p.clients.push(
           new grpc.Client(address, grpc.credentials.createInsecure(), {
             'grpc.use_local_subchannel_pool': 1,
-            'grpc.max_receive_message_length': 64 * 1024 * 1024,
+            'grpc.max_receive_message_length': this.maxReceiveBytes,
             'grpc.initial_reconnect_backoff_ms': 200,
             'grpc.max_reconnect_backoff_ms': 2000,
           }),
@@ -125,16 +144,18 @@ export class ChannelPool {
    * Opens a stream at `path` on `address` once its channel is ready.
    * @throws JanusError JANUS_ERR_NO_INSTANCE when the channel fails to connect within the timeout.
    */
-  async open(address: string, path: string, service: string, md: TunnelMetadata, listener: TunnelListener): Promise<Tunnel> {
+  async open(address: string, route: ServiceRoute, md: TunnelMetadata, listener: TunnelListener): Promise<Tunnel> {
     const client = this.client(address);
     await this.ready(client.getChannel(), address);
-    const call = client.makeBidiStreamRequest<TunnelMessage, TunnelMessage>(
-      path,
+    const call = client.makeBidiStreamRequest<TunnelMessage, Packet>(
+      route.path,
       serializeTunnelMessage,
-      deserializeTunnelMessage,
+      deserializePacket,
       tunnelMetadata({ ...md, referer: GATE_REFERER }),
     );
-    return new Tunnel(service, md.oid, call, listener);
+    const t = new Tunnel(route, md.oid, call, listener, this.halfCloseMs, (done) => this.live.delete(done));
+    this.live.add(t);
+    return t;
   }
 
   // READY: go. TRANSIENT_FAILURE (connection refused...) or SHUTDOWN: fail fast. Else wait.
@@ -156,8 +177,10 @@ export class ChannelPool {
     });
   }
 
-  /** Closes every channel. */
+  /** Cancels every stream still open, then closes every channel. */
   close(): void {
+    for (const t of [...this.live]) t.cancel();
+    this.live.clear();
     for (const p of this.pools.values()) for (const c of p.clients) c.close();
     this.pools.clear();
   }

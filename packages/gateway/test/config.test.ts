@@ -90,7 +90,6 @@ describe('router', () => {
     assert.equal(r.route(7, 3)?.name, 'chat');
     assert.equal(r.route(1, 2), undefined);
     assert.equal(r.route(12, 1), undefined);
-    assert.equal(r.moduleNames.get(4), 'room');
     assert.equal(r.player.isPlayer, true);
   });
 });

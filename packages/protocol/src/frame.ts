@@ -9,12 +9,20 @@
  * body byte is buffered, so a hostile length costs nothing.
  */
 import { ErrorCode, JanusError } from './errors.js';
+import { allocBytes } from './wire.js';
 
 /** Default and ceiling of maxFrameBytes (bytes). PROTOCOL.md 2. */
 export const DEFAULT_MAX_FRAME_BYTES = 65536;
 export const MAX_FRAME_BYTES_CEILING = 16 * 1024 * 1024;
 /** Bytes of the TCP length prefix. */
 export const FRAME_HEADER_BYTES = 4;
+/**
+ * The smallest maxFrameBytes a gateway or SDK accepts as a setting (bytes): an encrypted
+ * CSHandshake body alone is 116 bytes, so a smaller limit would refuse every client.
+ */
+export const MIN_FRAME_BYTES_SETTING = 256;
+/** The WebSocket subprotocol a client offers and the gateway selects (PROTOCOL.md 2). */
+export const WS_SUBPROTOCOL = 'janus.v1';
 
 const READ_LENGTH = 0;
 const READ_BODY = 1;
@@ -59,7 +67,7 @@ export class FrameDecoder {
     private readonly onFrame: (body: Uint8Array) => void,
   ) {}
 
-  /** Bytes held for an incomplete frame (length prefix and body parts). */
+  /** Bytes held for an incomplete frame (length prefix and body parts), for diagnostics. */
   get bufferedBytes(): number {
     return this.headerFill + this.bodyFill;
   }
@@ -133,7 +141,7 @@ export class FrameDecoder {
  */
 export function encodeFrame(body: Uint8Array, maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES): Uint8Array {
   checkBodyLength(body.length, maxFrameBytes);
-  const frame = new Uint8Array(FRAME_HEADER_BYTES + body.length);
+  const frame = allocBytes(FRAME_HEADER_BYTES + body.length);
   const n = body.length;
   frame[0] = n >>> 24;
   frame[1] = (n >>> 16) & 0xff;

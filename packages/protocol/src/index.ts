@@ -10,6 +10,8 @@ export {
   DEFAULT_MAX_FRAME_BYTES,
   MAX_FRAME_BYTES_CEILING,
   FRAME_HEADER_BYTES,
+  MIN_FRAME_BYTES_SETTING,
+  WS_SUBPROTOCOL,
 } from './frame.js';
 export { decodePacket, encodePacket, makePacket, packetSize, type Packet } from './packet.js';
 export {
@@ -23,7 +25,7 @@ export {
 export type { AeadKey, CryptoBackend, Out, SigningKey, VerifyKey, X25519KeyPair } from './crypto/backend.js';
 export { pemToDer } from './crypto/backend.js';
 export { webCrypto } from './crypto/web.js';
-export { deriveSessionKeys, deriveSessionKeysSync, SESSION_KEYS_INFO, type SessionKeys } from './keys.js';
+export { deriveSessionKeys, SESSION_KEYS_INFO, type SessionKeys } from './keys.js';
 export { RecordSealer, RecordOpener, recordNonce, setRecordCount, RECORD_TAG_BYTES, MAX_RECORD_NUMBER } from './record.js';
 export {
   PROTOCOL_VERSION,
@@ -102,4 +104,4 @@ export {
   type PushBody,
   type PushMessage,
 } from './gen/gate/service/push/v1/push_pb.js';
-export { TUNNEL_PATHS, makeTunnelMessage, encodeTunnelMessage, decodeTunnelMessage, type TunnelMessage } from './tunnel.js';
+export { TUNNEL_PATHS, makeTunnelMessage, encodeTunnelMessage, decodeTunnelMessageAsPacket, decodeTunnelMessage, type TunnelMessage } from './tunnel.js';

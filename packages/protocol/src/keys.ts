@@ -33,14 +33,3 @@ export async function deriveSessionKeys(
     s2cIv: okm.slice(76, 88),
   };
 }
-
-/** Derives the session keys synchronously (the gateway's node:crypto path). */
-export function deriveSessionKeysSync(
-  crypto: CryptoBackend<true>,
-  shared: Uint8Array,
-  clientPub: Uint8Array,
-  serverPub: Uint8Array,
-): SessionKeys {
-  const okm = crypto.hkdfSha256(shared, crypto.sha256(concatBytes(clientPub, serverPub)), SESSION_KEYS_INFO, 88);
-  return { c2sKey: okm.slice(0, 32), s2cKey: okm.slice(32, 64), c2sIv: okm.slice(64, 76), s2cIv: okm.slice(76, 88) };
-}

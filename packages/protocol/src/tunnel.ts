@@ -4,6 +4,7 @@
  * frag_index=10, ver=11). Hand-written: every routed message crosses it twice. Tests
  * cross-check it against the generated codec of proto/player/intra/v1/tunnel.proto.
  */
+import { makePacket, type Packet } from './packet.js';
 import { varint32Size, varint64Size, WireReader, WireWriter, malformed } from './wire.js';
 
 /** A TunnelRequest or TunnelResponse. int64/uint64 fields are bigint. */
@@ -50,6 +51,13 @@ function f32(v: number): number {
   return v === 0 ? 0 : 1 + varint32Size(v);
 }
 
+function int32Field(w: WireWriter, tag: number, v: number): void {
+  if (v !== 0) {
+    w.buf[w.pos++] = tag;
+    w.varint32(v);
+  }
+}
+
 /** Encodes canonically (ascending field order, defaults omitted). */
 export function encodeTunnelMessage(m: TunnelMessage): Uint8Array {
   const dl = m.data.length;
@@ -72,14 +80,15 @@ export function encodeTunnelMessage(m: TunnelMessage): Uint8Array {
     w.buf[w.pos++] = 0x18;
     w.varint64(m.obj);
   }
-  const ints = [m.mod, m.seq, m.index, m.connId, m.fragId, m.fragCount, m.fragIndex, m.ver];
-  for (let i = 0; i < 8; i++) {
-    const v = ints[i]!;
-    if (v !== 0) {
-      w.buf[w.pos++] = (i + 4) << 3;
-      w.varint32(v);
-    }
-  }
+  // Fields 4..11, unrolled (no per-message array).
+  int32Field(w, 0x20, m.mod);
+  int32Field(w, 0x28, m.seq);
+  int32Field(w, 0x30, m.index);
+  int32Field(w, 0x38, m.connId);
+  int32Field(w, 0x40, m.fragId);
+  int32Field(w, 0x48, m.fragCount);
+  int32Field(w, 0x50, m.fragIndex);
+  int32Field(w, 0x58, m.ver);
   return w.buf;
 }
 
@@ -88,8 +97,21 @@ export function encodeTunnelMessage(m: TunnelMessage): Uint8Array {
  * @throws JanusError JANUS_ERR_PACKET_MALFORMED.
  */
 export function decodeTunnelMessage(bytes: Uint8Array): TunnelMessage {
+  return decodeTunnelInto(bytes, makeTunnelMessage({}));
+}
+
+/**
+ * Decodes a TunnelResponse straight into a Packet (`compress` false), the shape the
+ * gateway sends on: one object of one hidden class per message (PROTOCOL.md 9: responses
+ * become Packets to the client).
+ * @throws JanusError JANUS_ERR_PACKET_MALFORMED.
+ */
+export function decodeTunnelMessageAsPacket(bytes: Uint8Array): Packet {
+  return decodeTunnelInto(bytes, makePacket({}));
+}
+
+function decodeTunnelInto<T extends TunnelMessage>(bytes: Uint8Array, m: T): T {
   const r = new WireReader(bytes);
-  const m = makeTunnelMessage({});
   while (r.pos < bytes.length) {
     const tag = r.uint32();
     const no = tag >>> 3;

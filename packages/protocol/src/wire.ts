@@ -167,7 +167,7 @@ export function varint64Size(v: bigint): number {
  * 64 bytes, which V8 allocates off-heap and zero-fills); browsers get a plain Uint8Array.
  * The encoders size their output exactly and write every byte, so nothing stale leaks.
  */
-const allocBytes: (n: number) => Uint8Array =
+export const allocBytes: (n: number) => Uint8Array =
   typeof (globalThis as { Buffer?: { allocUnsafe?: unknown } }).Buffer?.allocUnsafe === 'function'
     ? (n) => (globalThis as unknown as { Buffer: { allocUnsafe(n: number): Uint8Array } }).Buffer.allocUnsafe(n)
     : (n) => new Uint8Array(n);

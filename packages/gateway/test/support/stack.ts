@@ -10,7 +10,7 @@ import pino from 'pino';
 import { AuthToken_Status, sealToken, type SigningKey, type VerifyKey } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
 import { startDemoBackend } from '@janus/demo-backend';
-import { createGateway, parseConfig, type Clock, type Gateway, type GatewayConfigInput } from '../../src/index.js';
+import { createGateway, parseConfig, type Clock, type Gateway, type GatewayConfigInput, type RouteTable } from '../../src/index.js';
 
 export interface TestKeys {
   dir: string;
@@ -60,6 +60,7 @@ export interface StackOptions {
   noBackend?: boolean;
   keys?: TestKeys;
   clock?: Clock;
+  routeTable?: RouteTable;
 }
 
 /** Starts the demo backend and a gateway in front of it. */
@@ -76,7 +77,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     log: { level: 'silent' },
   };
   const cfg = parseConfig({ ...base, ...o.config });
-  const gw = await createGateway(cfg, { logger: pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }), ...(o.clock ? { clock: o.clock } : {}) });
+  const gw = await createGateway(cfg, { logger: pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }), ...(o.clock ? { clock: o.clock } : {}), ...(o.routeTable ? { routeTable: o.routeTable } : {}) });
   return {
     gw,
     keys,

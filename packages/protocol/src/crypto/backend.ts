@@ -67,12 +67,17 @@ export interface CryptoBackend<S extends boolean = boolean> {
   aeadKey(key: Uint8Array): Out<S, AeadKey<S>>;
 }
 
-/** Parses a PEM block of the given label into DER bytes. Returns null when absent. */
+/** Parses a PEM block of the given label into DER bytes. Returns null when absent or not base64. */
 export function pemToDer(pem: string, label: string): Uint8Array | null {
   const m = new RegExp(`-----BEGIN ${label}-----([A-Za-z0-9+/=\\s]+)-----END ${label}-----`).exec(pem);
   if (!m) return null;
   const b64 = m[1]!.replace(/\s+/g, '');
-  const bin = atob(b64);
+  let bin: string;
+  try {
+    bin = atob(b64);
+  } catch {
+    return null; // not base64: callers report JANUS_ERR_KEY_INVALID
+  }
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
