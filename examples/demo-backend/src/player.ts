@@ -3,7 +3,6 @@
  * State lives in one PlayerService instance: counters per uid survive reconnects for as
  * long as the instance lives.
  */
-import * as grpc from '@grpc/grpc-js';
 import { utf8, type TunnelMessage } from '@janus/protocol';
 import type { TunnelContext, TunnelHandlers } from '@janus/backend';
 import { DemoModule, PlayerSeq, PUSH_LATER_DELAY_MS } from './protocol.js';
@@ -40,10 +39,9 @@ export class PlayerService {
   }
 
   private onMessage(ctx: TunnelContext, req: TunnelMessage): Uint8Array | undefined {
-    if (req.mod !== DemoModule.Player) {
-      ctx.fail(grpc.status.UNIMPLEMENTED, `unknown mod ${req.mod}`);
-      return undefined;
-    }
+    // The player stream must not fail over one request: its end logs the client out
+    // (PROTOCOL.md 9). An unknown request gets a JSON error reply instead.
+    if (req.mod !== DemoModule.Player) return utf8(JSON.stringify({ error: `unknown mod ${req.mod}` }));
     switch (req.seq) {
       case PlayerSeq.Echo:
         // mod, seq, index and obj are copied by the SDK; data goes back untouched.
@@ -57,8 +55,7 @@ export class PlayerService {
         this.pushLater(ctx, req.data);
         return EMPTY;
       default:
-        ctx.fail(grpc.status.UNIMPLEMENTED, `unknown seq ${req.seq}`);
-        return undefined;
+        return utf8(JSON.stringify({ error: `unknown seq ${req.seq}` }));
     }
   }
 

@@ -21,7 +21,8 @@ export interface TunnelServiceDefinition extends grpc.ServiceDefinition {
  */
 export function serializeTunnelMessage(m: TunnelMessage): Buffer {
   const bytes = encodeTunnelMessage(m);
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // On Node the encoder already returns a Buffer (pooled); wrap only a plain Uint8Array.
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**

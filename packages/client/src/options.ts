@@ -50,7 +50,10 @@ export interface ClientOptions {
   serverId?: bigint;
   /** Largest body sent or accepted (bytes), default 65536, in [256, 16 MiB]. PROTOCOL.md 2. */
   maxFrameBytes?: number;
-  /** Send CSHeartbeat after this long with nothing sent, default 20000. PROTOCOL.md 8. */
+  /**
+   * Send CSHeartbeat after this long with nothing sent (ms), default 20000, at most 59999:
+   * a gateway closes a client silent for its idle timeout (at least 60 s). PROTOCOL.md 8.
+   */
   heartbeatIntervalMs?: number;
   /** Time a request or heartbeat waits for its reply, default 10000. */
   requestTimeoutMs?: number;
@@ -211,7 +214,7 @@ export async function resolveOptions(o: ClientOptions): Promise<ResolvedOptions>
     serverCertVersion,
     serverId,
     maxFrameBytes: int('maxFrameBytes', o.maxFrameBytes ?? CLIENT_DEFAULTS.maxFrameBytes, MIN_FRAME_BYTES, MAX_FRAME_BYTES_CEILING),
-    heartbeatIntervalMs: int('heartbeatIntervalMs', o.heartbeatIntervalMs ?? CLIENT_DEFAULTS.heartbeatIntervalMs, 1, TIMER_MAX),
+    heartbeatIntervalMs: int('heartbeatIntervalMs', o.heartbeatIntervalMs ?? CLIENT_DEFAULTS.heartbeatIntervalMs, 1, 59_999),
     requestTimeoutMs: int('requestTimeoutMs', o.requestTimeoutMs ?? CLIENT_DEFAULTS.requestTimeoutMs, 1, TIMER_MAX),
     connectTimeoutMs: int('connectTimeoutMs', o.connectTimeoutMs ?? CLIENT_DEFAULTS.connectTimeoutMs, 1, TIMER_MAX),
     compressThreshold: int('compressThreshold', o.compressThreshold ?? CLIENT_DEFAULTS.compressThreshold, 0, INT32_MAX),

@@ -5,11 +5,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { WebSocket, type RawData } from 'ws';
-import { ErrorCode, JanusError } from '@janus/protocol';
+import { ErrorCode, JanusError, WS_SUBPROTOCOL } from '@janus/protocol';
 import { CLOSE_GRACE_MS, type Transport, type TransportClose } from './transport.js';
 
-/** The subprotocol a Janus WebSocket client offers. */
-export const WS_SUBPROTOCOL = 'janus.v1';
+export { WS_SUBPROTOCOL };
 
 /** WebSocket close codes the client sends (RFC 6455 7.4.1). */
 const WS_NORMAL = 1000;
