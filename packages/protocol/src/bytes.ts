@@ -70,7 +70,7 @@ export function toBase64(b: Uint8Array): string {
   return btoa(bin);
 }
 
-/** Bytes of standard base64 text. @throws TypeError when it is not base64. */
+/** Bytes of standard base64 text. @throws DOMException (InvalidCharacterError) when it is not base64. */
 export function fromBase64(s: string): Uint8Array {
   const bin = atob(s.trim());
   const out = new Uint8Array(bin.length);

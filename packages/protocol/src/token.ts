@@ -90,6 +90,7 @@ export function base64UrlDecodeStrict(s: string): Uint8Array {
 /**
  * Seals a token under `tokenKey` (32 bytes).
  * @param nonce 12 bytes; random when omitted (tests pass the vector's).
+ * @throws JanusError JANUS_ERR_KEY_INVALID when `tokenKey` is not 32 bytes.
  */
 export async function sealToken(
   crypto: CryptoBackend,

@@ -54,7 +54,11 @@ export interface CryptoBackend<S extends boolean = boolean> {
   x25519Generate(): Out<S, X25519KeyPair>;
   /** An X25519 pair from its PKCS#8 DER private key (fixed keys in tests and vectors). */
   x25519FromPkcs8(pkcs8: Uint8Array): Out<S, X25519KeyPair>;
-  /** X25519(private, peer public raw 32 bytes): the 32-byte shared secret. */
+  /**
+   * X25519(private, peer public raw 32 bytes): the 32-byte shared secret. Both back ends
+   * throw (or reject) on a low-order peer key; the handshake maps that to
+   * JANUS_ERR_HANDSHAKE_ZERO_SHARED.
+   */
   x25519(privateKey: unknown, peerPublic: Uint8Array): Out<S, Uint8Array>;
   /** Loads a PKCS#8 `PRIVATE KEY` PEM. @throws JanusError JANUS_ERR_KEY_INVALID. */
   importSigningKey(pem: string): Out<S, SigningKey>;
