@@ -1,14 +1,14 @@
 /**
- * A throwaway v1 key set for one bench run, laid out like `janus keygen` writes it
- * (server-v1.key.pem, client-v1.pub.pem, token.key) in a fresh temp directory, plus what
+ * A throwaway v1 key set for one bench run, written by `janus keygen`'s own code into a
+ * fresh temp directory, plus what
  * the clients need: the client private key, the pinned server public key and a token
  * sealer (PROTOCOL.md 5, 6).
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuthToken_Status, sealToken } from '@janus/protocol';
+import { keyFileNames, keygen } from '@janus/gateway';
+import { AuthToken_Status, parseTokenKey, sealToken } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
 
 /** The key set of one run. */
@@ -28,22 +28,16 @@ export interface BenchKeys {
   remove(): void;
 }
 
-/** Generates the keys and writes them to a new temp directory (mode 0600 for secrets). */
-export function makeBenchKeys(): BenchKeys {
+/** Writes a v1 key set with `janus keygen`'s own code into a new temp directory. */
+export async function makeBenchKeys(): Promise<BenchKeys> {
   const dir = mkdtempSync(join(tmpdir(), 'janus-bench-keys-'));
-  const server = generateKeyPairSync('ed25519');
-  const client = generateKeyPairSync('ed25519');
-  const serverPubPem = server.publicKey.export({ type: 'spki', format: 'pem' }) as string;
-  const clientKeyPem = client.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-  const tokenKey = randomBytes(32);
-  writeFileSync(join(dir, 'server-v1.key.pem'), server.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
-  writeFileSync(join(dir, 'server-v1.pub.pem'), serverPubPem);
-  writeFileSync(join(dir, 'client-v1.pub.pem'), client.publicKey.export({ type: 'spki', format: 'pem' }) as string);
-  writeFileSync(join(dir, 'token.key'), tokenKey.toString('base64') + '\n', { mode: 0o600 });
+  await keygen({ outDir: dir });
+  const names = keyFileNames(1);
+  const tokenKey = parseTokenKey(readFileSync(join(dir, names.tokenKey), 'utf8'));
   return {
     dir,
-    clientKeyPem,
-    serverPubPem,
+    clientKeyPem: readFileSync(join(dir, names.clientKey), 'utf8'),
+    serverPubPem: readFileSync(join(dir, names.serverPub), 'utf8'),
     token: (uid) =>
       sealToken(nodeCrypto, tokenKey, {
         accountId: uid,

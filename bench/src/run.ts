@@ -167,7 +167,7 @@ function patternPayload(size: number): Uint8Array {
  */
 export async function runLoad(o: LoadOptions, signal?: AbortSignal): Promise<LoadResult> {
   const log = o.log ?? (() => {});
-  const keys = makeBenchKeys();
+  const keys = await makeBenchKeys();
   const children: BenchChild[] = [];
   const stopper = new AbortController();
   // Rejects when the run is aborted or a child exits early; raced against every wait.

@@ -8,3 +8,5 @@ export { Balancer, SmoothWeightedRoundRobin } from './balancer.js';
 export { Router, type ServiceRoute } from './router.js';
 export { wsCodeForLogout, type ConnectionState } from './connection.js';
 export { systemClock, type Clock, type TimerHandle } from './clock.js';
+export { keyFileNames, keyVersions, TOKEN_KEY_FILE, type KeyDirFiles } from './key-dir.js';
+export { keygen, type KeygenOptions } from './cli/keygen.js';

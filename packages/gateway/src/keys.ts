@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { ErrorCode, JanusError, parseTokenKey, type SigningKey, type VerifyKey } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
 import type { GatewayConfig } from './config.js';
+import { keyFileNames, keyVersions, TOKEN_KEY_FILE } from './key-dir.js';
 
 /** Key material in memory. */
 export interface KeyRing {
@@ -43,13 +44,9 @@ export function loadKeyRing(cfg: GatewayConfig, env: NodeJS.ProcessEnv = process
     } catch (err) {
       throw new JanusError(ErrorCode.KeyInvalid, `cannot read key directory ${dir}: ${(err as NodeJS.ErrnoException).code}`);
     }
-    for (const n of names) {
-      let m = /^server-v(\d+)\.key\.pem$/.exec(n);
-      if (m) serverFiles.set(Number(m[1]), join(dir, n));
-      m = /^client-v(\d+)\.pub\.pem$/.exec(n);
-      if (m) clientFiles.set(Number(m[1]), join(dir, n));
-    }
-    if (names.includes('token.key')) tokenFiles.push(join(dir, 'token.key'));
+    for (const v of keyVersions(names, 'serverKey')) serverFiles.set(v, join(dir, keyFileNames(v).serverKey));
+    for (const v of keyVersions(names, 'clientPub')) clientFiles.set(v, join(dir, keyFileNames(v).clientPub));
+    if (names.includes(TOKEN_KEY_FILE)) tokenFiles.push(join(dir, TOKEN_KEY_FILE));
   }
   for (const [v, f] of Object.entries(cfg.keys.serverKeys)) serverFiles.set(Number(v), f);
   for (const [v, f] of Object.entries(cfg.keys.clientKeys)) clientFiles.set(Number(v), f);

@@ -33,7 +33,7 @@ function run(args: string[], input?: string): ChildProcess & { out: Promise<stri
 
 describe('janus gateway --config', () => {
   it('starts from a YAML file, serves, and shuts down gracefully on SIGTERM', async (t) => {
-    const keys = makeKeys();
+    const keys = await makeKeys();
     const backend = await startDemoBackend({ host: '127.0.0.1', port: 0 });
     t.after(() => backend.close());
     const file = join(keys.dir, 'gateway.yaml');
@@ -73,7 +73,7 @@ describe('janus gateway --config', () => {
   });
 
   it('refuses a bad config with one line naming the key, exit 2', async () => {
-    const keys = makeKeys();
+    const keys = await makeKeys();
     const file = join(keys.dir, 'bad.yaml');
     writeFileSync(file, 'limits: { maxFrameBytes: 99999999999 }\n');
     const gw = run(['gateway', '--config', file]);

@@ -13,6 +13,7 @@ import { AuthToken_Status, ErrorCode, JanusError, sealToken } from '@janus/proto
 import { nodeCrypto } from '@janus/protocol/node';
 import { parseBigIntArg, INT64_MAX } from './args.js';
 import { REPO_ROOT } from './demo.js';
+import { keyFileNames, keyVersions, TOKEN_KEY_FILE } from '../key-dir.js';
 import { readTokenKeyFile } from './keyfiles.js';
 
 const enc = new TextEncoder();
@@ -57,24 +58,19 @@ function loadClientKeys(dir: string): { clientKeyPem: string; clientCertVersion:
     throw new JanusError(ErrorCode.ArgInvalid, `cannot read key directory ${dir} (run "npm start" once, or "janus keygen --out ${dir}")`);
   }
   const serverKeys: Record<number, string> = {};
-  let clientVersion = 0;
-  for (const n of names) {
-    let m = /^server-v(\d+)\.pub\.pem$/.exec(n);
-    if (m) serverKeys[Number(m[1])] = readFileSync(join(dir, n), 'utf8');
-    m = /^client-v(\d+)\.key\.pem$/.exec(n);
-    if (m) clientVersion = Math.max(clientVersion, Number(m[1]));
-  }
+  for (const v of keyVersions(names, 'serverPub')) serverKeys[v] = readFileSync(join(dir, keyFileNames(v).serverPub), 'utf8');
+  const clientVersion = keyVersions(names, 'clientKey').pop() ?? 0;
   if (clientVersion === 0 || Object.keys(serverKeys).length === 0) {
     throw new JanusError(ErrorCode.ArgInvalid, `no client-vN.key.pem or server-vN.pub.pem in ${dir}`);
   }
-  return { clientKeyPem: readFileSync(join(dir, `client-v${clientVersion}.key.pem`), 'utf8'), clientCertVersion: clientVersion, serverKeys };
+  return { clientKeyPem: readFileSync(join(dir, keyFileNames(clientVersion).clientKey), 'utf8'), clientCertVersion: clientVersion, serverKeys };
 }
 
 async function run(o: ClientCommandOptions, out: (s: string) => void): Promise<void> {
   const uid = parseBigIntArg(o.uid, { flag: '--uid', min: 1n, max: INT64_MAX, what: 'a positive integer' });
   const serverId = parseBigIntArg(o.serverId, { flag: '--server-id', min: 0n, max: INT64_MAX, what: 'a non-negative integer' });
   const keys = loadClientKeys(o.keys);
-  const tokenKey = await readTokenKeyFile(join(o.keys, 'token.key'));
+  const tokenKey = await readTokenKeyFile(join(o.keys, TOKEN_KEY_FILE));
   const token = await sealToken(nodeCrypto, tokenKey, {
     accountId: uid,
     serverId,

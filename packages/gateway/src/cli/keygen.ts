@@ -17,47 +17,13 @@ import { ErrorCode, JanusError } from '@janus/protocol';
 import { parseIntArg } from './args.js';
 import { fsReason } from './keyfiles.js';
 import { writeOut } from './output.js';
+import { keyFileNames, MAX_KEY_VERSION } from '../key-dir.js';
 
-/** Largest key version: versions travel as i32be in the handshake (PROTOCOL.md 7.3). */
-export const MAX_KEY_VERSION = 2 ** 31 - 1;
+export { keyFileNames, MAX_KEY_VERSION, type KeyDirFiles } from '../key-dir.js';
+
 const PRIVATE_MODE = 0o600;
 const PUBLIC_MODE = 0o644;
 const DIR_MODE = 0o700;
-
-/** The file names (not paths) of one key version in a key directory (PROTOCOL.md 5). */
-export interface KeyDirFiles {
-  /** `server-vN.key.pem`: the gateway's Ed25519 signing key, PKCS#8 PEM. */
-  serverKey: string;
-  /** `server-vN.pub.pem`: its public key, SPKI PEM, pinned by clients. */
-  serverPub: string;
-  /** `client-vN.key.pem`: the client build's Ed25519 signing key, PKCS#8 PEM. */
-  clientKey: string;
-  /** `client-vN.pub.pem`: its public key, SPKI PEM, accepted by the gateway. */
-  clientPub: string;
-  /** `token.key`: the AES-256 token key, standard base64 of 32 bytes; one per directory. */
-  tokenKey: string;
-}
-
-/**
- * The five file names for key `version`; every loader of a key directory uses these.
- * @throws JanusError JANUS_ERR_ARG_INVALID when `version` is not an integer in [1, 2^31 - 1].
- */
-export function keyFileNames(version: number): KeyDirFiles {
-  checkVersion(version);
-  return {
-    serverKey: `server-v${version}.key.pem`,
-    serverPub: `server-v${version}.pub.pem`,
-    clientKey: `client-v${version}.key.pem`,
-    clientPub: `client-v${version}.pub.pem`,
-    tokenKey: 'token.key',
-  };
-}
-
-function checkVersion(version: number): void {
-  if (!Number.isInteger(version) || version < 1 || version > MAX_KEY_VERSION) {
-    throw new JanusError(ErrorCode.ArgInvalid, `key version must be an integer from 1 to ${MAX_KEY_VERSION}, got ${version}`);
-  }
-}
 
 /** Options of {@link keygen}. */
 export interface KeygenOptions {

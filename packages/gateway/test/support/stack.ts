@@ -2,15 +2,14 @@
  * Test stack: fresh keys in a temp dir, the demo backend, and a gateway on free loopback
  * ports, all stopped by `stop()` (tests call it in t.after).
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { AuthToken_Status, sealToken, type SigningKey, type VerifyKey } from '@janus/protocol';
+import { AuthToken_Status, parseTokenKey, sealToken, type SigningKey, type VerifyKey } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
 import { startDemoBackend } from '@janus/demo-backend';
-import { createGateway, parseConfig, type Clock, type Gateway, type GatewayConfigInput, type RouteTable } from '../../src/index.js';
+import { createGateway, keyFileNames, keygen, parseConfig, type Clock, type Gateway, type GatewayConfigInput, type RouteTable } from '../../src/index.js';
 
 export interface TestKeys {
   dir: string;
@@ -21,26 +20,20 @@ export interface TestKeys {
   tokenKey: Uint8Array;
 }
 
-/** Writes a v1 key set like `janus keygen` does. */
-export function makeKeys(): TestKeys {
+/** Writes a v1 key set with `janus keygen`'s own code into a temp dir and loads it. */
+export async function makeKeys(): Promise<TestKeys> {
   const dir = mkdtempSync(join(tmpdir(), 'janus-test-keys-'));
-  const server = generateKeyPairSync('ed25519');
-  const client = generateKeyPairSync('ed25519');
-  const serverPubPem = server.publicKey.export({ type: 'spki', format: 'pem' }) as string;
-  const clientKeyPem = client.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-  writeFileSync(join(dir, 'server-v1.key.pem'), server.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
-  writeFileSync(join(dir, 'server-v1.pub.pem'), serverPubPem);
-  writeFileSync(join(dir, 'client-v1.key.pem'), clientKeyPem, { mode: 0o600 });
-  writeFileSync(join(dir, 'client-v1.pub.pem'), client.publicKey.export({ type: 'spki', format: 'pem' }) as string);
-  const tokenKey = randomBytes(32);
-  writeFileSync(join(dir, 'token.key'), tokenKey.toString('base64') + '\n', { mode: 0o600 });
+  await keygen({ outDir: dir });
+  const names = keyFileNames(1);
+  const clientKeyPem = readFileSync(join(dir, names.clientKey), 'utf8');
+  const serverPubPem = readFileSync(join(dir, names.serverPub), 'utf8');
   return {
     dir,
     clientKey: nodeCrypto.importSigningKey(clientKeyPem),
     clientKeyPem,
     serverPubPem,
     pins: new Map([[1, nodeCrypto.importVerifyKey(serverPubPem)]]),
-    tokenKey,
+    tokenKey: parseTokenKey(readFileSync(join(dir, names.tokenKey), 'utf8')),
   };
 }
 
@@ -65,7 +58,7 @@ export interface StackOptions {
 
 /** Starts the demo backend and a gateway in front of it. */
 export async function startStack(o: StackOptions = {}): Promise<Stack> {
-  const keys = o.keys ?? makeKeys();
+  const keys = o.keys ?? (await makeKeys());
   let backend = o.noBackend ? null : await startDemoBackend({ host: '127.0.0.1', port: 0 });
   const backendPort = backend?.port ?? 1; // port 1 on loopback: nothing listens, connections are refused
   const instances = [{ id: 'demo-1', endpoints: [`grpc://127.0.0.1:${backendPort}`] }];
