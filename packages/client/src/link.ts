@@ -17,6 +17,8 @@
 import { performance } from 'node:perf_hooks';
 import {
   acceptServerHello,
+  isServerLogout,
+  serverLogoutError,
   createClientHello,
   CSAuthSchema,
   decodeMessage,
@@ -33,8 +35,6 @@ import {
   RecordOpener,
   RecordSealer,
   SCAuthSchema,
-  SCServerLogout_Code,
-  SCServerLogoutSchema,
   SystemSeq,
   type ClientHello,
   type Packet,
@@ -83,16 +83,6 @@ const INBOUND_HIGH_WATER = 64;
 const INBOUND_LOW_WATER = 8;
 
 type State = 'hello' | 'auth' | 'open' | 'closed';
-
-/** Reads the ServerLogout in a Packet as a JANUS_ERR_LOGOUT error (details: logoutCode, serverTime). */
-export function logoutError(p: Packet, when: string): JanusError {
-  const lo = decodeMessage(SCServerLogoutSchema, p.data);
-  const name = SCServerLogout_Code[lo.code] ?? String(lo.code);
-  return new JanusError(ErrorCode.Logout, `gateway sent ServerLogout ${name} ${when}`, {
-    logoutCode: lo.code,
-    serverTime: lo.serverTime,
-  });
-}
 
 function asJanusError(err: unknown): JanusError {
   return isJanusError(err) ? err : new JanusError(ErrorCode.PacketMalformed, `unexpected failure: ${String(err)}`, {}, { cause: err });
@@ -295,7 +285,7 @@ export class Link {
     // Why decode first: a gateway that is full answers ServerLogout Waiting on accept, before
     // our CSHandshake is even built (PROTOCOL.md 7.2); this also keeps its server_time.
     const first = decodePacket(body);
-    if (first.mod === MOD_SYSTEM && first.seq === SystemSeq.SERVER_LOGOUT) throw logoutError(first, 'instead of SCHandshake');
+    if (isServerLogout(first)) throw serverLogoutError(first, 'instead of SCHandshake');
     const hello = await this.helloSent!;
     const o = this.o;
     const hs = await acceptServerHello(o.crypto, hello, body, o.serverKeys);
@@ -313,7 +303,7 @@ export class Link {
   }
 
   private onAuthPacket(p: Packet): void {
-    if (p.mod === MOD_SYSTEM && p.seq === SystemSeq.SERVER_LOGOUT) throw logoutError(p, 'instead of SCAuth');
+    if (isServerLogout(p)) throw serverLogoutError(p, 'instead of SCAuth');
     if (p.mod === MOD_SYSTEM && p.seq === SystemSeq.AUTH) {
       if (p.index !== this.authIndex) {
         throw new JanusError(ErrorCode.UnexpectedMessage, `SCAuth carries index ${p.index}, CSAuth had ${this.authIndex}`);

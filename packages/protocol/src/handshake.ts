@@ -7,13 +7,12 @@ import { concatBytes, i32be, i64be, isAllZero, utf8 } from './bytes.js';
 import type { CryptoBackend, SigningKey, VerifyKey, X25519KeyPair } from './crypto/backend.js';
 import { ErrorCode, JanusError } from './errors.js';
 import { deriveSessionKeys, type SessionKeys } from './keys.js';
-import { decodeMessage, MOD_SYSTEM } from './messages.js';
+import { decodeMessage, isServerLogout, MOD_SYSTEM, serverLogoutError } from './messages.js';
 import { decodePacket, encodePacket, makePacket } from './packet.js';
 import {
   CSHandshakeSchema,
   SCHandshakeSchema,
   SCServerLogout_Code,
-  SCServerLogoutSchema,
   SystemSeq,
   type CSHandshake,
   type SCHandshake,
@@ -131,7 +130,7 @@ export interface HandshakeResult {
 /**
  * Checks the gateway's answer to a ClientHello (PROTOCOL.md 7.4).
  * @param pinned server key versions the client pins.
- * @throws JanusError JANUS_ERR_LOGOUT (`details.logoutCode`) when the gateway answered with a
+ * @throws JanusError JANUS_ERR_LOGOUT (`details.logoutCode`, `details.serverTime`) when the gateway answered with a
  *   ServerLogout; JANUS_ERR_PACKET_MALFORMED when it is not a System handshake Packet;
  *   JANUS_ERR_HANDSHAKE_INVALID when a check fails; JANUS_ERR_HANDSHAKE_ZERO_SHARED.
  */
@@ -142,12 +141,7 @@ export async function acceptServerHello(
   pinned: ReadonlyMap<number, VerifyKey>,
 ): Promise<HandshakeResult> {
   const p = decodePacket(scBody);
-  if (p.mod === MOD_SYSTEM && p.seq === SystemSeq.SERVER_LOGOUT) {
-    const lo = decodeMessage(SCServerLogoutSchema, p.data);
-    throw new JanusError(ErrorCode.Logout, `gateway ended the handshake: ServerLogout ${SCServerLogout_Code[lo.code] ?? lo.code}`, {
-      logoutCode: lo.code,
-    });
-  }
+  if (isServerLogout(p)) throw serverLogoutError(p, 'instead of SCHandshake');
   if (p.mod !== MOD_SYSTEM || p.seq !== SystemSeq.HANDSHAKE) {
     throw new JanusError(ErrorCode.HandshakeInvalid, `expected SCHandshake, got mod ${p.mod} seq ${p.seq}`);
   }

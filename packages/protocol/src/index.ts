@@ -19,6 +19,8 @@ export {
   encodeMessage,
   decodeMessage,
   serverLogoutPacket,
+  serverLogoutError,
+  isServerLogout,
   serverUnexpectedErrPacket,
   heartbeatReplyPacket,
 } from './messages.js';

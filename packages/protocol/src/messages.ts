@@ -34,6 +34,26 @@ export function decodeMessage<D extends DescMessage>(schema: D, bytes: Uint8Arra
   }
 }
 
+/** True when `p` is a ServerLogout (mod 1, seq 4). */
+export function isServerLogout(p: Packet): boolean {
+  return p.mod === MOD_SYSTEM && p.seq === SystemSeq.SERVER_LOGOUT;
+}
+
+/**
+ * The ServerLogout in `p` as the error a client rejects with: JANUS_ERR_LOGOUT with
+ * `details.logoutCode` and `details.serverTime` (bigint unix seconds, for clock correction).
+ * @param when what the client was waiting for, e.g. `instead of SCAuth`.
+ * @throws JanusError JANUS_ERR_PACKET_MALFORMED when its data is not an SCServerLogout.
+ */
+export function serverLogoutError(p: Packet, when: string): JanusError {
+  const lo = decodeMessage(SCServerLogoutSchema, p.data);
+  const name = SCServerLogout_Code[lo.code] ?? String(lo.code);
+  return new JanusError(ErrorCode.Logout, `gateway sent ServerLogout ${name} ${when}`, {
+    logoutCode: lo.code,
+    serverTime: lo.serverTime,
+  });
+}
+
 /** `Packet{mod=1, seq=4, data=SCServerLogout{code, server_time}}` (PROTOCOL.md 4). `now` in unix seconds. */
 export function serverLogoutPacket(code: SCServerLogout_Code, now: number): Packet {
   return makePacket({
