@@ -27,23 +27,7 @@ export interface ReplyInit extends Partial<TunnelMessage> {
  * What a handler knows about, and can do with, one tunnel stream. One context per stream;
  * the fields come from the stream metadata (PROTOCOL.md 9).
  */
-export interface TunnelContext {
-  /** x-md-global-oid: the stream's object id (the uid on a player stream, `obj` on an object stream). */
-  readonly oid: bigint;
-  /** x-md-global-uid: the player behind the connection. */
-  readonly uid: bigint;
-  /** x-md-global-sid: the player's server id; 0n when absent. */
-  readonly sid: bigint;
-  /** x-md-global-status: the token's status number; 0 when absent. */
-  readonly status: number;
-  /** x-md-global-color; '' when absent. */
-  readonly color: string;
-  /** x-md-global-client-ip: the client socket's peer address; '' when absent. */
-  readonly clientIp: string;
-  /** x-md-global-referer (`janus.gate.interface`); '' when absent. */
-  readonly referer: string;
-  /** x-md-global-gate-referer (`host:grpcPort#connectionId`); '' when absent. */
-  readonly gateReferer: string;
+export interface TunnelContext extends TunnelMetadataFields {
   /** The raw stream metadata. */
   readonly metadata: grpc.Metadata;
   /** True once the stream has ended (by either side); replies and pushes are then dropped. */
