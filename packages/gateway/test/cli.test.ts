@@ -3,37 +3,20 @@
  * against an independent token opener, exit codes, one-line errors, and help.
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { createDecipheriv, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { fromBinary } from '@bufbuild/protobuf';
 import { AuthTokenSchema, AuthToken_Status, sealToken, type AuthToken } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
 import { runCli } from '../src/cli/program.js';
-
-const JANUS = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/janus.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+import { runJanus, type Run } from './support/janus-cli.js';
 
 /** Runs `node bin/janus.js ...args` in the temp dir and collects its output. */
 function janus(...args: string[]): Promise<Run> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [JANUS, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.on('error', reject);
-    child.on('close', (code) => resolveRun({ code, stdout, stderr }));
-  });
+  return runJanus(dir, ...args);
 }
 
 /** Runs `janus ...args` in-process through runCli, capturing what it prints. */

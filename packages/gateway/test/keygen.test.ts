@@ -3,39 +3,21 @@
  * child process with the keys checked by openssl.
  */
 import { strict as assert } from 'node:assert';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ErrorCode, isJanusError, parseTokenKey } from '@janus/protocol';
 import { keyFileNames, keygen } from '../src/cli/keygen.js';
+import { runJanus } from './support/janus-cli.js';
 
-const JANUS = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/janus.js');
 const OPENSSL = '/usr/bin/openssl';
 const execFileP = promisify(execFile);
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `node bin/janus.js ...args` in `cwd` and collects its output. */
-function janus(cwd: string, ...args: string[]): Promise<Run> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [JANUS, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.on('error', reject);
-    child.on('close', (code) => resolveRun({ code, stdout, stderr }));
-  });
-}
+const janus = runJanus;
 
 /** Every file in `dir` with its mode and a hash of its contents. */
 async function snapshot(dir: string): Promise<Record<string, string>> {
