@@ -6,16 +6,15 @@ import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { SCServerLogout_Code as Code } from '@janus/protocol';
 import { startDemoBackend } from '@janus/demo-backend';
 import { RawClient } from './support/raw-client.js';
 import { makeKeys, startStack } from './support/stack.js';
 import { text } from './support/session.js';
+import { JANUS } from './support/janus-cli.js';
 
-const JANUS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'janus.js');
 const children: ChildProcess[] = [];
 after(() => {
   for (const c of children) c.kill('SIGKILL');
