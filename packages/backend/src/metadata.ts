@@ -3,26 +3,10 @@
  * connection behind a stream. Numbers travel as decimal strings.
  */
 import * as grpc from '@grpc/grpc-js';
+import { TUNNEL_METADATA_KEYS } from '@janus/protocol';
 
-/** The metadata keys of a tunnel stream (PROTOCOL.md 9). */
-export const TUNNEL_METADATA_KEYS = {
-  /** The stream's object id (uid on the player stream, `obj` on an object stream); int64. */
-  oid: 'x-md-global-oid',
-  /** The player's uid; int64. */
-  uid: 'x-md-global-uid',
-  /** The player's server id (from the token); int64. */
-  sid: 'x-md-global-sid',
-  /** The token's status number; int32. */
-  status: 'x-md-global-status',
-  /** The session's color (routing group). */
-  color: 'x-md-global-color',
-  /** The client socket's peer address. */
-  clientIp: 'x-md-global-client-ip',
-  /** Who opened the stream: `janus.gate.interface`. */
-  referer: 'x-md-global-referer',
-  /** `host:grpcPort#connectionId`: the gateway's internal gRPC address and the connection. */
-  gateReferer: 'x-md-global-gate-referer',
-} as const;
+export { TUNNEL_METADATA_KEYS };
+
 
 /** The decoded metadata of a tunnel stream. */
 export interface TunnelMetadataFields {

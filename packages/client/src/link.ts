@@ -16,6 +16,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import {
+  MAX_INDEX,
   acceptServerHello,
   isServerLogout,
   serverLogoutError,
@@ -76,7 +77,6 @@ export interface OutgoingPacket {
   dataVersion?: bigint;
 }
 
-const INT32_MAX = 0x7fffffff;
 /** Pause the transport when this many bodies wait in the inbound pipeline... */
 const INBOUND_HIGH_WATER = 64;
 /** ...and resume it when the pipeline has drained to this many. */
@@ -222,7 +222,7 @@ export class Link {
       if (this.isClosing()) throw this.closedError();
     }
     const index = this.nextIndex;
-    if (index > INT32_MAX) throw new JanusError(ErrorCode.IndexMismatch, 'index would pass 2^31 - 1: reconnect for a new session');
+    if (index > MAX_INDEX) throw new JanusError(ErrorCode.IndexMismatch, 'index would pass 2^31 - 1: reconnect for a new session');
     const p = makePacket({ data, compress, index, mod: out.mod, seq: out.seq, obj: out.obj, ver: out.ver, dataVersion: out.dataVersion });
     const length = packetSize(p) + (this.sealer ? RECORD_TAG_BYTES : 0);
     if (length > this.o.maxFrameBytes) {

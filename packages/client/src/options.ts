@@ -4,6 +4,8 @@
  * once, so a reconnect reuses them.
  */
 import {
+  HEARTBEAT_INTERVAL_MS,
+  MIN_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_FRAME_BYTES,
   ErrorCode,
   JanusError,
@@ -105,7 +107,7 @@ export const CLIENT_DEFAULTS = Object.freeze({
   serverCertVersion: 0,
   serverId: 0n,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
-  heartbeatIntervalMs: 20_000,
+  heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
   requestTimeoutMs: 10_000,
   connectTimeoutMs: 10_000,
   compressThreshold: 0,
@@ -214,7 +216,7 @@ export async function resolveOptions(o: ClientOptions): Promise<ResolvedOptions>
     serverCertVersion,
     serverId,
     maxFrameBytes: int('maxFrameBytes', o.maxFrameBytes ?? CLIENT_DEFAULTS.maxFrameBytes, MIN_FRAME_BYTES, MAX_FRAME_BYTES_CEILING),
-    heartbeatIntervalMs: int('heartbeatIntervalMs', o.heartbeatIntervalMs ?? CLIENT_DEFAULTS.heartbeatIntervalMs, 1, 59_999),
+    heartbeatIntervalMs: int('heartbeatIntervalMs', o.heartbeatIntervalMs ?? CLIENT_DEFAULTS.heartbeatIntervalMs, 1, MIN_IDLE_TIMEOUT_MS - 1),
     requestTimeoutMs: int('requestTimeoutMs', o.requestTimeoutMs ?? CLIENT_DEFAULTS.requestTimeoutMs, 1, TIMER_MAX),
     connectTimeoutMs: int('connectTimeoutMs', o.connectTimeoutMs ?? CLIENT_DEFAULTS.connectTimeoutMs, 1, TIMER_MAX),
     compressThreshold: int('compressThreshold', o.compressThreshold ?? CLIENT_DEFAULTS.compressThreshold, 0, INT32_MAX),

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ErrorCode, JanusError, MAX_FRAME_BYTES_CEILING, MIN_FRAME_BYTES_SETTING, TUNNEL_PATHS } from '@janus/protocol';
+import { ErrorCode, JanusError, MAX_FRAME_BYTES_CEILING, MIN_FRAME_BYTES_SETTING, MIN_IDLE_TIMEOUT_MS, TUNNEL_PATHS } from '@janus/protocol';
 
 const port = z.number().int().min(0).max(65535);
 const listener = (defPort: number, defHost: string) =>
@@ -99,6 +99,20 @@ export const configSchema = z.strictObject({
       messageBurst: z.number().int().min(1).default(400),
       /** Over-limit messages within one second after which the connection ends with RateLimited. */
       rateLimitStrikes: z.number().int().min(1).default(200),
+      /** Heartbeats per second per connection (token bucket rate); over it a heartbeat is refused like a request. */
+      heartbeatsPerSecond: z.number().min(0.01).default(1),
+      /** Heartbeat bucket size (heartbeats). */
+      heartbeatBurst: z.number().int().min(1).default(10),
+      /** Inflated bytes per second per connection (budget rate, bytes/s); the budget holds max(this, maxInflateBytes). */
+      inflateBytesPerSecond: z.number().int().min(1024).default(1024 * 1024),
+      /** zlib jobs (inflate and deflate) in the thread pool at once, for the whole gateway. */
+      zlibConcurrency: z.number().int().min(1).max(64).default(4),
+      /** Object tunnels (non-player streams) open per connection; one more closes the idlest first. */
+      maxObjectTunnels: z.number().int().min(1).default(32),
+      /** New connections (handshakes) per second in all; burst twice this. Past it: ServerLogout Waiting at accept. */
+      handshakesPerSecond: z.number().min(1).default(1000),
+      /** New connections (handshakes) per second from one address; burst twice this. */
+      handshakesPerSecondPerAddress: z.number().min(0.01).default(50),
     })
     .prefault({}),
   timeouts: z
@@ -107,8 +121,10 @@ export const configSchema = z.strictObject({
       handshakeMs: z.number().int().min(1).default(5000),
       /** Allowed |CSHandshake.timestamp - now| (s). */
       handshakeSkewS: z.number().int().min(0).default(300),
-      /** No frame from a client for this long closes it (ms); at least 60000. */
-      idleMs: z.number().int().min(60000).default(60000),
+      /** No frame from a client for this long closes it (ms); at least 60000 (3 heartbeat intervals). */
+      idleMs: z.number().int().min(MIN_IDLE_TIMEOUT_MS).default(MIN_IDLE_TIMEOUT_MS),
+      /** From CSAuth to SCAuth (token, route table, player tunnel) at most this long, else ServerLogout Waiting (ms). */
+      loginMs: z.number().int().min(1).default(10000),
       /** Graceful shutdown bound (ms). */
       shutdownMs: z.number().int().min(0).default(10000),
       /** Wait for a backend channel to become ready when opening a tunnel (ms). */
@@ -137,6 +153,10 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** HTTP/2 connections per backend instance; tunnel streams spread over them. */
       channelsPerInstance: z.number().int().min(1).max(16).default(2),
+      /** HTTP/2 PING interval on a backend channel with open streams (ms); default 5.5 min: above grpc-go's 5 min enforcement minimum (a server GOAWAYs pings more frequent). */
+      keepaliveMs: z.number().int().min(1000).default(330000),
+      /** A PING unanswered this long closes the channel and fails its streams (ms). */
+      keepaliveTimeoutMs: z.number().int().min(100).default(20000),
     })
     .prefault({}),
   log: z

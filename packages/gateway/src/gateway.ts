@@ -11,13 +11,15 @@ import { nodeCrypto } from '@janus/protocol/node';
 import { Balancer } from './balancer.js';
 import { systemClock, type Clock } from './clock.js';
 import type { GatewayConfig } from './config.js';
-import { Connection, wsCodeForLogout, type ConnectionContext } from './connection.js';
+import { Connection, wsCodeForLogout, type ConnectionContext } from './connection/connection.js';
+import { HandshakeAdmission } from './connection/limits.js';
+import { ZlibPool } from './connection/zlib-pool.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
 import { loadKeyRing, type KeyRing } from './keys.js';
 import { MemoryRouteTable, type RouteTable } from './route-table.js';
 import { Router } from './router.js';
 import { SessionRegistry } from './sessions.js';
-import { TcpTransport } from './transport-tcp.js';
+import { TcpTransport, WriteCoalescer } from './transport-tcp.js';
 import { WsTransport } from './transport-ws.js';
 import { WsCode, type Transport } from './transport.js';
 import { ChannelPool } from './tunnel.js';
@@ -82,7 +84,10 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     cfg.timeouts.tunnelConnectMs,
     cfg.timeouts.tunnelHalfCloseMs,
     Math.max(cfg.limits.maxInflateBytes, cfg.limits.maxFrameBytes) + 1024,
+    cfg.tunnel,
   );
+  const coalescer = new WriteCoalescer();
+  const handshakes = new HandshakeAdmission(cfg.limits, clock.now());
   const sessions = new SessionRegistry<Connection>();
   const connections = new Set<Connection>();
   const perAddress = new Map<string, number>();
@@ -105,6 +110,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     channels,
     sessions,
     routes,
+    zlib: new ZlibPool(cfg.limits.zlibConcurrency),
     gateAddress: `${cfg.gateway.advertiseHost}:${cfg.listen.grpc.port}`,
     log,
     clock,
@@ -119,14 +125,19 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     },
   };
 
-  /** Admits a transport or turns it away with ServerLogout Waiting at once (PROTOCOL.md 7.2). */
+  /**
+   * Admits a transport or turns it away with ServerLogout Waiting at once (PROTOCOL.md 7.2):
+   * shutting down, full, over the per-address connection limit, or over the handshake rate
+   * (per address or in all).
+   */
   const admit = (t: Transport): void => {
     const a = t.remoteAddress;
     const { maxConnections, maxConnectionsPerAddress } = cfg.limits;
     const full =
       shuttingDown ||
       connections.size >= maxConnections ||
-      (maxConnectionsPerAddress > 0 && (perAddress.get(a) ?? 0) >= maxConnectionsPerAddress);
+      (maxConnectionsPerAddress > 0 && (perAddress.get(a) ?? 0) >= maxConnectionsPerAddress) ||
+      !handshakes.admit(a, clock.now());
     if (full) {
       t.attach({ onBody() {}, onProtocolError() {}, onClose() {} });
       t.send(encodePacket(serverLogoutPacket(SCServerLogout_Code.Waiting, Math.floor(clock.now() / 1000))));
@@ -139,7 +150,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     conn.start();
   };
 
-  const tcpServer = createTcpServer({ noDelay: true }, (socket: Socket) => admit(new TcpTransport(socket, cfg.limits.maxFrameBytes)));
+  const tcpServer = createTcpServer({ noDelay: true }, (socket: Socket) => admit(new TcpTransport(socket, cfg.limits.maxFrameBytes, coalescer)));
   const httpServer = createHttpServer((_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain' }).end(`WebSocket only, at ${cfg.listen.ws.path}\n`);
   });

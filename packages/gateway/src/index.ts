@@ -6,7 +6,7 @@ export { MemoryRouteTable, routeKey, GATE_SERVICE_NAME, type RouteTable } from '
 export { StaticDiscovery, type Discovery, type Instance } from './discovery.js';
 export { Balancer, SmoothWeightedRoundRobin } from './balancer.js';
 export { Router, type ServiceRoute } from './router.js';
-export { wsCodeForLogout, type ConnectionState } from './connection.js';
+export { wsCodeForLogout, type ConnectionState, type ConnectionStats } from './connection/connection.js';
 export { systemClock, type Clock, type TimerHandle } from './clock.js';
 export { keyFileNames, keyVersions, TOKEN_KEY_FILE, type KeyDirFiles } from './key-dir.js';
 export { keygen, type KeygenOptions } from './cli/keygen.js';

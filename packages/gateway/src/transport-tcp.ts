@@ -1,7 +1,39 @@
 /** TCP transport: length-prefixed frames (PROTOCOL.md 2) over a net.Socket. */
 import type { Socket } from 'node:net';
-import { encodeFrame, FrameDecoder } from '@janus/protocol';
+import { checkBodyLength, FRAME_HEADER_BYTES, FrameDecoder } from '@janus/protocol';
 import type { CloseAction, Transport, TransportListener } from './transport.js';
+
+/**
+ * Write coalescing for a gateway's TCP transports: the frames a transport is given within
+ * one event-loop turn (a burst of replies, a room broadcast) leave in one socket write,
+ * so one syscall, when the turn's I/O callbacks are done (setImmediate). One per gateway.
+ */
+export class WriteCoalescer {
+  private pending: TcpTransport[] = [];
+  private spare: TcpTransport[] = [];
+  private scheduled = false;
+  /** Socket writes issued / frames they carried (counters). */
+  writes = 0;
+  frames = 0;
+
+  /** @internal Queues `t` for the end of this turn. */
+  add(t: TcpTransport): void {
+    this.pending.push(t);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushAll);
+    }
+  }
+
+  private readonly flushAll = (): void => {
+    this.scheduled = false;
+    const list = this.pending;
+    this.pending = this.spare;
+    for (let i = 0; i < list.length; i++) list[i]!.flush();
+    list.length = 0;
+    this.spare = list;
+  };
+}
 
 /** A net.Socket carrying Janus frames. */
 export class TcpTransport implements Transport {
@@ -9,17 +41,22 @@ export class TcpTransport implements Transport {
   readonly remoteAddress: string;
   private closing = false;
   private closed = false;
+  /** Bodies given to send() this turn, not yet framed and written. */
+  private readonly out: Uint8Array[] = [];
+  private outBytes = 0;
+  private queued = false;
 
   constructor(
     private readonly socket: Socket,
     private readonly maxFrameBytes: number,
+    private readonly coalescer: WriteCoalescer,
   ) {
     this.remoteAddress = socket.remoteAddress ?? '';
     socket.setNoDelay(true);
   }
 
   get bufferedBytes(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.outBytes;
   }
 
   attach(l: TransportListener): void {
@@ -42,14 +79,46 @@ export class TcpTransport implements Transport {
       if (this.closed) return;
       this.closed = true;
       this.closing = true;
+      this.out.length = 0;
+      this.outBytes = 0;
       decoder.stop();
       l.onClose();
     });
   }
 
+  /**
+   * Queues one frame; the turn's frames are written together.
+   * @throws JanusError JANUS_ERR_FRAME_EMPTY / _FRAME_TOO_LARGE for a body outside 1..maxFrameBytes.
+   */
   send(body: Uint8Array): void {
     if (this.closing) return;
-    this.socket.write(encodeFrame(body, this.maxFrameBytes));
+    checkBodyLength(body.length, this.maxFrameBytes);
+    this.out.push(body);
+    this.outBytes += FRAME_HEADER_BYTES + body.length;
+    if (!this.queued) {
+      this.queued = true;
+      this.coalescer.add(this);
+    }
+  }
+
+  /** @internal Frames and writes what send() queued, in one write. */
+  flush(): void {
+    this.queued = false;
+    const n = this.out.length;
+    if (n === 0 || this.closed) return;
+    const buf = Buffer.allocUnsafe(this.outBytes);
+    let off = 0;
+    for (let i = 0; i < n; i++) {
+      const body = this.out[i]!;
+      buf.writeUInt32BE(body.length, off);
+      buf.set(body, off + FRAME_HEADER_BYTES);
+      off += FRAME_HEADER_BYTES + body.length;
+    }
+    this.out.length = 0;
+    this.outBytes = 0;
+    this.coalescer.writes++;
+    this.coalescer.frames += n;
+    this.socket.write(buf);
   }
 
   pause(): void {
@@ -62,11 +131,15 @@ export class TcpTransport implements Transport {
 
   close(action: CloseAction, flushMs: number): void {
     if (this.closing) return;
-    this.closing = true;
     if (action.kind === 'destroy') {
+      this.closing = true;
+      this.out.length = 0;
+      this.outBytes = 0;
       this.socket.destroy();
       return;
     }
+    this.flush();
+    this.closing = true;
     this.socket.end();
     const t = setTimeout(() => this.socket.destroy(), flushMs);
     t.unref();

@@ -111,12 +111,16 @@ export class ChannelPool {
    * @param connectTimeoutMs wait for a channel to become ready when opening a stream (ms).
    * @param halfCloseMs after a half-close, cancel a stream the backend has not ended (ms).
    * @param maxReceiveBytes largest backend message accepted (bytes); larger ones fail the stream.
+   * @param keepalive HTTP/2 PING interval while streams are open, and how long an unanswered PING
+   *   may take before the channel is closed and its streams fail UNAVAILABLE (ms): a backend host
+   *   that vanished without a RST is noticed within keepaliveMs + keepaliveTimeoutMs.
    */
   constructor(
     private readonly channelsPerInstance: number,
     private readonly connectTimeoutMs: number,
     private readonly halfCloseMs: number,
     private readonly maxReceiveBytes: number,
+    private readonly keepalive: { keepaliveMs: number; keepaliveTimeoutMs: number },
   ) {}
 
   private client(address: string): grpc.Client {
@@ -130,6 +134,12 @@ export class ChannelPool {
             'grpc.max_receive_message_length': this.maxReceiveBytes,
             'grpc.initial_reconnect_backoff_ms': 200,
             'grpc.max_reconnect_backoff_ms': 2000,
+            // A tunnel is never retried (a replayed game request is not idempotent), and the
+            // retry layer costs a buffer copy and promise hops per message.
+            'grpc.enable_retries': 0,
+            'grpc.keepalive_time_ms': this.keepalive.keepaliveMs,
+            'grpc.keepalive_timeout_ms': this.keepalive.keepaliveTimeoutMs,
+            'grpc.keepalive_permit_without_calls': 0,
           }),
         );
       }

@@ -1,0 +1,551 @@
+/**
+ * One client connection: the state machine of PROTOCOL.md sections 2, 7 and 8, and how it
+ * ends. The parts it wires together, each in its own module:
+ *
+ *   transport --bodies--> Inbox (serial, bounded) --> handle(): Receiver (open, decode, index)
+ *     open: heartbeat | limits | inflate (ZlibPool) | Router --> ConnectionTunnels --> backend
+ *   backend reply --> ConnectionTunnels --> Sender (deflate, encode, seal) --> transport
+ *   login: SessionLogin (registry, gateway route table) + the player tunnel
+ *
+ *   handshaking --CSHandshake ok--> authenticating --CSAuth ok + login--> open --> closing
+ *        \______________ any failure: ServerLogout or close (section 2) ______/
+ *
+ * The open state's per-message path is synchronous (record open, Packet decode, index
+ * check, route, tunnel write); only a compressed request or a first message to an object
+ * makes the inbox wait.
+ */
+import type { Logger } from 'pino';
+import {
+  checkClientHello,
+  createServerHello,
+  CSAuthSchema,
+  CSHeartbeatSchema,
+  decodeClientHello,
+  decodeMessage,
+  encodeMessage,
+  ErrorCode,
+  heartbeatReplyPacket,
+  HEARTBEAT_SKEW_S,
+  isJanusError,
+  JanusError,
+  makePacket,
+  MOD_SYSTEM,
+  openToken,
+  RecordOpener,
+  RecordSealer,
+  SCAuthSchema,
+  SCHeartbeat_Code,
+  SCServerLogout_Code,
+  serverLogoutPacket,
+  serverUnexpectedErrPacket,
+  SystemSeq,
+  type Packet,
+  type ServerHandshakeConfig,
+} from '@janus/protocol';
+import { nodeCrypto } from '@janus/protocol/node';
+import type { Balancer } from '../balancer.js';
+import type { Clock, TimerHandle } from '../clock.js';
+import type { GatewayConfig } from '../config.js';
+import type { KeyRing } from '../keys.js';
+import type { RouteTable } from '../route-table.js';
+import type { Router, ServiceRoute } from '../router.js';
+import type { SessionRegistry } from '../sessions.js';
+import type { Transport } from '../transport.js';
+import { WsCode } from '../transport.js';
+import type { ChannelPool, Tunnel, TunnelStatus } from '../tunnel.js';
+import { Inbox } from './inbox.js';
+import { StrikeCounter, TokenBucket } from './limits.js';
+import { SessionLogin, type LoginSubject } from './login.js';
+import { Receiver } from './receiver.js';
+import { Sender } from './sender.js';
+import { ConnectionTunnels, type TunnelsOwner } from './tunnels.js';
+import type { ZlibPool } from './zlib-pool.js';
+
+/** Connection states (PROTOCOL.md 7). */
+export type ConnectionState = 'handshaking' | 'authenticating' | 'open' | 'closing';
+
+/** What every connection of a gateway shares (built once in createGateway). */
+export interface ConnectionContext {
+  cfg: GatewayConfig;
+  keys: KeyRing;
+  handshake: ServerHandshakeConfig;
+  router: Router;
+  balancer: Balancer;
+  channels: ChannelPool;
+  sessions: SessionRegistry<Connection>;
+  routes: RouteTable;
+  zlib: ZlibPool;
+  /** This gateway's internal gRPC `host:port` (gate referer, gateway route table). */
+  gateAddress: string;
+  log: Logger;
+  /** Wall time and timers. */
+  clock: Clock;
+  /** Whether the gateway is shutting down (ServerLogout Waiting uses WebSocket 1001 then). */
+  shuttingDown(): boolean;
+  /** Called once when the connection has fully closed. */
+  onClosed(conn: Connection): void;
+}
+
+/** A connection's own counters (tests and stats read them; nothing here is timed). */
+export interface ConnectionStats {
+  state: ConnectionState;
+  /** Bodies delivered by the transport / handed to processing. */
+  bodiesIn: number;
+  processed: number;
+  /** Bytes queued in the inbox, and whether a tunnel holds it (backpressure). */
+  inboxBytes: number;
+  inboxHeld: boolean;
+  /** Requests written to tunnels. */
+  forwarded: number;
+  /** Heartbeats answered / refused by the heartbeat limit. */
+  heartbeats: number;
+  heartbeatsRefused: number;
+  /** Requests refused by the message limit or the inflate budget. */
+  rateLimited: number;
+  inflateRefused: number;
+  /** Bytes produced by inflating client data. */
+  inflatedBytes: number;
+  /** Packets sent; bytes queued for the client. */
+  sent: number;
+  sendQueueBytes: number;
+  /** Object tunnels open, half-closed by eviction, opened in all, evicted in all. */
+  objectTunnels: number;
+  closingObjectTunnels: number;
+  objectTunnelsOpened: number;
+  objectTunnelsEvicted: number;
+}
+
+/** The WebSocket close code that goes with a ServerLogout (PROTOCOL.md 2). */
+export function wsCodeForLogout(code: SCServerLogout_Code, shutdown: boolean): number {
+  switch (code) {
+    case SCServerLogout_Code.Unauthorized:
+    case SCServerLogout_Code.TokenExpired:
+    case SCServerLogout_Code.ClockSkew:
+    case SCServerLogout_Code.BadVersion:
+      return WsCode.PolicyViolation;
+    case SCServerLogout_Code.Waiting:
+      return shutdown ? WsCode.GoingAway : WsCode.TryAgainLater;
+    case SCServerLogout_Code.RateLimited:
+      return WsCode.TryAgainLater;
+    default:
+      return WsCode.Normal;
+  }
+}
+
+/** One client connection over a Transport. */
+export class Connection implements TunnelsOwner, LoginSubject {
+  state: ConnectionState = 'handshaking';
+  uid = 0n;
+  sid = 0n;
+  color = '';
+  tokenStatus = 0;
+
+  private readonly log: Logger;
+  private readonly inbox: Inbox;
+  private readonly receiver = new Receiver();
+  private readonly sender: Sender;
+  private readonly tunnels: ConnectionTunnels;
+  private login: SessionLogin<Connection> | null = null;
+  private requestedServerId = 0n;
+  private lastRecvMs: number;
+  private handshakeTimer: TimerHandle | null = null;
+  private loginTimer: TimerHandle | null = null;
+  private idleTimer: TimerHandle | null = null;
+  private readonly messages: TokenBucket;
+  private readonly heartbeatBucket: TokenBucket;
+  private readonly inflateBudget: TokenBucket;
+  private readonly strikes: StrikeCounter;
+  private bodiesIn = 0;
+  private forwarded = 0;
+  private heartbeats = 0;
+  private heartbeatsRefused = 0;
+  private rateLimited = 0;
+  private inflateRefused = 0;
+  private inflatedBytes = 0;
+
+  constructor(
+    readonly id: number,
+    readonly transport: Transport,
+    private readonly ctx: ConnectionContext,
+  ) {
+    const { limits } = ctx.cfg;
+    const now = ctx.clock.now();
+    this.lastRecvMs = now;
+    this.messages = new TokenBucket(limits.messagesPerSecond, limits.messageBurst, now);
+    this.heartbeatBucket = new TokenBucket(limits.heartbeatsPerSecond, limits.heartbeatBurst, now);
+    this.inflateBudget = new TokenBucket(limits.inflateBytesPerSecond, Math.max(limits.inflateBytesPerSecond, limits.maxInflateBytes), now);
+    this.strikes = new StrikeCounter(limits.rateLimitStrikes);
+    this.log = ctx.log.child({ conn: id, transport: transport.kind });
+    this.inbox = new Inbox(limits.inboxBytes, (body) => this.handle(body), transport, (err) => this.fail(err));
+    this.sender = new Sender(transport, limits, ctx.zlib, { onCannotSend: () => this.logout(SCServerLogout_Code.Waiting) }, this.log);
+    this.tunnels = new ConnectionTunnels(this, ctx.channels, ctx.balancer, limits.maxObjectTunnels, () => ({
+      uid: this.uid,
+      sid: this.sid,
+      status: this.tokenStatus,
+      color: this.color,
+      clientIp: transport.remoteAddress,
+      gateReferer: `${ctx.gateAddress}#${id}`,
+    }));
+  }
+
+  /** Starts the connection: events, the handshake timer. */
+  start(): void {
+    this.transport.attach({
+      onBody: (body) => {
+        if (this.state === 'closing') return;
+        this.bodiesIn++;
+        this.lastRecvMs = this.ctx.clock.now();
+        this.inbox.push(body);
+      },
+      onProtocolError: (err) => {
+        this.log.debug({ err: err.message }, 'transport protocol error');
+        this.close(null);
+      },
+      onClose: () => {
+        this.close(null);
+        this.ctx.onClosed(this);
+        this.log.debug('closed');
+      },
+    });
+    this.handshakeTimer = this.ctx.clock.setTimeout(() => {
+      this.log.debug('handshake timeout');
+      // No CSHandshake or no CSAuth in time: end, nothing sent; WebSocket 1008 (PROTOCOL.md 2).
+      this.close({ kind: 'end', wsCode: WsCode.PolicyViolation });
+    }, this.ctx.cfg.timeouts.handshakeMs);
+    this.log.debug({ remote: this.transport.remoteAddress }, 'accepted');
+  }
+
+  /** @internal LoginSubject: still between CSAuth and SCAuth. */
+  stillLoggingIn(): boolean {
+    return this.state === 'authenticating';
+  }
+
+  /** A snapshot of the connection's counters. */
+  stats(): ConnectionStats {
+    return {
+      state: this.state,
+      bodiesIn: this.bodiesIn,
+      processed: this.inbox.processed,
+      inboxBytes: this.inbox.queuedBytes,
+      inboxHeld: this.inbox.isHeld,
+      forwarded: this.forwarded,
+      heartbeats: this.heartbeats,
+      heartbeatsRefused: this.heartbeatsRefused,
+      rateLimited: this.rateLimited,
+      inflateRefused: this.inflateRefused,
+      inflatedBytes: this.inflatedBytes,
+      sent: this.sender.sent,
+      sendQueueBytes: this.sender.queuedBytes,
+      objectTunnels: this.tunnels.objectCount,
+      closingObjectTunnels: this.tunnels.closingCount,
+      objectTunnelsOpened: this.tunnels.opened,
+      objectTunnelsEvicted: this.tunnels.evicted,
+    };
+  }
+
+  // ---- receive path -------------------------------------------------------------------
+
+  private handle(body: Uint8Array): void | Promise<void> {
+    switch (this.state) {
+      case 'open':
+        return this.handleOpen(body);
+      case 'handshaking':
+        return this.handleHandshake(body);
+      case 'authenticating':
+        return this.handleAuth(body);
+      default:
+        return;
+    }
+  }
+
+  private async handleHandshake(body: Uint8Array): Promise<void> {
+    const hs = decodeClientHello(body);
+    const now = this.nowS();
+    const code = await checkClientHello(this.ctx.handshake, hs, now);
+    if (this.state !== 'handshaking') return;
+    if (code !== null) {
+      this.log.debug({ logout: SCServerLogout_Code[code] }, 'handshake rejected');
+      this.logout(code);
+      return;
+    }
+    const sh = await createServerHello(this.ctx.handshake, { csBody: body, hs, timestamp: BigInt(now) });
+    if (this.state !== 'handshaking') return;
+    this.requestedServerId = hs.serverId;
+    this.receiver.nextIndex = sh.startIndex;
+    if (sh.keys) {
+      this.sender.sealer = new RecordSealer(nodeCrypto.aeadKey(sh.keys.s2cKey), sh.keys.s2cIv);
+      this.receiver.opener = new RecordOpener(nodeCrypto.aeadKey(sh.keys.c2sKey), sh.keys.c2sIv);
+    }
+    this.sender.sendPlain(sh.body);
+    this.state = 'authenticating';
+  }
+
+  private async handleAuth(body: Uint8Array): Promise<void> {
+    const p = this.receiver.read(body);
+    if (p.mod !== MOD_SYSTEM || p.seq !== SystemSeq.AUTH) {
+      throw new JanusError(ErrorCode.UnexpectedMessage, `first record is mod ${p.mod} seq ${p.seq}, not CSAuth`);
+    }
+    const auth = decodeMessage(CSAuthSchema, p.data);
+    this.clearTimer('handshakeTimer');
+    // The login deadline: a token check or route table call that hangs ends the login with Waiting.
+    this.loginTimer = this.ctx.clock.setTimeout(() => {
+      this.log.warn('login deadline passed');
+      this.logout(SCServerLogout_Code.Waiting);
+    }, this.ctx.cfg.timeouts.loginMs);
+    let token;
+    try {
+      token = await openToken(nodeCrypto, this.ctx.keys.tokenKeys, auth.token, this.nowS());
+    } catch (err) {
+      const expired = isJanusError(err, ErrorCode.TokenExpired);
+      this.log.debug({ err: (err as Error).message }, 'auth rejected');
+      this.logout(expired ? SCServerLogout_Code.TokenExpired : SCServerLogout_Code.Unauthorized);
+      return;
+    }
+    if (this.state !== 'authenticating') return;
+    if (this.requestedServerId !== 0n && this.requestedServerId !== token.serverId) {
+      this.logout(SCServerLogout_Code.Unauthorized);
+      return;
+    }
+    this.uid = token.accountId;
+    this.sid = token.serverId;
+    this.color = token.color;
+    this.tokenStatus = token.status;
+    if (!(await this.logIn())) return;
+    this.clearTimer('loginTimer');
+    this.sender.send(
+      makePacket({
+        mod: MOD_SYSTEM,
+        seq: SystemSeq.AUTH,
+        index: p.index,
+        data: encodeMessage(SCAuthSchema, { uid: this.uid, sid: this.sid, color: this.color, serverTime: BigInt(this.nowS()) }),
+      }),
+    );
+    this.state = 'open';
+    this.armIdleTimer();
+    this.log.debug({ uid: this.uid.toString() }, 'logged in');
+  }
+
+  /** Conflicting login, the gateway route table, the player tunnel (PROTOCOL.md 7.6). False: the login ended. */
+  private async logIn(): Promise<boolean> {
+    const { ctx } = this;
+    this.login = new SessionLogin<Connection>(this, {
+      sessions: ctx.sessions,
+      routes: ctx.routes, gateAddress: ctx.gateAddress, ttlS: ctx.cfg.routeTable.ttlS, clock: ctx.clock,
+      log: this.log,
+    });
+    if (!(await this.login.register())) return false;
+    const tunnel = await this.tunnels.open(ctx.router.player, this.uid);
+    if (this.state !== 'authenticating') {
+      tunnel?.end();
+      return false;
+    }
+    if (!tunnel) {
+      // No player instance for this color, or its stream failed at once: Waiting.
+      this.logout(SCServerLogout_Code.Waiting);
+      return false;
+    }
+    this.tunnels.player = tunnel;
+    return true;
+  }
+
+  private handleOpen(body: Uint8Array): void | Promise<void> {
+    const p = this.receiver.read(body);
+    const now = this.lastRecvMs;
+    if (p.mod === MOD_SYSTEM) return this.handleSystem(p, now);
+    if (!this.messages.take(now)) {
+      this.rateLimited++;
+      this.refuse(p, now);
+      return;
+    }
+    if (p.compress) {
+      // The inflate budget: refused while spent; what an inflate produced is charged after it.
+      if (!this.inflateBudget.hasTokens(now)) {
+        this.inflateRefused++;
+        this.refuse(p, now);
+        return;
+      }
+      return this.ctx.zlib.inflate(p.data, this.ctx.cfg.limits.maxInflateBytes).then((data) => {
+        this.inflatedBytes += data.length;
+        this.inflateBudget.charge(this.ctx.clock.now(), data.length);
+        if (this.state !== 'open') return;
+        p.data = data;
+        p.compress = false;
+        return this.route(p);
+      });
+    }
+    return this.route(p);
+  }
+
+  /** Heartbeats (the only System message a client sends after login), under their own limit. */
+  private handleSystem(p: Packet, now: number): void {
+    if (p.seq !== SystemSeq.HEARTBEAT) {
+      throw new JanusError(ErrorCode.UnexpectedMessage, `System seq ${p.seq} from a client after login`);
+    }
+    if (!this.heartbeatBucket.take(now)) {
+      this.heartbeatsRefused++;
+      this.refuse(p, now);
+      return;
+    }
+    const hb = decodeMessage(CSHeartbeatSchema, p.data);
+    const nowS = this.nowS();
+    const skew = hb.clientTime - BigInt(nowS);
+    const code = skew > HEARTBEAT_SKEW_S || skew < -HEARTBEAT_SKEW_S ? SCHeartbeat_Code.ErrTime : SCHeartbeat_Code.Succeeded;
+    this.heartbeats++;
+    this.sender.send(heartbeatReplyPacket(p.index, nowS, code));
+  }
+
+  /**
+   * Answers a request over a limit with ServerUnexpectedErr "rate limited" (not delivered);
+   * too many in one second end the connection with RateLimited (PROTOCOL.md 8).
+   */
+  private refuse(p: Packet, now: number): void {
+    this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'rate limited'));
+    if (this.strikes.strike(now)) this.logout(SCServerLogout_Code.RateLimited);
+  }
+
+  /** obj 0 -> uid, (mod, seq) -> service, then its tunnel (opened on first use). */
+  private route(p: Packet): void | Promise<void> {
+    if (p.obj === 0n) p.obj = this.uid;
+    const svc = this.ctx.router.route(p.mod, p.seq);
+    if (!svc) {
+      this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, `no route for module ${p.mod}`));
+      return;
+    }
+    if (svc.isPlayer) {
+      const player = this.tunnels.player;
+      if (player) this.forward(player, p);
+      else this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'player tunnel closed'));
+      return;
+    }
+    const t = this.tunnels.getObject(svc, p.obj);
+    if (t) {
+      this.forward(t, p);
+      return;
+    }
+    return this.openObject(svc, p);
+  }
+
+  private async openObject(svc: ServiceRoute, p: Packet): Promise<void> {
+    if (!this.tunnels.canOpenObject()) {
+      this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'too many object tunnels'));
+      return;
+    }
+    const opened = await this.tunnels.open(svc, p.obj);
+    if (this.state !== 'open') {
+      opened?.end();
+      return;
+    }
+    if (!opened) {
+      this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, `no backend for ${svc.name}`));
+      return;
+    }
+    this.tunnels.addObject(svc, p.obj, opened);
+    this.forward(opened, p);
+  }
+
+  private forward(t: Tunnel, p: Packet): void {
+    this.forwarded++;
+    this.tunnels.write(t, p);
+  }
+
+  // ---- what the tunnels report (TunnelsOwner) -----------------------------------------
+
+  /** @internal */
+  onTunnelMessage(p: Packet): void {
+    if (this.state !== 'closing') this.sender.send(p);
+  }
+
+  /** @internal */
+  onBackpressure(paused: boolean): void {
+    if (this.state === 'closing') return;
+    if (paused) this.inbox.hold();
+    else this.inbox.release();
+  }
+
+  /** @internal */
+  onPlayerTunnelEnd(status: TunnelStatus): void {
+    if (this.state === 'closing') return;
+    this.log.info({ code: status.code, details: status.details }, 'player tunnel ended');
+    this.logout(SCServerLogout_Code.Waiting);
+  }
+
+  /** @internal */
+  onObjectTunnelError(t: Tunnel, status: TunnelStatus): void {
+    if (this.state !== 'open') return;
+    this.log.info({ service: t.route.name, oid: t.oid.toString(), code: status.code, details: status.details }, 'object tunnel failed');
+    this.sender.send(serverUnexpectedErrPacket(0, t.lastMod, t.lastSeq, status.details || `tunnel ended with status ${status.code}`));
+  }
+
+  /** @internal */
+  onOpenFailed(svc: ServiceRoute, reason: string): void {
+    this.log.warn({ service: svc.name, color: this.color, reason }, 'tunnel open failed');
+  }
+
+  // ---- endings ------------------------------------------------------------------------
+
+  /** Sends a Packet to the client (replies, pushes). See {@link Sender.send}. */
+  sendPacket(p: Packet): void {
+    if (this.state !== 'closing') this.sender.send(p);
+  }
+
+  /**
+   * Ends the connection with `SCServerLogout{code}` (a record once keys exist), flushed
+   * before the close (PROTOCOL.md 2, 8). Idempotent.
+   */
+  logout(code: SCServerLogout_Code): void {
+    if (this.state === 'closing') return;
+    this.sender.sendFinal(serverLogoutPacket(code, this.nowS()));
+    this.close({ kind: 'end', wsCode: wsCodeForLogout(code, this.ctx.shuttingDown()) });
+  }
+
+  private fail(err: unknown): void {
+    if (this.state === 'closing') return;
+    if (err instanceof JanusError) {
+      this.log.debug({ code: err.code, err: err.message }, 'closing on bad input');
+      // Malformed frame, Packet, record or index: destroy at once, nothing sent (PROTOCOL.md 2).
+      this.close({ kind: 'destroy', wsCode: WsCode.ProtocolError });
+      return;
+    }
+    this.log.error({ err }, 'connection failed');
+    this.logout(SCServerLogout_Code.Server);
+  }
+
+  /** Closes as `action` says (null: the transport already closed itself). Idempotent. */
+  close(action: Parameters<Transport['close']>[0] | null): void {
+    if (this.state === 'closing') return;
+    this.state = 'closing';
+    this.inbox.close();
+    this.sender.close();
+    this.clearTimer('handshakeTimer');
+    this.clearTimer('loginTimer');
+    this.clearTimer('idleTimer');
+    if (action) this.transport.close(action, this.ctx.cfg.timeouts.logoutFlushMs);
+    this.tunnels.endAll();
+    this.login?.release();
+  }
+
+  private clearTimer(name: 'handshakeTimer' | 'loginTimer' | 'idleTimer'): void {
+    const t = this[name];
+    if (t) this.ctx.clock.clearTimeout(t);
+    this[name] = null;
+  }
+
+  // Idle: re-armed lazily from lastRecvMs, so receiving costs no timer work.
+  private armIdleTimer(): void {
+    const idleMs = this.ctx.cfg.timeouts.idleMs;
+    const left = this.lastRecvMs + idleMs - this.ctx.clock.now();
+    this.idleTimer = this.ctx.clock.setTimeout(() => {
+      if (this.state === 'closing') return;
+      if (this.ctx.clock.now() - this.lastRecvMs >= idleMs) {
+        this.log.debug('idle timeout');
+        this.close({ kind: 'end', wsCode: WsCode.Normal });
+      } else {
+        this.armIdleTimer();
+      }
+    }, Math.max(left, 1));
+  }
+
+  private nowS(): number {
+    return Math.floor(this.ctx.clock.now() / 1000);
+  }
+}

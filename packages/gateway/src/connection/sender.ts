@@ -1,0 +1,162 @@
+/**
+ * The send path of a connection (PROTOCOL.md 7.5, 8): deflate when due (in the zlib pool,
+ * order kept), Packet encode, record seal, then the transport (which frames and coalesces
+ * a turn's frames into one write). Counts what is queued for the slow-consumer limit.
+ */
+import {
+  encodePacket,
+  MAX_RECORD_NUMBER,
+  MOD_SYSTEM,
+  RECORD_TAG_BYTES,
+  serverUnexpectedErrPacket,
+  type Packet,
+  type RecordSealer,
+} from '@janus/protocol';
+import type { Logger } from 'pino';
+import type { Transport } from '../transport.js';
+import type { ZlibPool } from './zlib-pool.js';
+
+/** The limits the sender applies (limits.* of the config). */
+export interface SenderLimits {
+  /** Deflate outgoing data at least this long (bytes). */
+  compressThreshold: number;
+  /** zlib level, 1..9. */
+  compressLevel: number;
+  /** Largest frame body (bytes). */
+  maxFrameBytes: number;
+  /** Queued bytes (unsent frames plus Packets waiting behind a deflate) that make a slow consumer. */
+  sendQueueBytes: number;
+}
+
+/** What the sender reports to its connection. */
+export interface SenderEvents {
+  /** The client does not read fast enough, or the record counter reached its last number: end with Waiting. */
+  onCannotSend(reason: 'slow consumer' | 'record limit'): void;
+}
+
+/** One connection's outgoing Packets. */
+export class Sender {
+  /** Set once the handshake derived keys (encrypted sessions). */
+  sealer: RecordSealer<true> | null = null;
+  /** Packets sealed and handed to the transport. */
+  sent = 0;
+  private readonly behindDeflate: Packet[] = [];
+  private deflating = false;
+  private waitingBytes = 0;
+  private closed = false;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly limits: SenderLimits,
+    private readonly zlib: ZlibPool,
+    private readonly events: SenderEvents,
+    private readonly log: Logger,
+  ) {}
+
+  /** Bytes queued for this client: not yet written to the kernel, or waiting behind a deflate. */
+  get queuedBytes(): number {
+    return this.transport.bufferedBytes + this.waitingBytes;
+  }
+
+  /** Sends a handshake body as it is (plaintext, before keys exist). */
+  sendPlain(body: Uint8Array): void {
+    if (!this.closed) this.transport.send(body);
+  }
+
+  /**
+   * Sends a Packet. Data of at least compressThreshold bytes outside mod 1 is deflated
+   * first; later Packets wait behind it, so the client sees them in call order. A reply too
+   * large for maxFrameBytes is answered with ServerUnexpectedErr "reply too large"; a push
+   * that large is dropped (both logged).
+   */
+  send(p: Packet): void {
+    if (this.closed) return;
+    if (this.deflating) {
+      this.behindDeflate.push(p);
+      this.waitingBytes += p.data.length;
+      this.checkQueue();
+      return;
+    }
+    if (this.dueForDeflate(p)) this.startDeflate(p);
+    else this.write(p);
+  }
+
+  /**
+   * Sends the ServerLogout that ends the session: Packets not yet sealed are discarded,
+   * this one is sealed (the last record number is kept for it) and queued behind what is
+   * already written (PROTOCOL.md 8 "Slow consumer"). Nothing is sent after it.
+   */
+  sendFinal(p: Packet): void {
+    if (this.closed) return;
+    this.close();
+    let body = encodePacket(p);
+    if (this.sealer) body = this.sealer.seal(body);
+    this.transport.send(body);
+  }
+
+  /** Sends nothing more; drops what waits behind a deflate. */
+  close(): void {
+    this.closed = true;
+    this.behindDeflate.length = 0;
+    this.waitingBytes = 0;
+  }
+
+  private dueForDeflate(p: Packet): boolean {
+    return p.mod !== MOD_SYSTEM && !p.compress && p.data.length >= this.limits.compressThreshold;
+  }
+
+  private startDeflate(p: Packet): void {
+    this.deflating = true;
+    this.waitingBytes += p.data.length;
+    this.zlib.deflate(p.data, this.limits.compressLevel).then(
+      (deflated) => {
+        this.waitingBytes -= p.data.length;
+        this.deflating = false;
+        if (this.closed) return;
+        p.data = deflated;
+        p.compress = true;
+        this.write(p);
+        while (!this.deflating && !this.closed && this.behindDeflate.length !== 0) {
+          const q = this.behindDeflate.shift()!;
+          this.waitingBytes -= q.data.length;
+          if (this.dueForDeflate(q)) this.startDeflate(q);
+          else this.write(q);
+        }
+      },
+      (err: unknown) => {
+        // zlib does not fail on valid input; send the data uncompressed rather than lose it.
+        this.log.error({ err }, 'deflate failed');
+        this.waitingBytes -= p.data.length;
+        this.deflating = false;
+        if (!this.closed) this.write(p);
+      },
+    );
+  }
+
+  private write(p: Packet): void {
+    let body = encodePacket(p);
+    if (body.length + (this.sealer ? RECORD_TAG_BYTES : 0) > this.limits.maxFrameBytes) {
+      this.log.warn({ mod: p.mod, seq: p.seq, bytes: body.length }, 'outgoing Packet over maxFrameBytes');
+      if (p.index !== 0) this.write(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'reply too large'));
+      return;
+    }
+    if (this.sealer) {
+      // Keep the last record number for the ServerLogout that ends the session.
+      if (this.sealer.count >= MAX_RECORD_NUMBER) {
+        this.events.onCannotSend('record limit');
+        return;
+      }
+      body = this.sealer.seal(body);
+    }
+    this.transport.send(body);
+    this.sent++;
+    this.checkQueue();
+  }
+
+  private checkQueue(): void {
+    if (this.queuedBytes > this.limits.sendQueueBytes) {
+      this.log.warn({ queued: this.queuedBytes }, 'slow consumer');
+      this.events.onCannotSend('slow consumer');
+    }
+  }
+}

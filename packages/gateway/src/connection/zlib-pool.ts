@@ -1,0 +1,59 @@
+/**
+ * zlib work off the event loop (PROTOCOL.md 8 "Compression"): inflate and deflate run in
+ * libuv's thread pool through node:zlib's asynchronous calls, at most `concurrency` jobs
+ * at once for the whole gateway, the rest queued in arrival order. Callers keep their own
+ * message order (the inbox waits for an inflate, the sender queues behind a deflate).
+ */
+import { deflate, inflate } from 'node:zlib';
+import { ErrorCode, JanusError } from '@janus/protocol';
+
+type Job = () => void;
+
+/** A gateway-wide limiter of zlib jobs. */
+export class ZlibPool {
+  private running = 0;
+  private readonly waiting: Job[] = [];
+  /** Jobs run so far (inflate + deflate). */
+  jobs = 0;
+  /** The most jobs that waited at once. */
+  peakWaiting = 0;
+
+  /** @param concurrency zlib jobs in the thread pool at once (count, >= 1). */
+  constructor(private readonly concurrency: number) {}
+
+  private run<T>(work: (done: (err: Error | null, out: T) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const job = (): void => {
+        this.running++;
+        this.jobs++;
+        work((err, out) => {
+          this.running--;
+          const next = this.waiting.shift();
+          if (next) next();
+          if (err) reject(err);
+          else resolve(out);
+        });
+      };
+      if (this.running < this.concurrency) job();
+      else {
+        this.waiting.push(job);
+        if (this.waiting.length > this.peakWaiting) this.peakWaiting = this.waiting.length;
+      }
+    });
+  }
+
+  /**
+   * Inflates `data`, stopping as soon as the output passes `maxOutputBytes`.
+   * @throws JanusError JANUS_ERR_INFLATE_LIMIT (over the limit or not valid deflate data).
+   */
+  inflate(data: Uint8Array, maxOutputBytes: number): Promise<Uint8Array> {
+    return this.run<Uint8Array>((done) => inflate(data, { maxOutputLength: maxOutputBytes }, done)).catch((err: Error) => {
+      throw new JanusError(ErrorCode.InflateLimit, `inflate failed: ${err.message}`);
+    });
+  }
+
+  /** Deflates `data` at zlib `level` (1..9). */
+  deflate(data: Uint8Array, level: number): Promise<Uint8Array> {
+    return this.run<Uint8Array>((done) => deflate(data, { level }, done));
+  }
+}
