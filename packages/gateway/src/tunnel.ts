@@ -1,20 +1,22 @@
 /**
- * Backend tunnels, PROTOCOL.md 9: one grpc-js bidirectional stream per (service, object id)
+ * Backend tunnels, PROTOCOL.md 9: one gRPC bidirectional stream per (service, object id)
  * per client connection, spread over a small pool of HTTP/2 connections per instance.
+ *
+ * The client is a lean gRPC client on node:http2 (the gateway's data path; why not grpc-js:
+ * docs/decisions/0009-tunnel-client-on-node-http2.md): each stream is one HTTP/2 request
+ * with the tunnel metadata as headers, messages carry gRPC's 5-byte prefix, and the status
+ * comes from the trailers (or the stream reset). Backends are ordinary gRPC servers.
  */
-import * as grpc from '@grpc/grpc-js';
-import { serializeTunnelMessage, tunnelMetadata, type TunnelMetadataFields } from '@janus/backend';
-import { decodeTunnelMessageAsPacket, ErrorCode, JanusError, type Packet, type TunnelMessage } from '@janus/protocol';
+import { connect, constants as h2, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import { encodeTunnelMessage, decodeTunnelMessageAsPacket, ErrorCode, JanusError, TUNNEL_METADATA_KEYS, type Packet, type TunnelMessage } from '@janus/protocol';
+import type { TunnelMetadataFields } from '@janus/backend';
+import { grpcFrame, GrpcMessageReader, GrpcStatus, statusFromHeaders, statusFromReset } from './grpc-wire.js';
 import { GATE_SERVICE_NAME } from './route-table.js';
 import type { ServiceRoute } from './router.js';
 
-function deserializePacket(buf: Buffer): Packet {
-  return decodeTunnelMessageAsPacket(buf);
-}
-
 /** How a tunnel ended: a gRPC status (`code` 0 = OK). Passed as a value, not thrown. */
 export interface TunnelStatus {
-  code: grpc.status;
+  code: number;
   details: string;
 }
 
@@ -42,39 +44,101 @@ export class Tunnel {
   private ended = false;
   private halfClosed = false;
   private cancelTimer: NodeJS.Timeout | null = null;
+  private readonly reader: GrpcMessageReader;
+  private accepting: Promise<boolean> | null = null;
+  private responded = false;
+  private onSettled: ((accepted: boolean) => void) | null = null;
 
   /**
    * @param route the service this stream belongs to.
    * @param oid the stream's object id (uid for the player service).
    * @param halfCloseMs after end(), cancel the stream if the backend has not ended it (ms).
+   * @param maxReceiveBytes largest backend message accepted (bytes); a larger one fails the stream RESOURCE_EXHAUSTED.
    * @param onFinished called once when the stream has ended (the pool forgets it).
    */
   constructor(
     readonly route: ServiceRoute,
     readonly oid: bigint,
-    private readonly call: grpc.ClientDuplexStream<TunnelMessage, Packet>,
-    listener: TunnelListener,
+    private readonly stream: ClientHttp2Stream,
+    private readonly listener: TunnelListener,
     private readonly halfCloseMs: number,
-    onFinished: (t: Tunnel) => void,
+    maxReceiveBytes: number,
+    private readonly onFinished: (t: Tunnel) => void,
+    private readonly ping: (done: () => void) => boolean,
   ) {
-    call.on('data', (p: Packet) => listener.onMessage(this, p));
-    call.on('drain', () => listener.onDrain(this));
-    // 'error' carries the same status as 'status'; listen so it is not thrown.
-    call.on('error', () => {});
-    call.on('status', (s: grpc.StatusObject) => {
+    this.reader = new GrpcMessageReader(maxReceiveBytes, (body) => {
+      let p: Packet;
+      try {
+        p = decodeTunnelMessageAsPacket(body);
+      } catch (err) {
+        this.fail(GrpcStatus.INTERNAL, `bad TunnelResponse: ${(err as Error).message}`);
+        return;
+      }
+      if (!this.ended) listener.onMessage(this, p);
+    });
+    stream.on('response', (headers) => {
+      this.responded = true;
+      this.onSettled?.(true);
+      const status = Number(headers[':status']);
+      if (status !== 200) {
+        this.fail(status === 404 || status === 501 ? GrpcStatus.UNIMPLEMENTED : GrpcStatus.UNAVAILABLE, `backend answered HTTP ${status}`);
+        return;
+      }
+      // Trailers-only response: the status arrives with the headers.
+      const s = statusFromHeaders(headers);
+      if (s) this.finish(s);
+    });
+    stream.on('data', (chunk: Buffer) => {
       if (this.ended) return;
-      this.ended = true;
-      if (this.cancelTimer) clearTimeout(this.cancelTimer);
-      onFinished(this);
-      listener.onEnd(this, { code: s.code, details: s.details });
+      const err = this.reader.push(chunk);
+      if (err) this.fail(err.code, err.details);
+    });
+    stream.on('trailers', (trailers) => {
+      this.finish(statusFromHeaders(trailers) ?? { code: GrpcStatus.UNKNOWN, details: 'trailers without grpc-status' });
+    });
+    stream.on('drain', () => {
+      if (!this.ended) listener.onDrain(this);
+    });
+    // 'error' comes with 'close'; the status is decided there.
+    stream.on('error', () => {});
+    stream.on('close', () => {
+      if (this.ended) return;
+      this.finish(this.sessionLost ? { code: GrpcStatus.UNAVAILABLE, details: this.sessionLost } : statusFromReset(stream.rstCode ?? h2.NGHTTP2_NO_ERROR));
     });
   }
 
+  /**
+   * Resolves true once the backend has taken the stream: its response headers came, or a
+   * PING sent after the stream's HEADERS was answered (HTTP/2 frames are handled in order,
+   * so the backend's handler has seen the stream); false when the stream ended first
+   * (PROTOCOL.md 7.6: a player stream that "fails at once").
+   */
+  accepted(): Promise<boolean> {
+    this.accepting ??= new Promise<boolean>((resolve) => {
+      if (this.ended) return resolve(false);
+      if (this.responded) return resolve(true);
+      let settled = false;
+      this.onSettled = (ok) => {
+        if (settled) return;
+        settled = true;
+        this.onSettled = null;
+        resolve(ok);
+      };
+      // No PING possible (connection going away): the stream's own end or headers decide.
+      this.ping(() => this.onSettled?.(!this.ended));
+    });
+    return this.accepting;
+  }
+
+  /** Set by the channel when its connection failed (the status of the streams it takes down). */
+  sessionLost: string | null = null;
+
   /** Writes a request; false asks the caller to wait for onDrain (the message is queued). */
   write(m: TunnelMessage): boolean {
+    if (this.ended || this.halfClosed) return true;
     this.lastMod = m.mod;
     this.lastSeq = m.seq;
-    return this.call.write(m);
+    return this.stream.write(grpcFrame(encodeTunnelMessage(m)));
   }
 
   /**
@@ -85,113 +149,269 @@ export class Tunnel {
   end(): void {
     if (this.halfClosed || this.ended) return;
     this.halfClosed = true;
-    this.call.end();
+    this.stream.end();
     this.cancelTimer = setTimeout(() => this.cancel(), this.halfCloseMs);
     this.cancelTimer.unref();
   }
 
   /** Cancels the stream (gateway teardown, or a backend that ignores the half-close). */
   cancel(): void {
-    if (!this.ended) this.call.cancel();
+    if (!this.ended) this.fail(GrpcStatus.CANCELLED, 'cancelled by the gateway');
+  }
+
+  private fail(code: number, details: string): void {
+    this.finish({ code, details }, h2.NGHTTP2_CANCEL);
+  }
+
+  /**
+   * Ends the tunnel with status `s` (once). The HTTP/2 stream is closed too: after the
+   * backend's status (RST_STREAM NO_ERROR, our side is done) or cancelled (CANCEL).
+   */
+  private finish(s: TunnelStatus, rstCode: number = h2.NGHTTP2_NO_ERROR): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.cancelTimer) clearTimeout(this.cancelTimer);
+    if (!this.stream.closed && !this.stream.destroyed) this.stream.close(rstCode);
+    this.onSettled?.(false);
+    this.onFinished(this);
+    this.listener.onEnd(this, s);
   }
 }
 
+/** Backoff between connection attempts to an unreachable backend (ms). */
+const RECONNECT_BACKOFF_MIN_MS = 200;
+const RECONNECT_BACKOFF_MAX_MS = 2000;
+
 /**
- * HTTP/2 connections to backend instances: `channelsPerInstance` grpc-js clients per
- * address, each with its own (local) subchannel pool, streams assigned round robin.
- * Why local pools: grpc-js shares one HTTP/2 connection among channels with equal options.
+ * One HTTP/2 connection to a backend instance, opened on first use and again after it
+ * fails (not before the backoff has passed: opens fail fast meanwhile). Keepalive: a PING
+ * every keepaliveMs while streams are open; one unanswered for keepaliveTimeoutMs destroys
+ * the connection, failing its streams UNAVAILABLE.
+ */
+class Http2Channel {
+  private session: ClientHttp2Session | null = null;
+  private ready: Promise<ClientHttp2Session> | null = null;
+  private failedUntil = 0;
+  private backoffMs = RECONNECT_BACKOFF_MIN_MS;
+  private lastError = '';
+  private keepaliveTimer: NodeJS.Timeout | null = null;
+  private readonly streams = new Set<Tunnel>();
+  private closed = false;
+
+  constructor(
+    private readonly address: string,
+    private readonly o: ChannelOptions,
+  ) {}
+
+  /**
+   * The connected session.
+   * @throws JanusError JANUS_ERR_NO_INSTANCE when the backend is unreachable (or was within
+   *   the backoff) or does not connect within connectTimeoutMs.
+   */
+  connected(): Promise<ClientHttp2Session> {
+    if (this.closed) return Promise.reject(new JanusError(ErrorCode.NoInstance, `channel to ${this.address} is closed`));
+    if (this.ready) return this.ready;
+    if (Date.now() < this.failedUntil) {
+      return Promise.reject(new JanusError(ErrorCode.NoInstance, `backend ${this.address} is unreachable (${this.lastError})`));
+    }
+    const session = connect(`http://${this.address}`, { settings: { enablePush: false } });
+    this.session = session;
+    const ready = new Promise<ClientHttp2Session>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        session.destroy();
+        reject(new JanusError(ErrorCode.NoInstance, `backend ${this.address} not ready within ${this.o.connectTimeoutMs} ms`));
+      }, this.o.connectTimeoutMs);
+      timer.unref();
+      session.once('connect', () => {
+        clearTimeout(timer);
+        this.backoffMs = RECONNECT_BACKOFF_MIN_MS;
+        resolve(session);
+      });
+      session.once('close', () => {
+        clearTimeout(timer);
+        reject(new JanusError(ErrorCode.NoInstance, `backend ${this.address} is unreachable (${this.lastError || 'connection closed'})`));
+      });
+    });
+    ready.catch(() => {});
+    session.on('error', (err: Error) => {
+      this.lastError = (err as NodeJS.ErrnoException).code ?? err.message;
+    });
+    // A GOAWAY (backend shutting down) lets open streams finish; new ones go to a new connection.
+    session.on('goaway', () => this.forget(session, 'backend sent GOAWAY'));
+    session.on('close', () => this.forget(session, this.lastError || 'backend connection closed'));
+    this.ready = ready;
+    return ready;
+  }
+
+  /** Opens a stream with `headers`; see {@link ChannelPool.open}. */
+  async open(headers: Record<string, string>, route: ServiceRoute, oid: bigint, listener: TunnelListener): Promise<Tunnel> {
+    const session = await this.connected();
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request(headers);
+    } catch (err) {
+      this.forget(session, (err as Error).message);
+      throw new JanusError(ErrorCode.NoInstance, `backend ${this.address}: ${(err as Error).message}`);
+    }
+    const t: Tunnel = new Tunnel(route, oid, stream, listener, this.o.halfCloseMs, this.o.maxReceiveBytes, (done) => {
+      this.streams.delete(done);
+      this.o.onFinished(done);
+      if (this.streams.size === 0) this.stopKeepalive();
+    }, (done) => !session.destroyed && session.ping(() => done()));
+    this.streams.add(t);
+    this.o.onOpened(t);
+    if (!this.keepaliveTimer) this.startKeepalive(session);
+    return t;
+  }
+
+  private startKeepalive(session: ClientHttp2Session): void {
+    this.keepaliveTimer = setInterval(() => {
+      if (session.destroyed) return;
+      const deadline = setTimeout(() => {
+        this.lastError = `keepalive PING unanswered for ${this.o.keepaliveTimeoutMs} ms`;
+        this.forget(session, this.lastError);
+        session.destroy();
+      }, this.o.keepaliveTimeoutMs);
+      deadline.unref();
+      const sent = session.ping((err) => {
+        if (!err) clearTimeout(deadline);
+      });
+      if (!sent) clearTimeout(deadline);
+    }, this.o.keepaliveMs);
+    this.keepaliveTimer.unref();
+  }
+
+  private stopKeepalive(): void {
+    if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    this.keepaliveTimer = null;
+  }
+
+  /** Stops using `session` for new streams; streams on a connection that failed end UNAVAILABLE. */
+  private forget(session: ClientHttp2Session, why: string): void {
+    if (this.session !== session) {
+      if (session.destroyed || session.closed) this.markLost(session, why);
+      return;
+    }
+    this.session = null;
+    this.ready = null;
+    this.stopKeepalive();
+    if (!session.destroyed && !session.closed) {
+      // GOAWAY: close gracefully once its streams are done.
+      session.close();
+      return;
+    }
+    this.markLost(session, why);
+    this.failedUntil = Date.now() + this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, RECONNECT_BACKOFF_MAX_MS);
+  }
+
+  private markLost(_session: ClientHttp2Session, why: string): void {
+    for (const t of this.streams) t.sessionLost ??= why;
+  }
+
+  /** Cancels every stream and closes the connection. */
+  close(): void {
+    this.closed = true;
+    for (const t of [...this.streams]) t.cancel();
+    this.stopKeepalive();
+    this.session?.destroy();
+    this.session = null;
+    this.ready = null;
+  }
+}
+
+interface ChannelOptions {
+  connectTimeoutMs: number;
+  halfCloseMs: number;
+  maxReceiveBytes: number;
+  keepaliveMs: number;
+  keepaliveTimeoutMs: number;
+  onOpened(t: Tunnel): void;
+  onFinished(t: Tunnel): void;
+}
+
+/**
+ * HTTP/2 connections to backend instances: `channelsPerInstance` connections per address,
+ * streams assigned round robin.
  */
 export class ChannelPool {
-  private readonly pools = new Map<string, { clients: grpc.Client[]; next: number }>();
+  private readonly pools = new Map<string, { channels: Http2Channel[]; next: number }>();
   /** Streams not yet ended, cancelled on close(). */
   private readonly live = new Set<Tunnel>();
+  private readonly o: ChannelOptions;
 
   /**
    * @param channelsPerInstance HTTP/2 connections per backend address (count).
-   * @param connectTimeoutMs wait for a channel to become ready when opening a stream (ms).
+   * @param connectTimeoutMs wait for a connection to a backend when opening a stream (ms).
    * @param halfCloseMs after a half-close, cancel a stream the backend has not ended (ms).
    * @param maxReceiveBytes largest backend message accepted (bytes); larger ones fail the stream.
    * @param keepalive HTTP/2 PING interval while streams are open, and how long an unanswered PING
-   *   may take before the channel is closed and its streams fail UNAVAILABLE (ms): a backend host
+   *   may take before the connection is closed and its streams fail UNAVAILABLE (ms): a backend host
    *   that vanished without a RST is noticed within keepaliveMs + keepaliveTimeoutMs.
    */
   constructor(
     private readonly channelsPerInstance: number,
-    private readonly connectTimeoutMs: number,
-    private readonly halfCloseMs: number,
-    private readonly maxReceiveBytes: number,
-    private readonly keepalive: { keepaliveMs: number; keepaliveTimeoutMs: number },
-  ) {}
+    connectTimeoutMs: number,
+    halfCloseMs: number,
+    maxReceiveBytes: number,
+    keepalive: { keepaliveMs: number; keepaliveTimeoutMs: number },
+  ) {
+    this.o = {
+      connectTimeoutMs,
+      halfCloseMs,
+      maxReceiveBytes,
+      keepaliveMs: keepalive.keepaliveMs,
+      keepaliveTimeoutMs: keepalive.keepaliveTimeoutMs,
+      onOpened: (t) => this.live.add(t),
+      onFinished: (t) => this.live.delete(t),
+    };
+  }
 
-  private client(address: string): grpc.Client {
+  private channel(address: string): Http2Channel {
     let p = this.pools.get(address);
     if (!p) {
-      p = { clients: [], next: 0 };
-      for (let i = 0; i < this.channelsPerInstance; i++) {
-        p.clients.push(
-          new grpc.Client(address, grpc.credentials.createInsecure(), {
-            'grpc.use_local_subchannel_pool': 1,
-            'grpc.max_receive_message_length': this.maxReceiveBytes,
-            'grpc.initial_reconnect_backoff_ms': 200,
-            'grpc.max_reconnect_backoff_ms': 2000,
-            // A tunnel is never retried (a replayed game request is not idempotent), and the
-            // retry layer costs a buffer copy and promise hops per message.
-            'grpc.enable_retries': 0,
-            'grpc.keepalive_time_ms': this.keepalive.keepaliveMs,
-            'grpc.keepalive_timeout_ms': this.keepalive.keepaliveTimeoutMs,
-            'grpc.keepalive_permit_without_calls': 0,
-          }),
-        );
-      }
+      p = { channels: [], next: 0 };
+      for (let i = 0; i < this.channelsPerInstance; i++) p.channels.push(new Http2Channel(address, this.o));
       this.pools.set(address, p);
     }
-    const c = p.clients[p.next]!;
-    p.next = (p.next + 1) % p.clients.length;
+    const c = p.channels[p.next]!;
+    p.next = (p.next + 1) % p.channels.length;
     return c;
   }
 
   /**
-   * Opens a stream at `path` on `address` once its channel is ready.
-   * @throws JanusError JANUS_ERR_NO_INSTANCE when the channel fails to connect within the timeout.
+   * Opens a stream at `route.path` on `address` with the tunnel metadata of PROTOCOL.md 9.
+   * @throws JanusError JANUS_ERR_NO_INSTANCE when the backend is unreachable or does not
+   *   connect within the timeout.
    */
-  async open(address: string, route: ServiceRoute, md: TunnelMetadata, listener: TunnelListener): Promise<Tunnel> {
-    const client = this.client(address);
-    await this.ready(client.getChannel(), address);
-    const call = client.makeBidiStreamRequest<TunnelMessage, Packet>(
-      route.path,
-      serializeTunnelMessage,
-      deserializePacket,
-      tunnelMetadata({ ...md, referer: GATE_REFERER }),
-    );
-    const t = new Tunnel(route, md.oid, call, listener, this.halfCloseMs, (done) => this.live.delete(done));
-    this.live.add(t);
-    return t;
+  open(address: string, route: ServiceRoute, md: TunnelMetadata, listener: TunnelListener): Promise<Tunnel> {
+    const K = TUNNEL_METADATA_KEYS;
+    const headers: Record<string, string> = {
+      ':method': 'POST',
+      ':path': route.path,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      [K.oid]: md.oid.toString(),
+      [K.uid]: md.uid.toString(),
+      [K.sid]: md.sid.toString(),
+      [K.status]: String(md.status),
+      [K.color]: md.color,
+      [K.clientIp]: md.clientIp,
+      [K.referer]: GATE_REFERER,
+      [K.gateReferer]: md.gateReferer,
+    };
+    return this.channel(address).open(headers, route, md.oid, listener);
   }
 
-  // READY: go. TRANSIENT_FAILURE (connection refused...) or SHUTDOWN: fail fast. Else wait.
-  private ready(channel: ReturnType<grpc.Client['getChannel']>, address: string): Promise<void> {
-    const deadline = Date.now() + this.connectTimeoutMs;
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const state = channel.getConnectivityState(true);
-        if (state === grpc.connectivityState.READY) return resolve();
-        if (state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.SHUTDOWN) {
-          return reject(new JanusError(ErrorCode.NoInstance, `backend ${address} is unreachable`));
-        }
-        channel.watchConnectivityState(state, deadline, (err) => {
-          if (err) reject(new JanusError(ErrorCode.NoInstance, `backend ${address} not ready within ${this.connectTimeoutMs} ms`));
-          else check();
-        });
-      };
-      check();
-    });
+  /** Streams open now (all backends). */
+  get liveStreams(): number {
+    return this.live.size;
   }
 
-  /** Cancels every stream still open, then closes every channel. */
+  /** Cancels every stream still open, then closes every connection. */
   close(): void {
-    for (const t of [...this.live]) t.cancel();
+    for (const p of this.pools.values()) for (const c of p.channels) c.close();
     this.live.clear();
-    for (const p of this.pools.values()) for (const c of p.clients) c.close();
     this.pools.clear();
   }
 }

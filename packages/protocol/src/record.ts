@@ -16,7 +16,7 @@ const EMPTY_AAD = new Uint8Array(0);
 
 /** Builds the nonce of record `n` (0 <= n <= 2^32 - 1) from a direction's 12-byte IV. */
 export function recordNonce(iv: Uint8Array, n: number): Uint8Array {
-  const nonce = iv.slice();
+  const nonce = new Uint8Array(iv); // a copy (Buffer#slice would be a view)
   // n < 2^32, so u64be(n) touches only the last four bytes.
   nonce[8]! ^= n >>> 24;
   nonce[9]! ^= (n >>> 16) & 0xff;

@@ -339,7 +339,13 @@ export class Connection implements TunnelsOwner, LoginSubject {
       tunnel?.end();
       return false;
     }
-    if (!tunnel) {
+    // The player service learns the player is online before SCAuth (PROTOCOL.md 9).
+    const accepted = tunnel ? await tunnel.accepted() : false;
+    if (this.state !== 'authenticating') {
+      tunnel?.end();
+      return false;
+    }
+    if (!tunnel || !accepted) {
       // No player instance for this color, or its stream failed at once: Waiting.
       this.logout(SCServerLogout_Code.Waiting);
       return false;
