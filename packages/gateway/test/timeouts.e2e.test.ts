@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { decodeMessage, SCServerLogout_Code as Code, SCServerLogoutSchema } from '@janus/protocol';
 import { ManualClock } from './support/manual-clock.js';
+import { echo, honestClient, WatchedRouteTable } from './support/bounds.js';
 import { loggedIn, str, text } from './support/session.js';
 import { startStack, type Stack } from './support/stack.js';
 
@@ -66,18 +67,44 @@ describe('slow consumer', () => {
     witness.close();
   });
 
-  it('sends ServerLogout Waiting behind what is already written', async () => {
-    const s = await startStack({ config: { limits: { sendQueueBytes: 64 * 1024, compressThreshold: 1 << 20, maxFrameBytes: 1 << 20 } } });
+  it('sends ServerLogout Waiting behind what is already written; the queue never passes sendQueueBytes while open', async (t) => {
+    const sendQueueBytes = 64 * 1024;
+    const table = new WatchedRouteTable();
+    const s = await startStack({
+      routeTable: table,
+      config: { limits: { sendQueueBytes, compressThreshold: 1 << 20, maxFrameBytes: 1 << 20, messagesPerSecond: 1e6, messageBurst: 1_000_000 } },
+    });
     stacks.push(s);
+    const honest = await honestClient(s, 13);
+    t.after(() => honest.close());
     const slow = await loggedIn(s, 'tcp', 12);
+    const conn = s.gw.sessions.get(12n)!;
+    let released = false;
+    const gone = table.released(12).then(() => {
+      released = true;
+      return conn.stats(); // at the cut-off: what the kernel has not taken is still queued
+    });
     slow.pauseReading();
-    const data = randomBytes(256 * 1024);
-    for (let i = 0; i < 200 && s.gw.sessions.get(12n); i++) {
-      slow.send({ mod: 3, seq: 1, data });
+    // Replies well under the limit, so only a client that does not read can pile them up.
+    const data = randomBytes(16 * 1024);
+    let peak = 0;
+    for (let i = 0; i < 1000 && !released; i++) {
+      for (let k = 0; k < 4; k++) slow.send({ mod: 3, seq: 1, data });
       await new Promise((r) => setImmediate(r));
+      const st = conn.stats();
+      if (st.state === 'open') {
+        assert.ok(st.sendQueueBytes <= sendQueueBytes, `queued ${st.sendQueueBytes} B while open`);
+        peak = Math.max(peak, st.sendQueueBytes);
+      }
+      if (i % 20 === 0) await echo(honest);
     }
-    for (let i = 0; i < 500 && s.gw.sessions.get(12n); i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(s.gw.sessions.get(12n), undefined, 'the gateway gave up on the slow consumer');
+    if (!released) assert.fail('not cut off after 4000 replies of 16 KiB');
+    const cut = await gone;
+    assert.equal(cut.state, 'closing', 'the gateway gave up on the slow consumer');
+    assert.ok(cut.sendQueueBytes > sendQueueBytes, `cut off past the limit (${cut.sendQueueBytes} B queued)`);
+    assert.ok(peak > 0, 'replies queued up while it was open');
+    assert.equal(s.gw.sessions.get(12n), undefined);
+    await echo(honest);
     // Read now, within the 1 s flush: the replies already written, then the ServerLogout.
     slow.resumeReading();
     let replies = 0;
@@ -92,5 +119,6 @@ describe('slow consumer', () => {
     }
     assert.ok(replies > 0, 'replies written before the cut-off arrive first');
     assert.deepEqual(await slow.ending, { fin: true });
+    await echo(honest);
   });
 });

@@ -96,13 +96,18 @@ export class RawClient {
     for (const w of this.waiters.splice(0)) w(null);
   }
 
-  static async connect(kind: 'tcp' | 'ws', port: number, protocols: string[] = ['janus.v1']): Promise<RawClient> {
+  /**
+   * Connects to the gateway on 127.0.0.1. `localAddress` binds the client's end (another
+   * loopback address, e.g. 127.0.0.2, is another client address to the gateway).
+   */
+  static async connect(kind: 'tcp' | 'ws', port: number, protocols: string[] = ['janus.v1'], o: { localAddress?: string } = {}): Promise<RawClient> {
+    const local = o.localAddress ? { localAddress: o.localAddress } : {};
     if (kind === 'tcp') {
-      const s = netConnect(port, '127.0.0.1');
+      const s = netConnect({ port, host: '127.0.0.1', ...local });
       await once(s, 'connect');
       return new RawClient('tcp', s, null);
     }
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, protocols, { perMessageDeflate: false });
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, protocols, { perMessageDeflate: false, ...local });
     const c = new RawClient('ws', null, ws);
     await once(ws, 'open');
     return c;

@@ -3,8 +3,8 @@ import { RawClient } from './raw-client.js';
 import type { Stack } from './stack.js';
 
 /** Connects, handshakes and logs in `uid`; returns the raw client after SCAuth. */
-export async function loggedIn(stack: Stack, kind: 'tcp' | 'ws', uid: number): Promise<RawClient> {
-  const c = await RawClient.connect(kind, kind === 'tcp' ? stack.gw.tcpPort : stack.gw.wsPort);
+export async function loggedIn(stack: Stack, kind: 'tcp' | 'ws', uid: number, o: { localAddress?: string } = {}): Promise<RawClient> {
+  const c = await RawClient.connect(kind, kind === 'tcp' ? stack.gw.tcpPort : stack.gw.wsPort, undefined, o);
   await c.handshake(stack.keys.clientKey, stack.keys.pins);
   const auth = c.sendAuth(await stack.token(uid));
   const reply = await c.nextPacket();
