@@ -101,8 +101,10 @@ export async function openLoop(sessions: readonly BenchSession[], rateHz: number
   };
   while (running()) {
     schedule.due(performance.now(), send);
-    const wait = Math.min(MAX_SLEEP_MS, Math.max(0, schedule.nextAt() - performance.now()));
-    await new Promise<void>((r) => (wait < 1 ? setImmediate(r) : setTimeout(r, wait)));
+    // Node timers have a 1 ms granularity: sends due within a tick go out together (each still
+    // timed from its own scheduled time); sleeping at least 1 ms keeps this loop from spinning.
+    const wait = Math.min(MAX_SLEEP_MS, Math.max(1, schedule.nextAt() - performance.now()));
+    await new Promise<void>((r) => setTimeout(r, wait));
   }
   await Promise.all([...inFlight]);
 }
