@@ -138,7 +138,8 @@ function machineBusyMs(): number {
 const CHILD_STOP_MS = 15000;
 const CLOSE_CONCURRENCY = 200;
 
-function figures(a: ProcessUsage, b: ProcessUsage): ProcessFigures {
+/** CPU, event loop and memory figures of a process between two usage samples `a` and `b`. */
+export function processFigures(a: ProcessUsage, b: ProcessUsage): ProcessFigures {
   const wallUs = Number(BigInt(b.atNs) - BigInt(a.atNs)) / 1000;
   const cpuUs = b.cpu.user - a.cpu.user + (b.cpu.system - a.cpu.system);
   const idle = b.elu.idle - a.elu.idle;
@@ -247,8 +248,8 @@ export async function runLoad(o: LoadOptions, signal?: AbortSignal): Promise<Loa
       msgsPerSec: counters.replies / windowS,
       replies: counters.replies,
       latency: counters.latency.summary(),
-      gateway: figures(g0, g1),
-      backend: figures(b0, b1),
+      gateway: processFigures(g0, g1),
+      backend: processFigures(b0, b1),
       loadgenCpuCores: (l1.user + l1.system) / 1e6 / windowS,
       machineCpuCores: (m1 - m0) / 1000 / windowS,
       setupMs: setup.setupMs,

@@ -1,0 +1,106 @@
+/**
+ * Command line of bench:compare (`npm run bench:compare -- [options]`), every bad value
+ * named in a JANUS_ERR_ARG_INVALID message.
+ */
+import { parseArgs } from 'node:util';
+import { ErrorCode, JanusError } from '@janus/protocol';
+import { SCENARIOS, type CompareOptions, type Scenario } from './run-compare.js';
+import { SYSTEM_NAMES, type SystemName } from './system.js';
+
+/** Usage text. */
+export const COMPARE_USAGE = `usage: npm run bench:compare -- [options]
+  --systems LIST      janus,pinus,proxy (default all three, in that order)
+  --scenario LIST     echo,open,push (default all three)
+                        echo: closed loop, one request in flight per session
+                        open: open loop at --rate over --open-connections sessions
+                        push: room broadcast (rooms of --room-size, --senders per room)
+  --connections LIST  C values of echo and push (default 100,1000)
+  --rounds N          rounds (default 3); each round runs every scenario, C and system once
+  --warmup S          load before the window, not counted, seconds (default 5)
+  --duration S        measured window, seconds (default 15)
+  --rate R            open loop: requests per second offered in all (default 5000)
+  --open-connections N  open loop: sessions (default 1000)
+  --room-size N       push: sessions per room (default 100)
+  --senders N         push: senders per room (default 10)
+  --size BYTES        echo payload (default 64)
+  --setup N           sessions connecting at once during setup (default 50)
+  --pinus-dict on|off pinus route compression (default on)
+  --verbose           progress and the children's output on stderr
+  -h, --help          this text`;
+
+/** Parsed command line. */
+export interface CompareArgs {
+  options: Omit<CompareOptions, 'log'>;
+  verbose: boolean;
+}
+
+function int(name: string, raw: string | undefined, def: number, min: number, max: number): number {
+  if (raw === undefined) return def;
+  const v = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!(v >= min && v <= max)) throw new JanusError(ErrorCode.ArgInvalid, `--${name} must be an integer in ${min}..${max}, got ${JSON.stringify(raw)}`);
+  return v;
+}
+
+function list<T extends string>(name: string, raw: string | undefined, allowed: readonly T[]): T[] {
+  if (raw === undefined) return [...allowed];
+  const items = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  if (items.length === 0) throw new JanusError(ErrorCode.ArgInvalid, `--${name} must name at least one of ${allowed.join(', ')}`);
+  for (const i of items) if (!(allowed as readonly string[]).includes(i)) throw new JanusError(ErrorCode.ArgInvalid, `--${name}: unknown ${JSON.stringify(i)}, expected ${allowed.join(', ')}`);
+  return [...new Set(items)] as T[];
+}
+
+/**
+ * Parses `argv` (without node and the script).
+ * @returns null when help was asked for.
+ * @throws JanusError JANUS_ERR_ARG_INVALID naming the bad option.
+ */
+export function parseCompareArgs(argv: string[]): CompareArgs | null {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        systems: { type: 'string' },
+        scenario: { type: 'string' },
+        connections: { type: 'string' },
+        rounds: { type: 'string' },
+        warmup: { type: 'string' },
+        duration: { type: 'string' },
+        rate: { type: 'string' },
+        'open-connections': { type: 'string' },
+        'room-size': { type: 'string' },
+        senders: { type: 'string' },
+        size: { type: 'string' },
+        setup: { type: 'string' },
+        'pinus-dict': { type: 'string' },
+        verbose: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new JanusError(ErrorCode.ArgInvalid, (err as Error).message);
+  }
+  if (values.help) return null;
+  const connections = (values.connections ?? '100,1000').split(',').map((s) => int('connections', s.trim(), 0, 1, 60000));
+  const dict = values['pinus-dict'] ?? 'on';
+  if (dict !== 'on' && dict !== 'off') throw new JanusError(ErrorCode.ArgInvalid, `--pinus-dict must be on or off, got ${JSON.stringify(dict)}`);
+  const roomSize = int('room-size', values['room-size'], 100, 1, 60000);
+  const options: Omit<CompareOptions, 'log'> = {
+    systems: list<SystemName>('systems', values.systems, SYSTEM_NAMES),
+    scenarios: list<Scenario>('scenario', values.scenario, SCENARIOS),
+    connections,
+    openConnections: int('open-connections', values['open-connections'], 1000, 1, 60000),
+    rateHz: int('rate', values.rate, 5000, 1, 1000000),
+    rounds: int('rounds', values.rounds, 3, 1, 100),
+    warmupS: int('warmup', values.warmup, 5, 0, 3600),
+    durationS: int('duration', values.duration, 15, 1, 86400),
+    // pinus's JSON body and the Janus record both fit far more; 65000 keeps Janus under its frame limit.
+    sizeBytes: int('size', values.size, 64, 1, 65000),
+    setupConcurrency: int('setup', values.setup, 50, 1, 10000),
+    push: { roomSize, sendersPerRoom: Math.min(roomSize, int('senders', values.senders, 10, 1, 60000)), textChars: 64, pushTimeoutMs: 10000 },
+    pinus: { useDict: dict === 'on', heartbeatS: 10 },
+  };
+  return { options, verbose: values.verbose ?? false };
+}
