@@ -21,7 +21,7 @@ export function formatTable(r: LoadResult): string[] {
   const l = r.latency;
   const lines = [
     `janus load bench: ${r.transport}, ${r.connected}/${r.connections} sessions, closed-loop Player Echo of ${r.sizeBytes} bytes, ${f(r.windowS, 1)} s window after ${r.warmupS} s warmup`,
-    `  gateway limits raised for the bench: messagesPerSecond ${r.gatewayLimits.messagesPerSecond}, messageBurst ${r.gatewayLimits.messageBurst}; all else default (encrypted)`,
+    `  gateway limits raised for the bench: messagesPerSecond ${r.gatewayLimits.messagesPerSecond}, messageBurst ${r.gatewayLimits.messageBurst}, handshakesPerSecond(PerAddress) ${r.gatewayLimits.handshakesPerSecond}; all else default (encrypted)`,
     `  msgs/s       ${f(r.msgsPerSec, 0)}  (${r.replies} replies)`,
     `  latency ms   p50 ${f(l.p50Ms)}  p90 ${f(l.p90Ms)}  p99 ${f(l.p99Ms)}  p99.9 ${f(l.p999Ms)}  max ${f(l.maxMs)}  mean ${f(l.meanMs)}`,
     `  gateway      ${proc(r.gateway)}`,

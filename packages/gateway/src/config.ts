@@ -112,7 +112,7 @@ export const configSchema = z.strictObject({
       /** New connections (handshakes) per second in all; burst twice this. Past it: ServerLogout Waiting at accept. */
       handshakesPerSecond: z.number().min(1).default(1000),
       /** New connections (handshakes) per second from one address; burst twice this. */
-      handshakesPerSecondPerAddress: z.number().min(0.01).default(50),
+      handshakesPerSecondPerAddress: z.number().min(0.01).default(100),
     })
     .prefault({}),
   timeouts: z
