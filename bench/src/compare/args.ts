@@ -5,11 +5,12 @@
 import { parseArgs } from 'node:util';
 import { ErrorCode, JanusError } from '@janus/protocol';
 import { SCENARIOS, type CompareOptions, type Scenario } from './run-compare.js';
-import { SYSTEM_NAMES, type SystemName } from './system.js';
+import { DEFAULT_SYSTEMS, SYSTEM_NAMES, type SystemName } from './system.js';
 
 /** Usage text. */
 export const COMPARE_USAGE = `usage: npm run bench:compare -- [options]
-  --systems LIST      janus,pinus,proxy (default all three, in that order)
+  --systems LIST      janus,pinus,proxy,janus-plaintext (default janus,pinus,proxy; janus-plaintext = the
+                      same gateway and client with encrypted: false, to show what the records cost)
   --scenario LIST     echo,open,push (default all three)
                         echo: closed loop, one request in flight per session
                         open: open loop at --rate over --open-connections sessions
@@ -41,8 +42,8 @@ function int(name: string, raw: string | undefined, def: number, min: number, ma
   return v;
 }
 
-function list<T extends string>(name: string, raw: string | undefined, allowed: readonly T[]): T[] {
-  if (raw === undefined) return [...allowed];
+function list<T extends string>(name: string, raw: string | undefined, allowed: readonly T[], defaults: readonly T[] = allowed): T[] {
+  if (raw === undefined) return [...defaults];
   const items = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   if (items.length === 0) throw new JanusError(ErrorCode.ArgInvalid, `--${name} must name at least one of ${allowed.join(', ')}`);
   for (const i of items) if (!(allowed as readonly string[]).includes(i)) throw new JanusError(ErrorCode.ArgInvalid, `--${name}: unknown ${JSON.stringify(i)}, expected ${allowed.join(', ')}`);
@@ -88,7 +89,7 @@ export function parseCompareArgs(argv: string[]): CompareArgs | null {
   if (dict !== 'on' && dict !== 'off') throw new JanusError(ErrorCode.ArgInvalid, `--pinus-dict must be on or off, got ${JSON.stringify(dict)}`);
   const roomSize = int('room-size', values['room-size'], 100, 1, 60000);
   const options: Omit<CompareOptions, 'log'> = {
-    systems: list<SystemName>('systems', values.systems, SYSTEM_NAMES),
+    systems: list<SystemName>('systems', values.systems, SYSTEM_NAMES, DEFAULT_SYSTEMS),
     scenarios: list<Scenario>('scenario', values.scenario, SCENARIOS),
     connections,
     openConnections: int('open-connections', values['open-connections'], 1000, 1, 60000),

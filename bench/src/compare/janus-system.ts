@@ -56,8 +56,11 @@ class JanusSession implements BenchSession {
   }
 }
 
-/** Starts the demo backend, then the gateway pointing at it. */
-export async function startJanus(ctx: StartContext): Promise<RunningSystem> {
+/**
+ * Starts the demo backend, then the gateway pointing at it.
+ * @param encrypted false: gateway and clients in plaintext mode (system `janus-plaintext`).
+ */
+export async function startJanus(ctx: StartContext, encrypted: boolean): Promise<RunningSystem> {
   const keys = await makeBenchKeys();
   const children: BenchChild[] = [];
   const stop = async (): Promise<void> => {
@@ -74,7 +77,7 @@ export async function startJanus(ctx: StartContext): Promise<RunningSystem> {
     const gateway = await BenchChild.start({
       name: 'gateway',
       script: new URL('../gateway-proc.js', import.meta.url),
-      env: { [GATEWAY_CONFIG_ENV]: JSON.stringify(benchGatewayConfig(keys.dir, backend.ports.grpc!)) },
+      env: { [GATEWAY_CONFIG_ENV]: JSON.stringify({ ...benchGatewayConfig(keys.dir, backend.ports.grpc!), encrypted }) },
       onLine: onLine('gateway'),
     });
     children.push(gateway);
@@ -82,7 +85,7 @@ export async function startJanus(ctx: StartContext): Promise<RunningSystem> {
     const port = gateway.ports.tcp!;
     ctx.log(`janus: gateway pid ${gateway.pid} tcp 127.0.0.1:${port}, demo backend pid ${backend.pid}`);
     return {
-      name: 'janus',
+      name: encrypted ? 'janus' : 'janus-plaintext',
       processes: [
         { role: 'front', label: 'gateway', usage: () => gateway.usage() },
         { role: 'backend', label: 'demo backend', usage: () => backend.usage() },
@@ -96,6 +99,7 @@ export async function startJanus(ctx: StartContext): Promise<RunningSystem> {
           token: await keys.token(BigInt(index + 1)),
           clientKeyPem: keys.clientKeyPem,
           serverKeys: { 1: keys.serverPubPem },
+          encrypted,
         });
         return new JanusSession(client, ctx.payload);
       },

@@ -73,10 +73,12 @@ export function formatCompare(res: CompareResult): string[] {
         );
       }
       const ratios: string[] = [];
-      for (const other of ['pinus', 'proxy'] as const) {
-        if (!o.systems.includes('janus') || !o.systems.includes(other)) continue;
-        const r = medianRatio(byRound(runs, 'janus', o.rounds), byRound(runs, other, o.rounds));
-        ratios.push(`Janus/${other} ${Number.isFinite(r) ? r.toFixed(2) : '-'}x`);
+      for (const [mine, label] of [['janus', 'Janus'], ['janus-plaintext', 'Janus plaintext']] as const) {
+        for (const other of ['pinus', 'proxy'] as const) {
+          if (!o.systems.includes(mine) || !o.systems.includes(other)) continue;
+          const r = medianRatio(byRound(runs, mine, o.rounds), byRound(runs, other, o.rounds));
+          ratios.push(`${label}/${other} ${Number.isFinite(r) ? r.toFixed(2) : '-'}x`);
+        }
       }
       if (ratios.length) lines.push('', `msgs/s ratios (median of the per-round ratios): ${ratios.join(', ')}`);
     }

@@ -98,7 +98,8 @@ export interface CompareResult {
 }
 
 const STARTERS: Record<SystemName, (o: CompareOptions) => SystemStarter> = {
-  janus: () => startJanus,
+  janus: () => (ctx) => startJanus(ctx, true),
+  'janus-plaintext': () => (ctx) => startJanus(ctx, false),
   pinus: (o) => (ctx) => startPinus(ctx, o.pinus),
   proxy: () => startProxy,
 };

@@ -6,7 +6,9 @@ import { createServer } from 'node:net';
 import type { ProcessUsage } from '../ipc.js';
 
 /** The systems bench:compare knows. */
-export const SYSTEM_NAMES = ['janus', 'pinus', 'proxy'] as const;
+export const SYSTEM_NAMES = ['janus', 'pinus', 'proxy', 'janus-plaintext'] as const;
+/** The systems a default run compares (janus-plaintext only when asked for). */
+export const DEFAULT_SYSTEMS: readonly SystemName[] = ['janus', 'pinus', 'proxy'];
 /** One of {@link SYSTEM_NAMES}. */
 export type SystemName = (typeof SYSTEM_NAMES)[number];
 

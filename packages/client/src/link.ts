@@ -79,6 +79,7 @@ export interface OutgoingPacket {
 
 /** Pause the transport when this many bodies wait in the inbound pipeline... */
 const INBOUND_HIGH_WATER = 64;
+const EMPTY_DATA = new Uint8Array(0);
 /** ...and resume it when the pipeline has drained to this many. */
 const INBOUND_LOW_WATER = 8;
 
@@ -102,6 +103,8 @@ export class Link {
   /** A protocol error stopped the inbound pipeline: later bodies are dropped. */
   private failed = false;
   private outTail: Promise<unknown> = Promise.resolve();
+  /** Sends queued on outTail and not yet settled. */
+  private outQueued = 0;
   private receiver: LinkReceiver | null = null;
   private held: Packet[] = [];
   private closeInfo: LinkClose | null = null;
@@ -115,7 +118,11 @@ export class Link {
     private readonly transport: Transport,
     private readonly o: ResolvedOptions,
   ) {
-    transport.on('body', (body: Uint8Array) => this.enqueue(() => this.onBody(body)));
+    transport.on('body', (body: Uint8Array) => {
+      // Fast path: nothing queued and a synchronous opener: the Packet is handled in this turn.
+      if (this.inDepth === 0 && this.state === 'open' && this.o.crypto.synchronous && this.receiver && this.onBodySync(body)) return;
+      this.enqueue(() => this.onBody(body));
+    });
     transport.on('close', (info: TransportClose) => this.enqueue(() => this.onTransportClose(info)));
   }
 
@@ -178,8 +185,20 @@ export class Link {
    */
   send(out: OutgoingPacket, onIndex?: (index: number) => void): Promise<number> {
     this.lastSendAt = performance.now();
+    // Fast path: nothing queued, a synchronous sealer and nothing to deflate: sent in this call.
+    if (this.outQueued === 0 && this.o.crypto.synchronous && !this.dueForDeflate(out)) {
+      try {
+        return Promise.resolve(this.sendSync(out, out.data ?? EMPTY_DATA, false, onIndex));
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+    }
+    this.outQueued++;
     const job = this.outTail.then(() => this.sendNow(out, onIndex));
-    this.outTail = job.catch(() => {});
+    this.outTail = job.then(
+      () => void this.outQueued--,
+      () => void this.outQueued--,
+    );
     return job;
   }
 
@@ -206,14 +225,18 @@ export class Link {
     return new JanusError(ErrorCode.ConnectionClosed, 'connection is closed');
   }
 
+  private dueForDeflate(out: OutgoingPacket): boolean {
+    const threshold = this.o.compressThreshold;
+    // Never mod 1: a System Packet with compress true is malformed (PROTOCOL.md 3).
+    return threshold > 0 && out.mod !== MOD_SYSTEM && (out.data?.length ?? 0) >= threshold;
+  }
+
   private async sendNow(out: OutgoingPacket, onIndex?: (index: number) => void): Promise<number> {
     if (this.isClosing()) throw this.closedError();
     if (this.state === 'hello') throw new JanusError(ErrorCode.UnexpectedMessage, 'cannot send before the handshake completed');
-    let data = out.data ?? new Uint8Array(0);
+    let data = out.data ?? EMPTY_DATA;
     let compress = false;
-    const threshold = this.o.compressThreshold;
-    // Never mod 1: a System Packet with compress true is malformed (PROTOCOL.md 3).
-    if (threshold > 0 && out.mod !== MOD_SYSTEM && data.length >= threshold) {
+    if (this.dueForDeflate(out)) {
       const deflated = await deflateData(data);
       if (deflated.length < data.length) {
         data = deflated;
@@ -221,6 +244,29 @@ export class Link {
       }
       if (this.isClosing()) throw this.closedError();
     }
+    if (!this.sealer || this.o.crypto.synchronous) return this.sendSync(out, data, compress, onIndex);
+    const { index, bytes } = this.takeIndex(out, data, compress, onIndex);
+    // The sealer's counter advances at the call, so calls stay in index order even when
+    // an asynchronous back end settles later.
+    const body = await this.sealer.seal(bytes);
+    this.transport.send(body);
+    this.lastSendAt = performance.now();
+    return index;
+  }
+
+  /** Sends with a synchronous sealer (or none): index, encode, seal, write, all in this call. */
+  private sendSync(out: OutgoingPacket, data: Uint8Array, compress: boolean, onIndex?: (index: number) => void): number {
+    if (this.isClosing()) throw this.closedError();
+    if (this.state === 'hello') throw new JanusError(ErrorCode.UnexpectedMessage, 'cannot send before the handshake completed');
+    const { index, bytes } = this.takeIndex(out, data, compress, onIndex);
+    const body = this.sealer ? (this.sealer.seal(bytes) as Uint8Array) : bytes;
+    this.transport.send(body);
+    this.lastSendAt = performance.now();
+    return index;
+  }
+
+  /** Checks the index and size, takes the index, encodes. */
+  private takeIndex(out: OutgoingPacket, data: Uint8Array, compress: boolean, onIndex?: (index: number) => void): { index: number; bytes: Uint8Array } {
     const index = this.nextIndex;
     if (index > MAX_INDEX) throw new JanusError(ErrorCode.IndexMismatch, 'index would pass 2^31 - 1: reconnect for a new session');
     const p = makePacket({ data, compress, index, mod: out.mod, seq: out.seq, obj: out.obj, ver: out.ver, dataVersion: out.dataVersion });
@@ -233,13 +279,7 @@ export class Link {
     }
     this.nextIndex++;
     onIndex?.(index);
-    const bytes = encodePacket(p);
-    // The sealer's counter advances at the call, so calls stay in index order even when
-    // an asynchronous back end settles later.
-    const body = this.sealer ? await this.sealer.seal(bytes) : bytes;
-    this.transport.send(body);
-    this.lastSendAt = performance.now();
-    return index;
+    return { index, bytes: encodePacket(p) };
   }
 
   // ---------------------------------------------------------------------------------
@@ -270,6 +310,36 @@ export class Link {
     this.settleOpen?.reject(error);
     this.settleOpen = null;
     this.destroy(error);
+  }
+
+  /**
+   * The inbound fast path (open session, synchronous opener, nothing queued): handles the
+   * Packet now; false when it needs the queue (compressed data to inflate).
+   */
+  private onBodySync(body: Uint8Array): boolean {
+    let p: Packet;
+    try {
+      const bytes = this.opener ? (this.opener.open(body) as Uint8Array) : body;
+      p = decodePacket(bytes);
+    } catch (err) {
+      this.fail(asJanusError(err));
+      return true;
+    }
+    if (p.compress) {
+      // Inflate in the queue, in order; this record is already opened.
+      this.enqueue(async () => {
+        p.data = await inflateLimited(p.data, this.o.maxInflateBytes);
+        p.compress = false;
+        this.receiver!.packet(p);
+      });
+      return true;
+    }
+    try {
+      this.receiver!.packet(p);
+    } catch (err) {
+      this.fail(asJanusError(err));
+    }
+    return true;
   }
 
   private async onBody(body: Uint8Array): Promise<void> {
