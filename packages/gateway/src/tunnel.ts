@@ -103,7 +103,9 @@ export class Tunnel {
     stream.on('error', () => {});
     stream.on('close', () => {
       if (this.ended) return;
-      this.finish(this.sessionLost ? { code: GrpcStatus.UNAVAILABLE, details: this.sessionLost } : statusFromReset(stream.rstCode ?? h2.NGHTTP2_NO_ERROR));
+      const session = stream.session;
+      const lost = this.sessionLost ?? (!session || session.destroyed ? 'backend connection lost' : null);
+      this.finish(lost ? { code: GrpcStatus.UNAVAILABLE, details: lost } : statusFromReset(stream.rstCode ?? h2.NGHTTP2_NO_ERROR));
     });
   }
 
@@ -195,7 +197,8 @@ class Http2Channel {
   private backoffMs = RECONNECT_BACKOFF_MIN_MS;
   private lastError = '';
   private keepaliveTimer: NodeJS.Timeout | null = null;
-  private readonly streams = new Set<Tunnel>();
+  /** Open streams and the connection each runs on. */
+  private readonly streams = new Map<Tunnel, ClientHttp2Session>();
   private closed = false;
 
   constructor(
@@ -235,6 +238,8 @@ class Http2Channel {
     ready.catch(() => {});
     session.on('error', (err: Error) => {
       this.lastError = (err as NodeJS.ErrnoException).code ?? err.message;
+      // Its streams close next, without trailers: they end UNAVAILABLE with this reason.
+      this.markLost(session, this.lastError);
     });
     // A GOAWAY (backend shutting down) lets open streams finish; new ones go to a new connection.
     session.on('goaway', () => this.forget(session, 'backend sent GOAWAY'));
@@ -258,7 +263,7 @@ class Http2Channel {
       this.o.onFinished(done);
       if (this.streams.size === 0) this.stopKeepalive();
     }, (done) => !session.destroyed && session.ping(() => done()));
-    this.streams.add(t);
+    this.streams.set(t, session);
     this.o.onOpened(t);
     if (!this.keepaliveTimer) this.startKeepalive(session);
     return t;
@@ -305,14 +310,14 @@ class Http2Channel {
     this.backoffMs = Math.min(this.backoffMs * 2, RECONNECT_BACKOFF_MAX_MS);
   }
 
-  private markLost(_session: ClientHttp2Session, why: string): void {
-    for (const t of this.streams) t.sessionLost ??= why;
+  private markLost(session: ClientHttp2Session, why: string): void {
+    for (const [t, on] of this.streams) if (on === session) t.sessionLost ??= why;
   }
 
   /** Cancels every stream and closes the connection. */
   close(): void {
     this.closed = true;
-    for (const t of [...this.streams]) t.cancel();
+    for (const t of [...this.streams.keys()]) t.cancel();
     this.stopKeepalive();
     this.session?.destroy();
     this.session = null;
