@@ -1,0 +1,219 @@
+/**
+ * The pooled node:crypto back end: the asymmetric primitives of a handshake (Ed25519 sign
+ * and verify, X25519 generate and derive) run in a small pool of worker threads, so a burst
+ * of handshakes does not stall the event loop that carries the open sessions' records.
+ * Why a worker pool and not the async forms of node:crypto (libuv thread pool): Node 20 has
+ * no asynchronous X25519 derive, and the figures in docs/decisions/0008-handshake-offload.md.
+ *
+ * Key handles are node:crypto's (KeyObjects, as `nodeCrypto` makes them), so keys imported
+ * with either back end work with both. SHA-256 and HKDF stay on the calling thread (a few
+ * microseconds each, less than a round trip to a worker). Records: use `nodeCrypto.aeadKey`
+ * (synchronous); this back end's `aeadKey` wraps the same code in promises.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { AeadKey, CryptoBackend, SigningKey, VerifyKey, X25519KeyPair } from './backend.js';
+import { nodeCrypto } from './node.js';
+
+/** A request to a pool worker (pool-worker.ts). Internal. */
+export type PoolRequest =
+  | { id: number; op: 'x25519Generate'; count: number }
+  | { id: number; op: 'x25519'; privateKey: unknown; peerPublic: Uint8Array }
+  | { id: number; op: 'ed25519Sign'; key: unknown; message: Uint8Array }
+  | { id: number; op: 'ed25519Verify'; key: unknown; message: Uint8Array; signature: Uint8Array };
+
+/** A worker's answer. Internal. */
+export type PoolReply = { id: number; value: unknown; error?: undefined } | { id: number; error: string; value?: undefined };
+
+/** Distributive omit: a {@link PoolRequest} without its id. */
+type Job = PoolRequest extends infer R ? (R extends PoolRequest ? Omit<R, 'id'> : never) : never;
+
+interface Waiter {
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+}
+
+/**
+ * A copy of `b` that owns exactly its bytes, or `b` when it already does. Why: structured
+ * clone copies a view's whole ArrayBuffer (a CSHandshake's signature is a view into the
+ * 64 KiB read chunk it arrived in).
+ */
+function own(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b);
+}
+
+const WORKER_URL = new URL('./pool-worker.js', import.meta.url);
+
+class PoolThread {
+  readonly pending = new Map<number, Waiter>();
+  private readonly worker: Worker;
+  private referenced = false;
+  dead = false;
+
+  constructor(onDead: (t: PoolThread) => void) {
+    this.worker = new Worker(WORKER_URL);
+    this.worker.unref();
+    this.worker.on('message', (r: PoolReply) => {
+      const w = this.pending.get(r.id);
+      if (!w) return;
+      this.pending.delete(r.id);
+      this.updateRef();
+      if (r.error !== undefined) w.reject(new Error(r.error));
+      else w.resolve(r.value);
+    });
+    const die = (err: Error): void => {
+      if (this.dead) return;
+      this.dead = true;
+      onDead(this);
+      for (const w of this.pending.values()) w.reject(err);
+      this.pending.clear();
+    };
+    this.worker.on('error', (err) => die(err));
+    this.worker.on('exit', (code) => die(new Error(`crypto pool worker exited (code ${code})`)));
+  }
+
+  post(req: PoolRequest, waiter: Waiter): void {
+    this.pending.set(req.id, waiter);
+    this.updateRef();
+    this.worker.postMessage(req);
+  }
+
+  /** Keeps the process alive while a request is in flight, and only then. */
+  private updateRef(): void {
+    const want = this.pending.size > 0;
+    if (want === this.referenced) return;
+    this.referenced = want;
+    if (want) this.worker.ref();
+    else this.worker.unref();
+  }
+
+  terminate(): Promise<number> {
+    return this.worker.terminate();
+  }
+}
+
+/** Options of {@link CryptoPool}. */
+export interface CryptoPoolOptions {
+  /**
+   * Worker threads (>= 1). Default: `availableParallelism() - 1`, at least 1 and at most 4,
+   * so the event loop keeps a core to itself.
+   */
+  threads?: number;
+}
+
+/** The default pool size for this machine (see {@link CryptoPoolOptions.threads}). */
+export function defaultPoolThreads(): number {
+  return Math.min(4, Math.max(1, availableParallelism() - 1));
+}
+
+/**
+ * The pooled back end (`synchronous: false`). Workers start on first use and do not keep
+ * the process alive when idle; {@link CryptoPool.close} ends them.
+ */
+export class CryptoPool implements CryptoBackend<false> {
+  readonly name = 'node-pool';
+  readonly synchronous = false;
+  /** Worker threads this pool runs when busy. */
+  readonly threads: number;
+  private readonly live: PoolThread[] = [];
+  private nextId = 1;
+  private closed = false;
+
+  constructor(o: CryptoPoolOptions = {}) {
+    const threads = o.threads ?? defaultPoolThreads();
+    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be an integer >= 1, got ${threads}`);
+    this.threads = threads;
+  }
+
+  /** Requests in flight (queued in or running on a worker). */
+  get inFlight(): number {
+    let n = 0;
+    for (const t of this.live) n += t.pending.size;
+    return n;
+  }
+
+  /** Sends a job to the least busy worker (starting one while fewer than `threads` run). */
+  private call<T>(job: Job): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('crypto pool is closed'));
+    let thread: PoolThread | undefined;
+    for (const t of this.live) if (!thread || t.pending.size < thread.pending.size) thread = t;
+    if (!thread || (thread.pending.size > 0 && this.live.length < this.threads)) {
+      thread = new PoolThread((dead) => {
+        const i = this.live.indexOf(dead);
+        if (i >= 0) this.live.splice(i, 1);
+      });
+      this.live.push(thread);
+    }
+    const req = { ...job, id: this.nextId++ } as PoolRequest;
+    const t = thread;
+    return new Promise<T>((resolve, reject) => t.post(req, { resolve: resolve as (v: unknown) => void, reject }));
+  }
+
+  randomBytes(n: number): Uint8Array {
+    return nodeCrypto.randomBytes(n);
+  }
+
+  async sha256(data: Uint8Array): Promise<Uint8Array> {
+    return nodeCrypto.sha256(data);
+  }
+
+  async hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Promise<Uint8Array> {
+    return nodeCrypto.hkdfSha256(ikm, salt, info, length);
+  }
+
+  async x25519Generate(): Promise<X25519KeyPair> {
+    const [pair] = await this.call<X25519KeyPair[]>({ op: 'x25519Generate', count: 1 });
+    return pair!;
+  }
+
+  async x25519FromPkcs8(pkcs8: Uint8Array): Promise<X25519KeyPair> {
+    return nodeCrypto.x25519FromPkcs8(pkcs8);
+  }
+
+  x25519(privateKey: unknown, peerPublic: Uint8Array): Promise<Uint8Array> {
+    return this.call<Uint8Array>({ op: 'x25519', privateKey, peerPublic: own(peerPublic) });
+  }
+
+  async importSigningKey(pem: string): Promise<SigningKey> {
+    return nodeCrypto.importSigningKey(pem);
+  }
+
+  async importVerifyKey(pem: string): Promise<VerifyKey> {
+    return nodeCrypto.importVerifyKey(pem);
+  }
+
+  ed25519Sign(key: SigningKey, message: Uint8Array): Promise<Uint8Array> {
+    return this.call<Uint8Array>({ op: 'ed25519Sign', key: key.handle, message: own(message) });
+  }
+
+  async ed25519Verify(key: VerifyKey, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+    if (signature.length !== 64) return false;
+    return this.call<boolean>({ op: 'ed25519Verify', key: key.handle, message: own(message), signature: own(signature) });
+  }
+
+  async aeadKey(key: Uint8Array): Promise<AeadKey<false>> {
+    const k = nodeCrypto.aeadKey(key);
+    return {
+      seal: async (nonce, aad, plaintext) => k.seal(nonce, aad, plaintext),
+      open: async (nonce, aad, sealed) => k.open(nonce, aad, sealed),
+    };
+  }
+
+  /** Ends every worker; requests in flight reject. Later calls reject. Idempotent. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const threads = this.live.splice(0);
+    await Promise.all(threads.map((t) => t.terminate()));
+  }
+}
+
+let shared: CryptoPool | null = null;
+
+/**
+ * The process-wide pool with the default size, made on first call: every gateway of a
+ * process shares it (a pool per gateway would multiply threads in tests that run many).
+ */
+export function sharedCryptoPool(): CryptoPool {
+  shared ??= new CryptoPool();
+  return shared;
+}
