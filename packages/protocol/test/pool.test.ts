@@ -111,7 +111,19 @@ describe('CryptoPool', () => {
     await p.close();
   });
 
-  it('refuses a thread count below 1', () => {
-    assert.throws(() => new CryptoPool({ threads: 0 }), RangeError);
+  it('runs jobs on the calling thread with 0 threads, failures still as rejections', async () => {
+    const inline = new CryptoPool({ threads: 0 });
+    const msg = utf8('inline');
+    const sig = await inline.ed25519Sign(signing, msg);
+    assert.equal(await inline.ed25519Verify(verifying, msg, sig), true);
+    assert.equal(inline.inFlight, 0);
+    const a = await inline.x25519Generate();
+    await assert.rejects(inline.x25519(a.privateKey, new Uint8Array(32)));
+    await inline.close();
+  });
+
+  it('refuses a negative or fractional thread count', () => {
+    assert.throws(() => new CryptoPool({ threads: -1 }), RangeError);
+    assert.throws(() => new CryptoPool({ threads: 1.5 }), RangeError);
   });
 });

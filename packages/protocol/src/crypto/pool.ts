@@ -14,32 +14,11 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { AeadKey, CryptoBackend, SigningKey, VerifyKey, X25519KeyPair } from './backend.js';
 import { nodeCrypto } from './node.js';
-
-/** A request to a pool worker (pool-worker.ts). Internal. */
-export type PoolRequest =
-  | { id: number; op: 'x25519Generate'; count: number }
-  | { id: number; op: 'x25519'; privateKey: unknown; peerPublic: Uint8Array }
-  | { id: number; op: 'ed25519Sign'; key: unknown; message: Uint8Array }
-  | { id: number; op: 'ed25519Verify'; key: unknown; message: Uint8Array; signature: Uint8Array };
-
-/** A worker's answer. Internal. */
-export type PoolReply = { id: number; value: unknown; error?: undefined } | { id: number; error: string; value?: undefined };
-
-/** Distributive omit: a {@link PoolRequest} without its id. */
-type Job = PoolRequest extends infer R ? (R extends PoolRequest ? Omit<R, 'id'> : never) : never;
+import { own, runPoolJob, type PoolJob, type PoolReply, type PoolRequest } from './pool-jobs.js';
 
 interface Waiter {
   resolve(value: unknown): void;
   reject(err: Error): void;
-}
-
-/**
- * A copy of `b` that owns exactly its bytes, or `b` when it already does. Why: structured
- * clone copies a view's whole ArrayBuffer (a CSHandshake's signature is a view into the
- * 64 KiB read chunk it arrived in).
- */
-function own(b: Uint8Array): Uint8Array {
-  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b);
 }
 
 const WORKER_URL = new URL('./pool-worker.js', import.meta.url);
@@ -95,8 +74,9 @@ class PoolThread {
 /** Options of {@link CryptoPool}. */
 export interface CryptoPoolOptions {
   /**
-   * Worker threads (>= 1). Default: `availableParallelism() - 1`, at least 1 and at most 4,
-   * so the event loop keeps a core to itself.
+   * Worker threads (>= 0). Default: `availableParallelism() - 1`, at least 1 and at most 4,
+   * so the event loop keeps a core to itself. 0 runs every job on the calling thread (the
+   * synchronous back end's cost, behind the same promises: for comparison).
    */
   threads?: number;
 }
@@ -121,7 +101,7 @@ export class CryptoPool implements CryptoBackend<false> {
 
   constructor(o: CryptoPoolOptions = {}) {
     const threads = o.threads ?? defaultPoolThreads();
-    if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be an integer >= 1, got ${threads}`);
+    if (!Number.isInteger(threads) || threads < 0) throw new RangeError(`threads must be an integer >= 0, got ${threads}`);
     this.threads = threads;
   }
 
@@ -133,8 +113,15 @@ export class CryptoPool implements CryptoBackend<false> {
   }
 
   /** Sends a job to the least busy worker (starting one while fewer than `threads` run). */
-  private call<T>(job: Job): Promise<T> {
+  private call<T>(job: PoolJob): Promise<T> {
     if (this.closed) return Promise.reject(new Error('crypto pool is closed'));
+    if (this.threads === 0) {
+      try {
+        return Promise.resolve(runPoolJob(job) as T);
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
     let thread: PoolThread | undefined;
     for (const t of this.live) if (!thread || t.pending.size < thread.pending.size) thread = t;
     if (!thread || (thread.pending.size > 0 && this.live.length < this.threads)) {
@@ -208,12 +195,24 @@ export class CryptoPool implements CryptoBackend<false> {
 }
 
 let shared: CryptoPool | null = null;
+let sharedOptions: CryptoPoolOptions = {};
 
 /**
- * The process-wide pool with the default size, made on first call: every gateway of a
- * process shares it (a pool per gateway would multiply threads in tests that run many).
+ * The process-wide pool, made on first call with the options of
+ * {@link configureSharedCryptoPool} (default size otherwise): every gateway of a process
+ * shares it (a pool per gateway would multiply threads in tests that run many).
  */
 export function sharedCryptoPool(): CryptoPool {
-  shared ??= new CryptoPool();
+  shared ??= new CryptoPool(sharedOptions);
   return shared;
+}
+
+/**
+ * Sets the options of the process-wide pool; call before the first {@link sharedCryptoPool}
+ * (e.g. before `createGateway`).
+ * @throws Error when the shared pool already exists.
+ */
+export function configureSharedCryptoPool(o: CryptoPoolOptions): void {
+  if (shared) throw new Error('the shared crypto pool already exists');
+  sharedOptions = { ...o };
 }
