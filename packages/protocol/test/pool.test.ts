@@ -27,7 +27,8 @@ function ed25519Pem(): { priv: string; pub: string } {
 }
 
 describe('CryptoPool', () => {
-  const pool = new CryptoPool({ threads: 2 });
+  // No inline budget: every job goes to a worker.
+  const pool = new CryptoPool({ threads: 2, inlineShare: 0, inlineBurstMs: 0 });
   after(() => pool.close());
   const pem = ed25519Pem();
   const signing = nodeCrypto.importSigningKey(pem.priv);
@@ -77,6 +78,18 @@ describe('CryptoPool', () => {
     assert.equal(pool.inFlight, 0);
   });
 
+  it('runs jobs inline while its budget lasts, then on a worker', async () => {
+    const msg = utf8('budget');
+    const sig = nodeCrypto.ed25519Sign(signing, msg);
+    // 1 ms of inline work, never refilled: the first verifies (~0.1 ms each) run inline, the rest on the worker.
+    const p = new CryptoPool({ threads: 1, inlineShare: 0, inlineBurstMs: 1 });
+    for (let i = 0; i < 100; i++) assert.equal(await p.ed25519Verify(verifying, msg, sig), true);
+    assert.ok(p.counts.inline >= 1, `inline ${p.counts.inline}`);
+    assert.ok(p.counts.offloaded >= 1, `offloaded ${p.counts.offloaded}`);
+    assert.equal(p.counts.inline + p.counts.offloaded, 100);
+    await p.close();
+  });
+
   it('runs the server side of a handshake against a node:crypto client', async () => {
     const client = ed25519Pem();
     const cfg: ServerHandshakeConfig = {
@@ -104,7 +117,7 @@ describe('CryptoPool', () => {
   });
 
   it('rejects requests after close', async () => {
-    const p = new CryptoPool({ threads: 1 });
+    const p = new CryptoPool({ threads: 1, inlineShare: 0, inlineBurstMs: 0 });
     assert.equal((await p.x25519Generate()).publicKey.length, 32);
     await p.close();
     await assert.rejects(p.x25519Generate(), /closed/);
@@ -125,5 +138,6 @@ describe('CryptoPool', () => {
   it('refuses a negative or fractional thread count', () => {
     assert.throws(() => new CryptoPool({ threads: -1 }), RangeError);
     assert.throws(() => new CryptoPool({ threads: 1.5 }), RangeError);
+    assert.throws(() => new CryptoPool({ inlineShare: 2 }), RangeError);
   });
 });

@@ -76,8 +76,8 @@ function vectorPacket(p: Record<string, unknown>): Packet {
   });
 }
 
-// The pooled back end with two threads, so requests spread over more than one worker.
-const pool = new CryptoPool({ threads: 2 });
+// The pooled back end with two threads and no inline budget: every job runs on a worker.
+const pool = new CryptoPool({ threads: 2, inlineShare: 0, inlineBurstMs: 0 });
 after(() => pool.close());
 
 for (const crypto of [nodeCrypto, webCrypto, pool] as CryptoBackend[]) {

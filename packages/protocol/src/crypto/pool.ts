@@ -22,23 +22,33 @@ interface Waiter {
 }
 
 const WORKER_URL = new URL('./pool-worker.js', import.meta.url);
+/** Requests per message to a worker at most (the answers to a batch come back together). */
+const BATCH_MAX = 32;
 
 class PoolThread {
   readonly pending = new Map<number, Waiter>();
   private readonly worker: Worker;
   private referenced = false;
+  /** Requests waiting for the worker to answer its current batch. */
+  private outbox: PoolRequest[] = [];
+  /** A batch is with the worker, not answered yet. */
+  private busy = false;
   dead = false;
 
   constructor(onDead: (t: PoolThread) => void) {
     this.worker = new Worker(WORKER_URL);
     this.worker.unref();
-    this.worker.on('message', (r: PoolReply) => {
-      const w = this.pending.get(r.id);
-      if (!w) return;
-      this.pending.delete(r.id);
+    this.worker.on('message', (replies: PoolReply[]) => {
+      for (const r of replies) {
+        const w = this.pending.get(r.id);
+        if (!w) continue;
+        this.pending.delete(r.id);
+        if (r.error !== undefined) w.reject(new Error(r.error));
+        else w.resolve(r.value);
+      }
+      this.busy = false;
+      if (this.outbox.length !== 0) this.flush();
       this.updateRef();
-      if (r.error !== undefined) w.reject(new Error(r.error));
-      else w.resolve(r.value);
     });
     const die = (err: Error): void => {
       if (this.dead) return;
@@ -51,10 +61,26 @@ class PoolThread {
     this.worker.on('exit', (code) => die(new Error(`crypto pool worker exited (code ${code})`)));
   }
 
+  /**
+   * Sends a request at once when the worker is idle; while it works on a batch, requests
+   * wait and go together when it answers (at most BATCH_MAX a message). Why: under a burst
+   * of handshakes one message and one answer carry many requests, so the event loop pays
+   * one post and one wake-up per batch instead of per request; with one handshake at a
+   * time nothing waits.
+   */
   post(req: PoolRequest, waiter: Waiter): void {
     this.pending.set(req.id, waiter);
     this.updateRef();
-    this.worker.postMessage(req);
+    this.outbox.push(req);
+    if (!this.busy) this.flush();
+  }
+
+  private flush(): void {
+    if (this.dead) return;
+    const batch = this.outbox.length <= BATCH_MAX ? this.outbox : this.outbox.slice(0, BATCH_MAX);
+    this.outbox = batch === this.outbox ? [] : this.outbox.slice(BATCH_MAX);
+    this.busy = true;
+    this.worker.postMessage(batch);
   }
 
   /** Keeps the process alive while a request is in flight, and only then. */
@@ -79,6 +105,17 @@ export interface CryptoPoolOptions {
    * synchronous back end's cost, behind the same promises: for comparison).
    */
   threads?: number;
+  /**
+   * Share of wall time (0..1) the calling thread may spend running jobs itself; default
+   * 0.1. A job runs inline while this budget lasts and no request is in flight, else it
+   * goes to a worker. Why: a round trip to a worker costs more CPU than it moves when
+   * handshakes come one at a time (about 100 us of wake-ups on the 2-core VM this was
+   * measured on, docs/decisions/0008-handshake-offload.md); the budget keeps lone
+   * handshakes inline and caps what a burst can take from the event loop.
+   */
+  inlineShare?: number;
+  /** The budget's capacity (ms of inline work back to back); default 1. */
+  inlineBurstMs?: number;
 }
 
 /** The default pool size for this machine (see {@link CryptoPoolOptions.threads}). */
@@ -98,11 +135,31 @@ export class CryptoPool implements CryptoBackend<false> {
   private readonly live: PoolThread[] = [];
   private nextId = 1;
   private closed = false;
+  private readonly inlineShare: number;
+  private readonly inlineBurstMs: number;
+  /** Inline budget left (ms) at `budgetAt` (performance.now()). */
+  private budgetMs: number;
+  private budgetAt = performance.now();
+  /** Jobs run inline and sent to workers so far. */
+  readonly counts = { inline: 0, offloaded: 0 };
 
   constructor(o: CryptoPoolOptions = {}) {
     const threads = o.threads ?? defaultPoolThreads();
     if (!Number.isInteger(threads) || threads < 0) throw new RangeError(`threads must be an integer >= 0, got ${threads}`);
     this.threads = threads;
+    this.inlineShare = o.inlineShare ?? 0.1;
+    this.inlineBurstMs = o.inlineBurstMs ?? 1;
+    if (!(this.inlineShare >= 0 && this.inlineShare <= 1)) throw new RangeError(`inlineShare must be in [0, 1], got ${this.inlineShare}`);
+    if (!(this.inlineBurstMs >= 0)) throw new RangeError(`inlineBurstMs must be >= 0, got ${this.inlineBurstMs}`);
+    this.budgetMs = this.inlineBurstMs;
+  }
+
+  /** Whether the next job may run on the calling thread (see CryptoPoolOptions.inlineShare). */
+  private mayRunInline(now: number): boolean {
+    if (this.threads === 0) return true;
+    this.budgetMs = Math.min(this.inlineBurstMs, this.budgetMs + (now - this.budgetAt) * this.inlineShare);
+    this.budgetAt = now;
+    return this.budgetMs > 0 && this.inFlight === 0;
   }
 
   /** Requests in flight (queued in or running on a worker). */
@@ -112,16 +169,23 @@ export class CryptoPool implements CryptoBackend<false> {
     return n;
   }
 
-  /** Sends a job to the least busy worker (starting one while fewer than `threads` run). */
+  /** Runs a job inline within budget, else sends it to the least busy worker (starting one while fewer than `threads` run). */
   private call<T>(job: PoolJob): Promise<T> {
     if (this.closed) return Promise.reject(new Error('crypto pool is closed'));
-    if (this.threads === 0) {
+    const t0 = performance.now();
+    if (this.mayRunInline(t0)) {
+      this.counts.inline++;
       try {
         return Promise.resolve(runPoolJob(job) as T);
       } catch (err) {
         return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      } finally {
+        const t1 = performance.now();
+        this.budgetMs -= t1 - t0;
+        this.budgetAt = t1;
       }
     }
+    this.counts.offloaded++;
     let thread: PoolThread | undefined;
     for (const t of this.live) if (!thread || t.pending.size < thread.pending.size) thread = t;
     if (!thread || (thread.pending.size > 0 && this.live.length < this.threads)) {
