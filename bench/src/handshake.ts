@@ -78,6 +78,8 @@ interface ModeResult {
   gatewaySystemShare: number;
   /** Gateway CPU per session opened by thread group (us; /proc ticks of 10 ms). */
   threadsUsPerSession: Record<string, number>;
+  /** Crypto pool jobs run inline and on workers over the whole mode (warm-up included). */
+  poolJobs?: { inline: number; offloaded: number };
   /** Absent with --skip-storm. */
   baseline?: EchoWindow;
   storm?: EchoWindow;
@@ -197,7 +199,10 @@ async function runMode(mode: 'pool' | 'inline', o: Options, keys: BenchKeys, bac
       gatewaySystemShare: (g1.cpu.system - g0.cpu.system) / Math.max(1, cpuUsBetween(g0, g1)),
       threadsUsPerSession: perThread(th0, th1, gateway.pid ?? 0, opened),
     };
-    if (o.skipStorm) return result;
+    if (o.skipStorm) {
+      result.poolJobs = await gateway.call<{ inline: number; offloaded: number }>('poolCounts');
+      return result;
+    }
 
     // Reconnect storm against open sessions in a closed loop.
     const echoSetup = await connectClients({ transport: 'tcp', host: '127.0.0.1', port, keys, connections: o.echo, setupConcurrency: o.concurrency, into: clients });
@@ -228,6 +233,7 @@ async function runMode(mode: 'pool' | 'inline', o: Options, keys: BenchKeys, bac
     await storm!.stop(30000);
     running = false;
     await driving;
+    result.poolJobs = await gateway.call<{ inline: number; offloaded: number }>('poolCounts');
     return { ...result, baseline, storm: stormWindow, stormStats: s1, p99Ratio: stormWindow.latency.p99Ms / baseline.latency.p99Ms };
   } finally {
     running = false;
@@ -251,6 +257,7 @@ function table(r: ModeResult, o: Options): string[] {
     `  gateway CPU    ${f(r.gatewayCpuUsPerSession, 0)} us per session opened = ${f(r.ratioToPrimitives, 2)} x the primitives' sum; ${f(r.gatewayCoresOpening, 2)} cores, event loop ${f(r.gatewayEventLoopOpening * 100, 0)} %; close ${f(r.gatewayCpuUsPerClose, 0)} us per session`,
     `  gateway CPU by thread (us per session): ${Object.entries(r.threadsUsPerSession).map(([k, v]) => `${k} ${f(v, 0)}`).join(', ')}; kernel share ${f(r.gatewaySystemShare * 100, 0)} %`,
     `  load gen       ${f(r.loadgenCores, 2)} cores while opening`,
+    `  pool jobs      ${r.poolJobs ? `${r.poolJobs.inline} inline, ${r.poolJobs.offloaded} on workers (whole mode)` : '?'}`,
   ];
   if (!r.baseline || !r.storm || !r.stormStats || r.p99Ratio === undefined) return lines;
   return [

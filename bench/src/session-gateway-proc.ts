@@ -141,6 +141,7 @@ serveChild(async () => {
       },
       heapSummary: (top) => heapSummary(typeof top === 'number' ? top : 30),
       poolInFlight: () => sharedCryptoPool().inFlight,
+      poolCounts: () => ({ ...sharedCryptoPool().counts }),
       threadCpu: () => threadCpu(),
       loopDelayReset: () => delay.reset(),
       loopDelay: (): LoopDelay => ({ p50Ms: delay.percentile(50) / 1e6, p99Ms: delay.percentile(99) / 1e6, maxMs: delay.max / 1e6 }),
