@@ -123,6 +123,7 @@ async function main(): Promise<number> {
     if (heapSummary) growth = heapGrowth(baseHeap, await gateway.call<HeapRow[]>('heapSummary', 400), results[results.length - 1]!.opened, 25);
     const f = (b: number): string => (b / KB).toFixed(1);
     console.log(`memory bench: idle authenticated sessions (player tunnel open), gateway child with --expose-gc, GC before each sample`);
+    if (heapSummary) console.log(`  (--heap-summary: the snapshots' own buffers stay in RSS, so the RSS figures of this run are high; use a run without it)`);
     console.log(`  baseline       RSS ${f(base.rss)} KB, heap used ${f(base.heapUsed)} KB, external ${f(base.external)} KB (after 200 sessions opened and closed)`);
     for (const r of results) {
       console.log(
