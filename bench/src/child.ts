@@ -41,6 +41,7 @@ export class BenchChild {
   private exit: ChildExit | null = null;
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve(u: ProcessUsage): void; reject(e: JanusError): void }>();
+  private readonly calling = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   private readonly tail: string[] = [];
 
   private constructor(
@@ -62,10 +63,19 @@ export class BenchChild {
         const err = this.exitError();
         for (const w of this.waiting.values()) w.reject(err);
         this.waiting.clear();
+        for (const w of this.calling.values()) w.reject(err);
+        this.calling.clear();
         resolve(this.exit);
       });
     });
     proc.on('message', (m: ChildMessage) => {
+      if (m.type === 'result') {
+        const c = this.calling.get(m.id);
+        this.calling.delete(m.id);
+        if (m.error !== undefined) c?.reject(new Error(`${this.name}: ${m.error}`));
+        else c?.resolve(m.value);
+        return;
+      }
       if (m.type !== 'usage') return;
       const w = this.waiting.get(m.id);
       this.waiting.delete(m.id);
@@ -122,6 +132,20 @@ export class BenchChild {
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       const msg: ParentMessage = { type: 'usage', id };
+      this.proc.send(msg);
+    });
+  }
+
+  /**
+   * Runs the child's call `name` (ChildServer.calls in ipc.ts) with `arg`.
+   * @throws Error when the call fails in the child; JanusError JANUS_ERR_CONNECTION_CLOSED when the child has exited.
+   */
+  call<T>(name: string, arg?: unknown): Promise<T> {
+    if (this.exit || !this.proc.connected) return Promise.reject(this.exitError());
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.calling.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      const msg: ParentMessage = { type: 'call', id, name, arg: arg ?? null };
       this.proc.send(msg);
     });
   }

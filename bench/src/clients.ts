@@ -22,6 +22,8 @@ export interface ClientPoolOptions {
   setupConcurrency: number;
   /** Aborting stops opening further sessions. */
   signal?: AbortSignal;
+  /** uids are uidOffset+1 .. uidOffset+connections. Default 0. */
+  uidOffset?: number;
   /** Opened sessions are added here as they open (so a caller that gives up can close them); default a new array. */
   into?: JanusClient[];
 }
@@ -46,7 +48,7 @@ export interface ConnectResult {
 }
 
 /**
- * Opens `connections` sessions (uids 1..N, one token each), at most `setupConcurrency`
+ * Opens `connections` sessions (uids uidOffset+1 .. uidOffset+N, one token each), at most `setupConcurrency`
  * connecting at a time. Failures are counted, not thrown.
  */
 export async function connectClients(o: ClientPoolOptions): Promise<ConnectResult> {
@@ -57,7 +59,7 @@ export async function connectClients(o: ClientPoolOptions): Promise<ConnectResul
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < o.connections && !o.signal?.aborted) {
-      const uid = BigInt(++next);
+      const uid = BigInt((o.uidOffset ?? 0) + ++next);
       try {
         const client = await JanusClient.connect({
           transport: o.transport,

@@ -29,14 +29,15 @@ export interface ProcessUsage {
   elu: { idle: number; active: number };
 }
 
-/** Parent -> child. */
-export type ParentMessage = { type: 'usage'; id: number } | { type: 'stop' };
+/** Parent -> child. `call` runs one of the child's named {@link ChildServer.calls}. */
+export type ParentMessage = { type: 'usage'; id: number } | { type: 'stop' } | { type: 'call'; id: number; name: string; arg: unknown };
 
-/** Child -> parent. */
+/** Child -> parent. `result` answers a `call` (`error` set when it failed). */
 export type ChildMessage =
   | { type: 'ready'; ports: Record<string, number> }
   | { type: 'failed'; message: string }
-  | { type: 'usage'; id: number; usage: ProcessUsage };
+  | { type: 'usage'; id: number; usage: ProcessUsage }
+  | { type: 'result'; id: number; value?: unknown; error?: string };
 
 /** Samples this process's {@link ProcessUsage}. */
 export function sampleUsage(): ProcessUsage {
@@ -62,6 +63,8 @@ export interface ChildServer {
   ports: Record<string, number>;
   /** Graceful stop. */
   close(): Promise<void>;
+  /** Extra requests the parent may make by name (BenchChild.call); values must be serializable. */
+  calls?: Record<string, (arg: unknown) => unknown>;
 }
 
 /**
@@ -90,6 +93,18 @@ export function serveChild(start: () => Promise<ChildServer>): void {
   process.on('message', (m: ParentMessage) => {
     if (m.type === 'usage') send({ type: 'usage', id: m.id, usage: sampleUsage() });
     else if (m.type === 'stop') void stop();
+    else if (m.type === 'call') {
+      const fn = server?.calls?.[m.name];
+      Promise.resolve()
+        .then(() => {
+          if (!fn) throw new Error(`no call named ${m.name}`);
+          return fn(m.arg);
+        })
+        .then(
+          (value: unknown) => send({ type: 'result', id: m.id, value }),
+          (err: unknown) => send({ type: 'result', id: m.id, error: err instanceof Error ? err.message : String(err) }),
+        );
+    }
   });
   process.on('disconnect', () => process.exit(1));
   // The parent owns the lifetime: a terminal's Ctrl-C reaches the whole process group, and

@@ -32,6 +32,11 @@ export interface BenchKeys {
 export async function makeBenchKeys(): Promise<BenchKeys> {
   const dir = mkdtempSync(join(tmpdir(), 'janus-bench-keys-'));
   await keygen({ outDir: dir });
+  return readBenchKeys(dir);
+}
+
+/** The key set in `dir` (written by {@link makeBenchKeys}, e.g. read again in a child process). */
+export function readBenchKeys(dir: string): BenchKeys {
   const names = keyFileNames(1);
   const tokenKey = parseTokenKey(readFileSync(join(dir, names.tokenKey), 'utf8'));
   return {

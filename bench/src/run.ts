@@ -122,7 +122,7 @@ export function benchGatewayConfig(keysDir: string, backendPort: number): Gatewa
 const MB = 1024 * 1024;
 
 /** The code measured: `git describe --always --dirty`, or `unknown` outside a git checkout. */
-function describeCommit(): string {
+export function describeCommit(): string {
   try {
     return execFileSync('git', ['describe', '--always', '--dirty'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim();
   } catch {
@@ -131,7 +131,7 @@ function describeCommit(): string {
 }
 
 /** Busy CPU time of the whole machine so far (ms, summed over cores). */
-function machineBusyMs(): number {
+export function machineBusyMs(): number {
   let busy = 0;
   for (const c of cpus()) busy += c.times.user + c.times.nice + c.times.sys + c.times.irq;
   return busy;

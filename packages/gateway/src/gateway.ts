@@ -7,7 +7,7 @@ import { createServer as createTcpServer, type Server as TcpServer, type Socket 
 import pino, { type Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { encodePacket, SCServerLogout_Code, serverLogoutPacket, WS_SUBPROTOCOL } from '@janus/protocol';
-import { nodeCrypto } from '@janus/protocol/node';
+import { sharedCryptoPool } from '@janus/protocol/node';
 import { Balancer } from './balancer.js';
 import { systemClock, type Clock } from './clock.js';
 import type { GatewayConfig } from './config.js';
@@ -99,7 +99,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     cfg,
     keys,
     handshake: {
-      crypto: nodeCrypto,
+      crypto: sharedCryptoPool(), // asymmetric handshake crypto off the event loop (docs/decisions/0008-handshake-offload.md)
       encrypted: cfg.encrypted,
       clientKeys: keys.clientKeys,
       serverKeys: keys.serverKeys,

@@ -1,11 +1,12 @@
 /**
- * Reproduces every value of the test vectors (PROTOCOL.md 3, 5-7) with both crypto back
- * ends, and checks that every negative vector fails the way it says.
+ * Reproduces every value of the test vectors (PROTOCOL.md 3, 5-7) with every crypto back
+ * end (node:crypto, WebCrypto, the node:crypto worker pool), and checks that every
+ * negative vector fails the way it says.
  */
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { create, toBinary } from '@bufbuild/protobuf';
 import {
@@ -38,7 +39,7 @@ import {
   type CryptoBackend,
   type Packet,
 } from '../src/index.js';
-import { nodeCrypto } from '../src/node.js';
+import { CryptoPool, nodeCrypto } from '../src/node.js';
 import { webCrypto } from '../src/crypto/web.js';
 import { AuthTokenSchema } from '../src/gen/janus/v1/token_pb.js';
 import { inflateSync } from 'node:zlib';
@@ -75,7 +76,11 @@ function vectorPacket(p: Record<string, unknown>): Packet {
   });
 }
 
-for (const crypto of [nodeCrypto, webCrypto] as CryptoBackend[]) {
+// The pooled back end with two threads and no inline budget: every job runs on a worker.
+const pool = new CryptoPool({ threads: 2, inlineShare: 0, inlineBurstMs: 0 });
+after(() => pool.close());
+
+for (const crypto of [nodeCrypto, webCrypto, pool] as CryptoBackend[]) {
   describe(`vectors with the ${crypto.name} back end`, () => {
     const tokenKey = fromBase64(V.token.token_key_b64);
     const now = 1767225600;

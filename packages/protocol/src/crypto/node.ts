@@ -20,12 +20,21 @@ import { ErrorCode, JanusError } from '../errors.js';
 import type { AeadKey, CryptoBackend, SigningKey, VerifyKey, X25519KeyPair } from './backend.js';
 
 const TAG_BYTES = 16;
-// SPKI DER prefix of a raw X25519 public key (RFC 8410): SEQUENCE { AlgorithmIdentifier 1.3.101.110, BIT STRING }.
-const X25519_SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00]);
 
-function rawX25519Public(key: KeyObject): Uint8Array {
-  const der = key.export({ type: 'spki', format: 'der' });
-  return new Uint8Array(der.buffer, der.byteOffset + X25519_SPKI_PREFIX.length, 32);
+// Raw X25519 public keys go in and out through JWK (`x` is the raw key, base64url), not
+// SPKI DER: OpenSSL 3's DER encoder and decoder cost about 80 us per key each on Node 20,
+// the JWK paths 2-7 us (docs/decisions/0008-handshake-offload.md).
+
+/** The raw 32-byte public key of an X25519 KeyObject (public or private). */
+export function rawX25519Public(key: KeyObject): Uint8Array {
+  return Buffer.from(key.export({ format: 'jwk' }).x!, 'base64url');
+}
+
+/** An X25519 public KeyObject from its raw 32 bytes. @throws Error when not 32 bytes. */
+export function x25519PublicKey(raw: Uint8Array): KeyObject {
+  if (raw.length !== 32) throw new Error(`an X25519 public key is 32 bytes, got ${raw.length}`);
+  const x = Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('base64url');
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x }, format: 'jwk' });
 }
 
 class NodeAeadKey implements AeadKey<true> {
@@ -71,14 +80,10 @@ export const nodeCrypto: CryptoBackend<true> = {
   },
   x25519FromPkcs8(pkcs8): X25519KeyPair {
     const privateKey = createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' });
-    return { privateKey, publicKey: rawX25519Public(createPublicKey(privateKey)) };
+    return { privateKey, publicKey: rawX25519Public(privateKey) };
   },
   x25519(privateKey, peerPublic): Uint8Array {
-    const spki = new Uint8Array(X25519_SPKI_PREFIX.length + 32);
-    spki.set(X25519_SPKI_PREFIX);
-    spki.set(peerPublic, X25519_SPKI_PREFIX.length);
-    const publicKey = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
-    return diffieHellman({ privateKey: privateKey as KeyObject, publicKey });
+    return diffieHellman({ privateKey: privateKey as KeyObject, publicKey: x25519PublicKey(peerPublic) });
   },
   importSigningKey(pem): SigningKey {
     try {
