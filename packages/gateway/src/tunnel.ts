@@ -8,6 +8,7 @@
  * comes from the trailers (or the stream reset). Backends are ordinary gRPC servers.
  */
 import { connect, constants as h2, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { encodeTunnelMessage, decodeTunnelMessageAsPacket, ErrorCode, JanusError, TUNNEL_METADATA_KEYS, type Packet, type TunnelMessage } from '@janus/protocol';
 import type { TunnelMetadataFields } from '@janus/backend';
 import { grpcFrame, GrpcMessageReader, GrpcStatus, statusFromHeaders, statusFromReset } from './grpc-wire.js';
@@ -217,7 +218,11 @@ class Http2Channel {
     if (Date.now() < this.failedUntil) {
       return Promise.reject(new JanusError(ErrorCode.NoInstance, `backend ${this.address} is unreachable (${this.lastError})`));
     }
-    const session = connect(`http://${this.address}`, { settings: { enablePush: false } });
+    const session = connect(`http://${this.address}`, {
+      settings: { enablePush: false },
+      // Many streams share the connection: a small frame must not wait for an ACK (Nagle).
+      createConnection: (url: URL) => netConnect({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port), noDelay: true }),
+    });
     this.session = session;
     const ready = new Promise<ClientHttp2Session>((resolve, reject) => {
       const timer = setTimeout(() => {
