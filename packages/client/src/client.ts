@@ -79,6 +79,9 @@ export interface HeartbeatReply {
 interface Pending {
   reply(p: Packet): void;
   fail(err: JanusError): void;
+  /** No reply by then (performance.now() ms): rejected with JANUS_ERR_REQUEST_TIMEOUT. */
+  deadline: number;
+  timeout(): void;
 }
 
 type State = 'open' | 'reconnecting' | 'closed';
@@ -131,6 +134,8 @@ export class JanusClient extends EventEmitter {
   private current: Session;
   private readonly pending = new Map<number, Pending>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** The request-timeout timer (see armTimeouts). */
+  private timeoutTimer: NodeJS.Timeout | undefined;
   /** Seconds to add to `now()`; learned from a ClockSkew ServerLogout's server_time. */
   private clockOffset = 0;
   private reconnectAbort: AbortController | null = null;
@@ -243,34 +248,31 @@ export class JanusClient extends EventEmitter {
     return new Promise<T>((resolve, reject) => {
       let index = 0;
       const timeoutMs = this.o.requestTimeoutMs;
-      const timer = setTimeout(() => {
-        if (index !== 0) this.pending.delete(index);
-        reject(new JanusError(ErrorCode.RequestTimeout, `no reply to mod ${out.mod} seq ${out.seq} within ${timeoutMs} ms`, {
-          mod: out.mod,
-          seq: out.seq,
-          index,
-          timeoutMs,
-        }));
-      }, timeoutMs);
-      timer.unref();
       const entry: Pending = {
+        deadline: performance.now() + timeoutMs,
         reply: (p) => {
-          clearTimeout(timer);
           try {
             onReply(p, resolve);
           } catch (err) {
             reject(err);
           }
         },
-        fail: (err) => {
-          clearTimeout(timer);
-          reject(err);
-        },
+        fail: reject,
+        timeout: () =>
+          reject(
+            new JanusError(ErrorCode.RequestTimeout, `no reply to mod ${out.mod} seq ${out.seq} within ${timeoutMs} ms`, {
+              mod: out.mod,
+              seq: out.seq,
+              index,
+              timeoutMs,
+            }),
+          ),
       };
       link
         .send(out, (i) => {
           index = i;
           this.pending.set(i, entry);
+          this.armTimeouts();
         })
         .catch((err: JanusError) => {
           if (index !== 0 && this.pending.get(index) === entry) this.pending.delete(index);
@@ -278,6 +280,29 @@ export class JanusClient extends EventEmitter {
         });
     });
   }
+
+  /**
+   * One timer for every pending request instead of one each: it is armed for the oldest
+   * (pending requests are kept in index order, which is deadline order) and, when it fires,
+   * rejects every request past its deadline and re-arms for the next.
+   */
+  private armTimeouts(): void {
+    if (this.timeoutTimer !== undefined || this.pending.size === 0) return;
+    const oldest = this.pending.values().next().value as Pending;
+    this.timeoutTimer = setTimeout(this.sweepTimeouts, Math.max(0, oldest.deadline - performance.now()));
+    this.timeoutTimer.unref();
+  }
+
+  private readonly sweepTimeouts = (): void => {
+    this.timeoutTimer = undefined;
+    const now = performance.now();
+    for (const [index, entry] of this.pending) {
+      if (entry.deadline > now) break;
+      this.pending.delete(index);
+      entry.timeout();
+    }
+    this.armTimeouts();
+  };
 
   /** Hands a reply or error to the request with `index`; late replies (after a timeout) are dropped. */
   private settle(index: number, act: (p: Pending) => void): void {
@@ -355,6 +380,8 @@ export class JanusClient extends EventEmitter {
     const link = this.link;
     this.link = null;
     clearTimeout(this.heartbeatTimer);
+    clearTimeout(this.timeoutTimer);
+    this.timeoutTimer = undefined;
     const pending = [...this.pending.values()];
     this.pending.clear();
     for (const p of pending) p.fail(err);
