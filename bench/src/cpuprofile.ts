@@ -181,7 +181,12 @@ function main(argv: string[]): number {
       console.error('usage: node bench/dist/src/cpuprofile.js --stages FILE.cpuprofile [GATEWAY_CPU_US_PER_MSG]');
       return 2;
     }
-    printStages(file, us === undefined ? null : Number(us));
+    const usPerMsg = us === undefined ? null : Number(us);
+    if (usPerMsg !== null && !(usPerMsg > 0)) {
+      console.error(`GATEWAY_CPU_US_PER_MSG must be a positive number, got ${JSON.stringify(us)} (one profile file per call: the main thread's is *.0.001.cpuprofile)`);
+      return 2;
+    }
+    printStages(file, usPerMsg);
     return 0;
   }
   const [file, nRaw] = argv;
