@@ -14,7 +14,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapSnapshot } from 'node:v8';
 import { ErrorCode, JanusError } from '@janus/protocol';
-import { configureSharedCryptoPool, nodeCrypto, sharedCryptoPool } from '@janus/protocol/node';
+import { CryptoPool, nodeCrypto } from '@janus/protocol/node';
 import { createGateway, parseConfig } from '@janus/gateway';
 import { GATEWAY_CONFIG_ENV, serveChild } from './ipc.js';
 import { CRYPTO_THREADS_ENV, type HeapRow, type LoopDelay, type MemorySample, type PrimitiveCosts, type ThreadCpu } from './session-ipc.js';
@@ -112,14 +112,17 @@ async function heapSummary(top: number): Promise<HeapRow[]> {
 
 serveChild(async () => {
   const threads = process.env[CRYPTO_THREADS_ENV];
-  if (threads !== undefined && threads !== '') configureSharedCryptoPool({ threads: Number(threads) });
-  const gw = await createGateway(parseConfig(readConfig()));
+  const pool = new CryptoPool(threads !== undefined && threads !== '' ? { threads: Number(threads) } : {});
+  const gw = await createGateway(parseConfig(readConfig()), { handshakeCrypto: pool });
   const gc = (globalThis as { gc?: () => void }).gc;
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
   return {
     ports: { tcp: gw.tcpPort, ws: gw.wsPort },
-    close: () => gw.close(),
+    close: async () => {
+      await gw.close();
+      await pool.close();
+    },
     calls: {
       primitives: (n) => primitives(typeof n === 'number' ? n : 2000),
       memory: (): MemorySample => {
@@ -140,8 +143,8 @@ serveChild(async () => {
         };
       },
       heapSummary: (top) => heapSummary(typeof top === 'number' ? top : 30),
-      poolInFlight: () => sharedCryptoPool().inFlight,
-      poolCounts: () => ({ ...sharedCryptoPool().counts }),
+      poolInFlight: () => pool.inFlight,
+      poolCounts: () => ({ ...pool.counts }),
       threadCpu: () => threadCpu(),
       loopDelayReset: () => delay.reset(),
       loopDelay: (): LoopDelay => ({ p50Ms: delay.percentile(50) / 1e6, p99Ms: delay.percentile(99) / 1e6, maxMs: delay.max / 1e6 }),

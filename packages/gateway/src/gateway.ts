@@ -6,8 +6,8 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { encodePacket, SCServerLogout_Code, serverLogoutPacket, WS_SUBPROTOCOL } from '@janus/protocol';
-import { sharedCryptoPool } from '@janus/protocol/node';
+import { encodePacket, SCServerLogout_Code, serverLogoutPacket, WS_SUBPROTOCOL, type CryptoBackend } from '@janus/protocol';
+import { CryptoPool } from '@janus/protocol/node';
 import { Balancer } from './balancer.js';
 import { systemClock, type Clock } from './clock.js';
 import type { GatewayConfig } from './config.js';
@@ -36,6 +36,12 @@ export interface GatewayOptions {
   keys?: KeyRing;
   /** Wall time and timers (tests pass a manual clock). Default: the system clock. */
   clock?: Clock;
+  /**
+   * The back end of the server handshake's asymmetric crypto. Default: a CryptoPool of this
+   * gateway's own (worker threads started on first use, ended by close();
+   * docs/decisions/0008-handshake-offload.md). A caller's back end is not closed by the gateway.
+   */
+  handshakeCrypto?: CryptoBackend;
 }
 
 /** A running gateway. */
@@ -75,6 +81,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const log = opts.logger ?? pino({ level: cfg.log.level, base: { gateway: cfg.gateway.id } });
   const clock = opts.clock ?? systemClock;
   const keys = opts.keys ?? loadKeyRing(cfg);
+  const ownPool = opts.handshakeCrypto ? null : new CryptoPool();
+  const handshakeCrypto = opts.handshakeCrypto ?? ownPool!;
   const routes = opts.routeTable ?? new MemoryRouteTable(() => clock.now());
   const discovery = opts.discovery ?? new StaticDiscovery(cfg.discovery.static);
   // A backend message may carry up to maxInflateBytes of data (deflated on the way out) plus
@@ -99,7 +107,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     cfg,
     keys,
     handshake: {
-      crypto: sharedCryptoPool(), // asymmetric handshake crypto off the event loop (docs/decisions/0008-handshake-offload.md)
+      crypto: handshakeCrypto,
       encrypted: cfg.encrypted,
       clientKeys: keys.clientKeys,
       serverKeys: keys.serverKeys,
@@ -208,6 +216,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         channels.close();
         await routes.close();
         await discovery.close();
+        await ownPool?.close();
         log.info('gateway stopped');
       })();
       return closing;

@@ -258,25 +258,4 @@ export class CryptoPool implements CryptoBackend<false> {
   }
 }
 
-let shared: CryptoPool | null = null;
-let sharedOptions: CryptoPoolOptions = {};
 
-/**
- * The process-wide pool, made on first call with the options of
- * {@link configureSharedCryptoPool} (default size otherwise): every gateway of a process
- * shares it (a pool per gateway would multiply threads in tests that run many).
- */
-export function sharedCryptoPool(): CryptoPool {
-  shared ??= new CryptoPool(sharedOptions);
-  return shared;
-}
-
-/**
- * Sets the options of the process-wide pool; call before the first {@link sharedCryptoPool}
- * (e.g. before `createGateway`).
- * @throws Error when the shared pool already exists.
- */
-export function configureSharedCryptoPool(o: CryptoPoolOptions): void {
-  if (shared) throw new Error('the shared crypto pool already exists');
-  sharedOptions = { ...o };
-}
