@@ -7,7 +7,7 @@ import { cpus } from 'node:os';
 import { ErrorCode, JanusError } from '@janus/protocol';
 import { BenchChild } from './child.js';
 import { GATEWAY_CONFIG_ENV, type ProcessUsage } from './ipc.js';
-import { benchGatewayConfig, describeCommit } from './run.js';
+import { benchGatewayConfig, describeCommit, GATEWAY_NODE_FLAGS } from './run.js';
 import { CRYPTO_THREADS_ENV } from './session-ipc.js';
 
 /**
@@ -84,7 +84,7 @@ export function startSessionGateway(s: SessionGatewaySpec): Promise<BenchChild> 
     name: 'gateway',
     script: new URL('./session-gateway-proc.js', import.meta.url),
     env,
-    execArgv: s.execArgv ?? [],
+    execArgv: [...GATEWAY_NODE_FLAGS, ...(s.execArgv ?? [])],
     readyTimeoutMs: 30000,
     onLine: (l) => s.log(`[gateway] ${l}`),
   });

@@ -11,7 +11,7 @@ import { utf8 } from '@janus/protocol';
 import { BenchChild } from '../child.js';
 import { GATEWAY_CONFIG_ENV } from '../ipc.js';
 import { makeBenchKeys } from '../keys.js';
-import { benchGatewayConfig } from '../run.js';
+import { benchGatewayConfig, GATEWAY_NODE_FLAGS } from '../run.js';
 import { failWhenExited, type BenchSession, type RunningSystem, type StartContext } from './system.js';
 
 const CHILD_STOP_MS = 15000;
@@ -77,6 +77,7 @@ export async function startJanus(ctx: StartContext, encrypted: boolean): Promise
     const gateway = await BenchChild.start({
       name: 'gateway',
       script: new URL('../gateway-proc.js', import.meta.url),
+      execArgv: [...GATEWAY_NODE_FLAGS],
       env: { [GATEWAY_CONFIG_ENV]: JSON.stringify({ ...benchGatewayConfig(keys.dir, backend.ports.grpc!), encrypted }) },
       onLine: onLine('gateway'),
     });
