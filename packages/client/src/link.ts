@@ -120,7 +120,7 @@ export class Link {
   ) {
     transport.on('body', (body: Uint8Array) => {
       // Fast path: nothing queued and a synchronous opener: the Packet is handled in this turn.
-      if (this.inDepth === 0 && this.state === 'open' && this.o.crypto.synchronous && this.receiver && this.onBodySync(body)) return;
+      if (this.inDepth === 0 && !this.failed && this.state === 'open' && this.o.crypto.synchronous && this.receiver && this.onBodySync(body)) return;
       this.enqueue(() => this.onBody(body));
     });
     transport.on('close', (info: TransportClose) => this.enqueue(() => this.onTransportClose(info)));

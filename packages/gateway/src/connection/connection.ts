@@ -330,7 +330,10 @@ export class Connection implements TunnelsOwner, LoginSubject {
     const { ctx } = this;
     this.login = new SessionLogin<Connection>(this, {
       sessions: ctx.sessions,
-      routes: ctx.routes, gateAddress: ctx.gateAddress, ttlS: ctx.cfg.routeTable.ttlS, clock: ctx.clock,
+      routes: ctx.routes,
+      gateAddress: ctx.gateAddress,
+      ttlS: ctx.cfg.routeTable.ttlS,
+      clock: ctx.clock,
       log: this.log,
     });
     if (!(await this.login.register())) return false;
