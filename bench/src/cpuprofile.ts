@@ -89,7 +89,7 @@ export const GATEWAY_STAGES: readonly Stage[] = [
   { name: 'record seal (AES-256-GCM)', match: inFile('record.js', 'seal') },
   { name: 'Packet decode', match: inFile('packet.js', 'decodePacket') },
   { name: 'Packet encode', match: inFile('packet.js', 'encodePacket') },
-  { name: 'TunnelRequest encode + gRPC prefix', match: (fn, url) => (url.endsWith('tunnel.js') && fn === 'encodeTunnelMessage') || (url.endsWith('grpc-wire.js') && fn === 'grpcFrame') },
+  { name: 'TunnelRequest encode + gRPC prefix', match: (fn, url) => (url.endsWith('tunnel.js') && fn === 'encodeTunnelMessage') || (url.endsWith('grpc-wire.js') && fn === 'grpcTunnelMessage') },
   { name: 'reply decode (TunnelResponse -> Packet)', match: inFile('tunnel.js', 'decodeTunnelMessageAsPacket') },
   { name: 'tunnel write (HTTP/2 stream write)', match: (fn, url) => url.endsWith('gateway/dist/src/tunnel.js') && fn === 'write' },
   { name: 'gRPC receive (HTTP/2 DATA -> messages)', match: (fn, url) => url.endsWith('gateway/dist/src/tunnel.js') || url.endsWith('grpc-wire.js') || url.includes('internal/http2/') },

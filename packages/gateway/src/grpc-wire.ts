@@ -4,6 +4,7 @@
  * and reading a status from trailers or a stream reset.
  */
 import { constants as h2 } from 'node:http2';
+import { encodeTunnelMessage, type TunnelMessage } from '@janus/protocol';
 
 /** gRPC status codes used by the gateway (same numbers as every gRPC implementation). */
 export const GrpcStatus = {
@@ -19,12 +20,14 @@ export const GrpcStatus = {
 /** Bytes of a gRPC message prefix: compressed flag (1) and u32be length (4). */
 export const GRPC_PREFIX_BYTES = 5;
 
-/** `body` with its gRPC message prefix (uncompressed), in one new buffer. */
-export function grpcFrame(body: Uint8Array): Buffer {
-  const frame = Buffer.allocUnsafe(GRPC_PREFIX_BYTES + body.length);
+/**
+ * A TunnelRequest as one gRPC message (uncompressed prefix, then the message), encoded
+ * into one buffer: the prefix is written into the encoder's headroom.
+ */
+export function grpcTunnelMessage(m: TunnelMessage): Buffer {
+  const frame = encodeTunnelMessage(m, GRPC_PREFIX_BYTES) as Buffer;
   frame[0] = 0;
-  frame.writeUInt32BE(body.length, 1);
-  frame.set(body, GRPC_PREFIX_BYTES);
+  frame.writeUInt32BE(frame.length - GRPC_PREFIX_BYTES, 1);
   return frame;
 }
 

@@ -9,9 +9,9 @@
  */
 import { connect, constants as h2, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { connect as netConnect } from 'node:net';
-import { encodeTunnelMessage, decodeTunnelMessageAsPacket, ErrorCode, JanusError, TUNNEL_METADATA_KEYS, type Packet, type TunnelMessage } from '@janus/protocol';
+import { decodeTunnelMessageAsPacket, ErrorCode, JanusError, TUNNEL_METADATA_KEYS, type Packet, type TunnelMessage } from '@janus/protocol';
 import type { TunnelMetadataFields } from '@janus/backend';
-import { grpcFrame, GrpcMessageReader, GrpcStatus, statusFromHeaders, statusFromReset } from './grpc-wire.js';
+import { grpcTunnelMessage, GrpcMessageReader, GrpcStatus, statusFromHeaders, statusFromReset } from './grpc-wire.js';
 import { GATE_SERVICE_NAME } from './route-table.js';
 import type { ServiceRoute } from './router.js';
 
@@ -141,7 +141,7 @@ export class Tunnel {
     if (this.ended || this.halfClosed) return true;
     this.lastMod = m.mod;
     this.lastSeq = m.seq;
-    return this.stream.write(grpcFrame(encodeTunnelMessage(m)));
+    return this.stream.write(grpcTunnelMessage(m));
   }
 
   /**

@@ -2,7 +2,15 @@
 import { strict as assert } from 'node:assert';
 import { constants as h2 } from 'node:http2';
 import { describe, it } from 'node:test';
-import { grpcFrame, GrpcMessageReader, GrpcStatus, statusFromHeaders, statusFromReset } from '../src/grpc-wire.js';
+import { encodeTunnelMessage, makeTunnelMessage } from '@janus/protocol';
+import { grpcTunnelMessage, GrpcMessageReader, GrpcStatus, statusFromHeaders, statusFromReset } from '../src/grpc-wire.js';
+
+/** A gRPC message frame of `body` (flag 0, u32be length), built independently of the code under test. */
+function grpcFrame(body: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(body.length, 1);
+  return Buffer.concat([head, body]);
+}
 
 function collect(max = 1 << 20): { reader: GrpcMessageReader; got: string[] } {
   const got: string[] = [];
@@ -11,7 +19,9 @@ function collect(max = 1 << 20): { reader: GrpcMessageReader; got: string[] } {
 
 describe('gRPC message framing', () => {
   it('prefixes a message with flag 0 and its u32be length', () => {
-    assert.deepEqual([...grpcFrame(Buffer.from('abc'))], [0, 0, 0, 0, 3, 0x61, 0x62, 0x63]);
+    const m = makeTunnelMessage({ mod: 3, seq: 1, index: 7, data: Buffer.from('abc') });
+    const body = [...encodeTunnelMessage(m)];
+    assert.deepEqual([...grpcTunnelMessage(m)], [0, 0, 0, 0, body.length, ...body]);
   });
 
   it('gives the same messages however the stream is split, including byte by byte', () => {

@@ -58,15 +58,20 @@ function int32Field(w: WireWriter, tag: number, v: number): void {
   }
 }
 
-/** Encodes canonically (ascending field order, defaults omitted). */
-export function encodeTunnelMessage(m: TunnelMessage): Uint8Array {
+/**
+ * Encodes canonically (ascending field order, defaults omitted).
+ * @param headroom bytes left unwritten before the message, for a framing the caller writes
+ *   in place (the gateway's 5-byte gRPC prefix): one buffer per message, no copy.
+ */
+export function encodeTunnelMessage(m: TunnelMessage, headroom = 0): Uint8Array {
   const dl = m.data.length;
   const size =
     (dl === 0 ? 0 : 1 + varint32Size(dl) + dl) +
     (m.dataVersion === 0n ? 0 : 1 + varint64Size(m.dataVersion)) +
     (m.obj === 0n ? 0 : 1 + varint64Size(m.obj)) +
     f32(m.mod) + f32(m.seq) + f32(m.index) + f32(m.connId) + f32(m.fragId) + f32(m.fragCount) + f32(m.fragIndex) + f32(m.ver);
-  const w = new WireWriter(size);
+  const w = new WireWriter(headroom + size);
+  w.pos = headroom;
   if (dl !== 0) {
     w.buf[w.pos++] = 0x0a;
     w.varint32(dl);
