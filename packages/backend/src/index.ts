@@ -15,6 +15,7 @@ export {
   TUNNEL_METADATA_KEYS,
   readTunnelMetadata,
   tunnelMetadata,
+  tunnelMetadataHeaders,
   type TunnelMetadataFields,
   type TunnelMetadataResult,
 } from './metadata.js';

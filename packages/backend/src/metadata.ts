@@ -89,19 +89,27 @@ export function readTunnelMetadata(md: grpc.Metadata): TunnelMetadataResult {
 }
 
 /**
- * Builds the metadata a gateway sends when it opens a tunnel stream (PROTOCOL.md 9):
- * numbers as decimal strings, every key set.
+ * The metadata a gateway sends when it opens a tunnel stream (PROTOCOL.md 9) as plain
+ * key -> value pairs: numbers as decimal strings, every key set. The HTTP/2 headers of the
+ * gateway's tunnel client and {@link tunnelMetadata} are both built from it.
  */
-export function tunnelMetadata(fields: TunnelMetadataFields): grpc.Metadata {
+export function tunnelMetadataHeaders(fields: TunnelMetadataFields): Record<string, string> {
   const K = TUNNEL_METADATA_KEYS;
+  return {
+    [K.oid]: fields.oid.toString(),
+    [K.uid]: fields.uid.toString(),
+    [K.sid]: fields.sid.toString(),
+    [K.status]: String(fields.status),
+    [K.color]: fields.color,
+    [K.clientIp]: fields.clientIp,
+    [K.referer]: fields.referer,
+    [K.gateReferer]: fields.gateReferer,
+  };
+}
+
+/** {@link tunnelMetadataHeaders} as grpc-js Metadata (the backend SDK's test client). */
+export function tunnelMetadata(fields: TunnelMetadataFields): grpc.Metadata {
   const md = new grpc.Metadata();
-  md.set(K.oid, fields.oid.toString());
-  md.set(K.uid, fields.uid.toString());
-  md.set(K.sid, fields.sid.toString());
-  md.set(K.status, String(fields.status));
-  md.set(K.color, fields.color);
-  md.set(K.clientIp, fields.clientIp);
-  md.set(K.referer, fields.referer);
-  md.set(K.gateReferer, fields.gateReferer);
+  for (const [k, v] of Object.entries(tunnelMetadataHeaders(fields))) md.set(k, v);
   return md;
 }

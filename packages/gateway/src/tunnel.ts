@@ -9,8 +9,8 @@
  */
 import { connect, constants as h2, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { connect as netConnect } from 'node:net';
-import { decodeTunnelMessageAsPacket, ErrorCode, JanusError, TUNNEL_METADATA_KEYS, type Packet, type TunnelMessage } from '@janus/protocol';
-import type { TunnelMetadataFields } from '@janus/backend';
+import { decodeTunnelMessageAsPacket, ErrorCode, JanusError, type Packet, type TunnelMessage } from '@janus/protocol';
+import { tunnelMetadataHeaders, type TunnelMetadataFields } from '@janus/backend';
 import { grpcTunnelMessage, GrpcMessageReader, GrpcStatus, statusFromHeaders, statusFromReset } from './grpc-wire.js';
 import { GATE_SERVICE_NAME } from './route-table.js';
 import type { ServiceRoute } from './router.js';
@@ -265,11 +265,9 @@ class Http2Channel {
     }
     const t: Tunnel = new Tunnel(route, oid, stream, listener, this.o.halfCloseMs, this.o.maxReceiveBytes, (done) => {
       this.streams.delete(done);
-      this.o.onFinished(done);
       if (this.streams.size === 0) this.stopKeepalive();
     }, (done) => !session.destroyed && session.ping(() => done()));
     this.streams.set(t, session);
-    this.o.onOpened(t);
     if (!this.keepaliveTimer) this.startKeepalive(session);
     return t;
   }
@@ -336,8 +334,6 @@ interface ChannelOptions {
   maxReceiveBytes: number;
   keepaliveMs: number;
   keepaliveTimeoutMs: number;
-  onOpened(t: Tunnel): void;
-  onFinished(t: Tunnel): void;
 }
 
 /**
@@ -346,8 +342,6 @@ interface ChannelOptions {
  */
 export class ChannelPool {
   private readonly pools = new Map<string, { channels: Http2Channel[]; next: number }>();
-  /** Streams not yet ended, cancelled on close(). */
-  private readonly live = new Set<Tunnel>();
   private readonly o: ChannelOptions;
 
   /**
@@ -372,8 +366,6 @@ export class ChannelPool {
       maxReceiveBytes,
       keepaliveMs: keepalive.keepaliveMs,
       keepaliveTimeoutMs: keepalive.keepaliveTimeoutMs,
-      onOpened: (t) => this.live.add(t),
-      onFinished: (t) => this.live.delete(t),
     };
   }
 
@@ -395,33 +387,20 @@ export class ChannelPool {
    *   connect within the timeout.
    */
   open(address: string, route: ServiceRoute, md: TunnelMetadata, listener: TunnelListener): Promise<Tunnel> {
-    const K = TUNNEL_METADATA_KEYS;
     const headers: Record<string, string> = {
       ':method': 'POST',
       ':path': route.path,
       'content-type': 'application/grpc',
       te: 'trailers',
-      [K.oid]: md.oid.toString(),
-      [K.uid]: md.uid.toString(),
-      [K.sid]: md.sid.toString(),
-      [K.status]: String(md.status),
-      [K.color]: md.color,
-      [K.clientIp]: md.clientIp,
-      [K.referer]: GATE_REFERER,
-      [K.gateReferer]: md.gateReferer,
+      ...tunnelMetadataHeaders({ ...md, referer: GATE_REFERER }),
     };
     return this.channel(address).open(headers, route, md.oid, listener);
   }
 
-  /** Streams open now (all backends). */
-  get liveStreams(): number {
-    return this.live.size;
-  }
 
   /** Cancels every stream still open, then closes every connection. */
   close(): void {
     for (const p of this.pools.values()) for (const c of p.channels) c.close();
-    this.live.clear();
     this.pools.clear();
   }
 }
