@@ -492,11 +492,6 @@ export class Connection implements TunnelsOwner, LoginSubject {
 
   // ---- endings ------------------------------------------------------------------------
 
-  /** Sends a Packet to the client (replies, pushes). See {@link Sender.send}. */
-  sendPacket(p: Packet): void {
-    if (this.state !== 'closing') this.sender.send(p);
-  }
-
   /**
    * Ends the connection with `SCServerLogout{code}` (a record once keys exist), flushed
    * before the close (PROTOCOL.md 2, 8). Idempotent.
