@@ -225,6 +225,12 @@ export class Link {
     return new JanusError(ErrorCode.ConnectionClosed, 'connection is closed');
   }
 
+  /** @throws JanusError JANUS_ERR_CONNECTION_CLOSED once closing, JANUS_ERR_UNEXPECTED_MESSAGE before the handshake completed. */
+  private assertCanSend(): void {
+    if (this.isClosing()) throw this.closedError();
+    if (this.state === 'hello') throw new JanusError(ErrorCode.UnexpectedMessage, 'cannot send before the handshake completed');
+  }
+
   private dueForDeflate(out: OutgoingPacket): boolean {
     const threshold = this.o.compressThreshold;
     // Never mod 1: a System Packet with compress true is malformed (PROTOCOL.md 3).
@@ -232,8 +238,7 @@ export class Link {
   }
 
   private async sendNow(out: OutgoingPacket, onIndex?: (index: number) => void): Promise<number> {
-    if (this.isClosing()) throw this.closedError();
-    if (this.state === 'hello') throw new JanusError(ErrorCode.UnexpectedMessage, 'cannot send before the handshake completed');
+    this.assertCanSend();
     let data = out.data ?? EMPTY_DATA;
     let compress = false;
     if (this.dueForDeflate(out)) {
@@ -242,9 +247,9 @@ export class Link {
         data = deflated;
         compress = true;
       }
-      if (this.isClosing()) throw this.closedError();
     }
     if (!this.sealer || this.o.crypto.synchronous) return this.sendSync(out, data, compress, onIndex);
+    this.assertCanSend();
     const { index, bytes } = this.takeIndex(out, data, compress, onIndex);
     // The sealer's counter advances at the call, so calls stay in index order even when
     // an asynchronous back end settles later.
@@ -256,8 +261,7 @@ export class Link {
 
   /** Sends with a synchronous sealer (or none): index, encode, seal, write, all in this call. */
   private sendSync(out: OutgoingPacket, data: Uint8Array, compress: boolean, onIndex?: (index: number) => void): number {
-    if (this.isClosing()) throw this.closedError();
-    if (this.state === 'hello') throw new JanusError(ErrorCode.UnexpectedMessage, 'cannot send before the handshake completed');
+    this.assertCanSend();
     const { index, bytes } = this.takeIndex(out, data, compress, onIndex);
     const body = this.sealer ? (this.sealer.seal(bytes) as Uint8Array) : bytes;
     this.transport.send(body);
