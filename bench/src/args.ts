@@ -24,7 +24,11 @@ export interface LoadArgs {
   verbose: boolean;
 }
 
-function int(name: string, raw: string | undefined, def: number, min: number, max: number): number {
+/**
+ * An integer option: `def` when absent, else a decimal integer in min..max.
+ * @throws JanusError JANUS_ERR_ARG_INVALID naming the option.
+ */
+export function intOption(name: string, raw: string | undefined, def: number, min: number, max: number): number {
   if (raw === undefined) return def;
   const v = /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (!(v >= min && v <= max)) throw new JanusError(ErrorCode.ArgInvalid, `--${name} must be an integer in ${min}..${max}, got ${JSON.stringify(raw)}`);
@@ -62,13 +66,13 @@ export function parseLoadArgs(argv: string[]): LoadArgs | null {
   const transport = values.transport ?? 'tcp';
   if (transport !== 'tcp' && transport !== 'ws') throw new JanusError(ErrorCode.ArgInvalid, `--transport must be tcp or ws, got ${JSON.stringify(transport)}`);
   const options: LoadOptions = {
-    connections: int('connections', values.connections, 100, 1, 60000),
-    durationS: int('duration', values.duration, 20, 1, 86400),
-    warmupS: int('warmup', values.warmup, 3, 0, 3600),
+    connections: intOption('connections', values.connections, 100, 1, 60000),
+    durationS: intOption('duration', values.duration, 20, 1, 86400),
+    warmupS: intOption('warmup', values.warmup, 3, 0, 3600),
     transport,
     // 65536 (maxFrameBytes) minus room for the Packet fields and the record tag.
-    sizeBytes: int('size', values.size, 64, 0, 65000),
-    setupConcurrency: int('setup', values.setup, 50, 1, 10000),
+    sizeBytes: intOption('size', values.size, 64, 0, 65000),
+    setupConcurrency: intOption('setup', values.setup, 50, 1, 10000),
   };
   if (values['cpu-prof'] !== undefined) options.gatewayCpuProfDir = values['cpu-prof'];
   return { options, verbose: values.verbose ?? false };

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { ErrorCode, JanusError } from '@janus/protocol';
 import { SCENARIOS, type CompareOptions, type Scenario } from './run-compare.js';
 import { DEFAULT_SYSTEMS, SYSTEM_NAMES, type SystemName } from './system.js';
+import { intOption } from '../args.js';
 
 /** Usage text. */
 export const COMPARE_USAGE = `usage: npm run bench:compare -- [options]
@@ -33,13 +34,6 @@ export const COMPARE_USAGE = `usage: npm run bench:compare -- [options]
 export interface CompareArgs {
   options: Omit<CompareOptions, 'log'>;
   verbose: boolean;
-}
-
-function int(name: string, raw: string | undefined, def: number, min: number, max: number): number {
-  if (raw === undefined) return def;
-  const v = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!(v >= min && v <= max)) throw new JanusError(ErrorCode.ArgInvalid, `--${name} must be an integer in ${min}..${max}, got ${JSON.stringify(raw)}`);
-  return v;
 }
 
 function list<T extends string>(name: string, raw: string | undefined, allowed: readonly T[], defaults: readonly T[] = allowed): T[] {
@@ -84,23 +78,23 @@ export function parseCompareArgs(argv: string[]): CompareArgs | null {
     throw new JanusError(ErrorCode.ArgInvalid, (err as Error).message);
   }
   if (values.help) return null;
-  const connections = (values.connections ?? '100,1000').split(',').map((s) => int('connections', s.trim(), 0, 1, 60000));
+  const connections = (values.connections ?? '100,1000').split(',').map((s) => intOption('connections', s.trim(), 0, 1, 60000));
   const dict = values['pinus-dict'] ?? 'on';
   if (dict !== 'on' && dict !== 'off') throw new JanusError(ErrorCode.ArgInvalid, `--pinus-dict must be on or off, got ${JSON.stringify(dict)}`);
-  const roomSize = int('room-size', values['room-size'], 100, 1, 60000);
+  const roomSize = intOption('room-size', values['room-size'], 100, 1, 60000);
   const options: Omit<CompareOptions, 'log'> = {
     systems: list<SystemName>('systems', values.systems, SYSTEM_NAMES, DEFAULT_SYSTEMS),
     scenarios: list<Scenario>('scenario', values.scenario, SCENARIOS),
     connections,
-    openConnections: int('open-connections', values['open-connections'], 1000, 1, 60000),
-    rateHz: int('rate', values.rate, 5000, 1, 1000000),
-    rounds: int('rounds', values.rounds, 3, 1, 100),
-    warmupS: int('warmup', values.warmup, 5, 0, 3600),
-    durationS: int('duration', values.duration, 15, 1, 86400),
+    openConnections: intOption('open-connections', values['open-connections'], 1000, 1, 60000),
+    rateHz: intOption('rate', values.rate, 5000, 1, 1000000),
+    rounds: intOption('rounds', values.rounds, 3, 1, 100),
+    warmupS: intOption('warmup', values.warmup, 5, 0, 3600),
+    durationS: intOption('duration', values.duration, 15, 1, 86400),
     // pinus's JSON body and the Janus record both fit far more; 65000 keeps Janus under its frame limit.
-    sizeBytes: int('size', values.size, 64, 1, 65000),
-    setupConcurrency: int('setup', values.setup, 50, 1, 10000),
-    push: { roomSize, sendersPerRoom: Math.min(roomSize, int('senders', values.senders, 10, 1, 60000)), textChars: 64, pushTimeoutMs: 10000 },
+    sizeBytes: intOption('size', values.size, 64, 1, 65000),
+    setupConcurrency: intOption('setup', values.setup, 50, 1, 10000),
+    push: { roomSize, sendersPerRoom: Math.min(roomSize, intOption('senders', values.senders, 10, 1, 60000)), textChars: 64, pushTimeoutMs: 10000 },
     pinus: { useDict: dict === 'on', heartbeatS: 10 },
   };
   return { options, verbose: values.verbose ?? false };
