@@ -461,7 +461,8 @@ export class Connection implements TunnelsOwner, LoginSubject {
 
   /** @internal */
   onTunnelMessage(p: Packet): void {
-    if (this.state !== 'closing') this.sender.send(p);
+    // The sender is closed together with the state (close()): no second check here.
+    this.sender.send(p);
   }
 
   /** @internal */
