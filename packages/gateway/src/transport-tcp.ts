@@ -1,6 +1,6 @@
 /** TCP transport: length-prefixed frames (PROTOCOL.md 2) over a net.Socket. */
 import type { Socket } from 'node:net';
-import { checkBodyLength, FRAME_HEADER_BYTES, FrameDecoder } from '@janus/protocol';
+import { checkBodyLength, describeForeignBytes, FRAME_HEADER_BYTES, FrameDecoder, JanusError } from '@janus/protocol';
 import type { CloseAction, Transport, TransportListener } from './transport.js';
 
 /**
@@ -35,6 +35,16 @@ export class WriteCoalescer {
   };
 }
 
+/**
+ * `err` with what `first` (the connection's first read) looks like appended, when it is a
+ * known foreign protocol (see describeForeignBytes); else `err` itself.
+ */
+export function explainForeign(err: Error, first: Uint8Array): Error {
+  const hint = describeForeignBytes(first);
+  if (!hint || !(err instanceof JanusError)) return err;
+  return new JanusError(err.code, `${err.message}: the client sent ${hint}, not a Janus frame (a client pointed at the wrong port?)`, { ...err.details, foreign: hint });
+}
+
 /** A net.Socket carrying Janus frames. */
 export class TcpTransport implements Transport {
   readonly kind = 'tcp' as const;
@@ -59,6 +69,14 @@ export class TcpTransport implements Transport {
     return this.socket.writableLength + this.outBytes;
   }
 
+  get bytesRead(): number {
+    return this.socket.bytesRead;
+  }
+
+  get bytesWritten(): number {
+    return this.socket.bytesWritten;
+  }
+
   attach(l: TransportListener): void {
     const decoder = new FrameDecoder(this.maxFrameBytes, (body) => {
       if (!this.closing) l.onBody(body);
@@ -71,7 +89,8 @@ export class TcpTransport implements Transport {
         decoder.stop();
         // Zero or oversized length: destroy at once, nothing read further (PROTOCOL.md 2).
         this.close({ kind: 'destroy', wsCode: 1002 }, 0);
-        l.onProtocolError(err as Error);
+        // In the very first read, say what the bytes look like (HTTP, gRPC, TLS: a client at the wrong port).
+        l.onProtocolError(this.socket.bytesRead === chunk.length ? explainForeign(err as Error, chunk) : (err as Error));
       }
     });
     this.socket.on('error', () => {});

@@ -317,6 +317,16 @@ class Http2Channel {
     for (const [t, on] of this.streams) if (on === session) t.sessionLost ??= why;
   }
 
+  /** Adds this channel's open streams to `byService` (service name -> count). */
+  countStreams(byService: Map<string, number>): void {
+    for (const t of this.streams.keys()) byService.set(t.route.name, (byService.get(t.route.name) ?? 0) + 1);
+  }
+
+  /** Open streams on this channel. */
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
   /** Cancels every stream and closes the connection. */
   close(): void {
     this.closed = true;
@@ -397,6 +407,33 @@ export class ChannelPool {
     return this.channel(address).open(headers, route, md.oid, listener);
   }
 
+
+  /** Open streams by service name (for metrics and stats: O(streams), not for the data path). */
+  openByService(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const p of this.pools.values()) for (const c of p.channels) c.countStreams(m);
+    return m;
+  }
+
+  /** Open streams to `address` (`host:port`), over its channels. */
+  openToAddress(address: string): number {
+    let n = 0;
+    for (const c of this.pools.get(address)?.channels ?? []) n += c.streamCount;
+    return n;
+  }
+
+  /**
+   * Whether a backend at `address` accepts an HTTP/2 connection now (readiness): connects
+   * one of its channels, which then serves tunnels as usual. Never rejects.
+   */
+  reachable(address: string): Promise<boolean> {
+    return this.channel(address)
+      .connected()
+      .then(
+        () => true,
+        () => false,
+      );
+  }
 
   /** Cancels every stream still open, then closes every connection. */
   close(): void {

@@ -13,6 +13,7 @@ export {
   MIN_FRAME_BYTES_SETTING,
   WS_SUBPROTOCOL,
 } from './frame.js';
+export { describeForeignBytes } from './sniff.js';
 export { decodePacket, encodePacket, makePacket, packetSize, type Packet } from './packet.js';
 export {
   MOD_SYSTEM,

@@ -68,6 +68,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     discovery: { static: { 'roma.player.service': instances, 'roma.room.service': instances } },
     timeouts: { shutdownMs: 2000, tunnelConnectMs: 1000 },
     log: { level: 'silent' },
+    management: { host: '127.0.0.1', port: 0 },
   };
   const cfg = parseConfig({ ...base, ...o.config });
   const gw = await createGateway(cfg, { logger: pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }), ...(o.clock ? { clock: o.clock } : {}), ...(o.routeTable ? { routeTable: o.routeTable } : {}) });
