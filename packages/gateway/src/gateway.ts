@@ -85,10 +85,12 @@ function listen(server: TcpServer | HttpServer, host: string, port: number, key:
 }
 
 /**
- * A listen failure as one line naming the config key (`listen.tcp`, `management` ...).
+ * A listen failure as one line naming the config key: `key` is a listener's key (`listen.tcp`,
+ * `management`: its `.host` and `.port` are named), or with `exact` true the one key that
+ * holds the address (a `grpc://host:port` endpoint).
  * @returns JanusError JANUS_ERR_CONFIG_INVALID with details `{ key, errno }`.
  */
-export function listenError(err: Error, host: string, port: number, key: string): JanusError {
+export function listenError(err: Error, host: string, port: number, key: string, exact = false): JanusError {
   const errno = (err as NodeJS.ErrnoException).code ?? 'error';
   const why =
     errno === 'EADDRINUSE'
@@ -98,7 +100,8 @@ export function listenError(err: Error, host: string, port: number, key: string)
         : errno === 'EADDRNOTAVAIL'
           ? 'the host is not an address of this machine'
           : err.message;
-  return new JanusError(ErrorCode.ConfigInvalid, `cannot listen on ${host}:${port} (config ${key}.host / ${key}.port): ${why} [${errno}]`, { key: `${key}.port`, errno });
+  const named = exact ? key : `${key}.host / ${key}.port`;
+  return new JanusError(ErrorCode.ConfigInvalid, `cannot listen on ${host}:${port} (config ${named}): ${why} [${errno}]`, { key: exact ? key : `${key}.port`, errno });
 }
 
 /**
