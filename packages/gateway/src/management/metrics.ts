@@ -283,7 +283,12 @@ export class GatewayMetrics {
       rt.zero({ service: s });
       this.roundtrip.set(s, rt.labels(s));
     }
-    if (cfg.metrics.processMetrics) collectDefaultMetrics({ register: reg });
+    if (cfg.metrics.processMetrics) {
+      collectDefaultMetrics({ register: reg });
+      // Gauges named *_total break the Prometheus naming rule (promtool check metrics says so);
+      // the same counts are in nodejs_active_handles / _requests / _resources by type.
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) reg.removeSingleMetric(name);
+    }
   }
 
   /** Counts a client Packet of module `mod` (per message: an array index and an add). */
