@@ -59,6 +59,9 @@ export function register(program: Command): void {
         process.stdout.write(`wrote dev keys: ${written.join(', ')}\n`);
       }
       const cfg = loadConfigFile(opts.config);
+      // Listen for the signal before anything is printed: a process manager may send it the
+      // moment it reads "Ctrl-C stops the stack" (stdout to a pipe is written synchronously).
+      const stopSignal = untilSignal();
       const at = demoBackendAddress(cfg);
       await checkBackendAddressFree(cfg, at);
       const backend = await startDemoBackend(at);
@@ -80,7 +83,7 @@ export function register(program: Command): void {
           '',
         ].join('\n'),
       );
-      await untilSignal();
+      await stopSignal;
       process.stdout.write('stopping...\n');
       await shutdown(gw);
       await backend.close();
