@@ -79,15 +79,16 @@ export class Tunnel {
     });
     stream.on('response', (headers) => {
       this.responded = true;
-      this.onSettled?.(true);
       const status = Number(headers[':status']);
       if (status !== 200) {
         this.fail(status === 404 || status === 501 ? GrpcStatus.UNIMPLEMENTED : GrpcStatus.UNAVAILABLE, `backend answered HTTP ${status}`);
         return;
       }
-      // Trailers-only response: the status arrives with the headers.
+      // Trailers-only response: the status arrives with the headers (a wrong method path gets
+      // UNIMPLEMENTED this way). The stream ended at once, so it was not accepted: finish first.
       const s = statusFromHeaders(headers);
       if (s) this.finish(s);
+      else this.onSettled?.(true);
     });
     stream.on('data', (chunk: Buffer) => {
       if (this.ended) return;
@@ -133,6 +134,9 @@ export class Tunnel {
     return this.accepting;
   }
 
+  /** The status the stream ended with (null while it is open). */
+  endStatus: TunnelStatus | null = null;
+
   /** Set by the channel when its connection failed (the status of the streams it takes down). */
   sessionLost: string | null = null;
 
@@ -173,6 +177,7 @@ export class Tunnel {
   private finish(s: TunnelStatus, rstCode: number = h2.NGHTTP2_NO_ERROR): void {
     if (this.ended) return;
     this.ended = true;
+    this.endStatus = s;
     if (this.cancelTimer) clearTimeout(this.cancelTimer);
     if (!this.stream.closed && !this.stream.destroyed) this.stream.close(rstCode);
     this.onSettled?.(false);

@@ -13,13 +13,15 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { JanusClient } from '@janus/client';
-import { ErrorCode, isJanusError } from '@janus/protocol';
+import { decodeMessage, ErrorCode, isJanusError, SCServerLogout_Code as Code, SCServerUnexpectedErrSchema } from '@janus/protocol';
 import { startDemoBackend } from '@janus/demo-backend';
 import { loadConfigFile, parseConfig } from '../src/config.js';
 import { createGateway } from '../src/gateway.js';
 import { loadKeyRing } from '../src/keys.js';
 import { runJanus } from './support/janus-cli.js';
 import { memoryLogger } from './support/management.js';
+import { RawClient } from './support/raw-client.js';
+import { loggedIn } from './support/session.js';
 import { makeKeys, startStack } from './support/stack.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -216,6 +218,42 @@ describe('a client pointed at the wrong port', () => {
     t.after(() => session.destroy());
     const line = await log.line((l) => l.msg === 'closed' && l.reason === 'bad_input');
     assert.match(String(line.detail), /the client sent the HTTP\/2 \(gRPC\) connection preface, not a Janus frame/);
+  });
+});
+
+describe('a backend that serves another gRPC path', () => {
+  it('player: ServerLogout Waiting, and the close line names UNIMPLEMENTED and services.player.path', async (t) => {
+    const log = memoryLogger('info');
+    const backend = await startDemoBackend({ host: '127.0.0.1', port: 0, playerPath: '/wrong.Service/Tunnel' });
+    t.after(() => backend.close());
+    const at = [{ id: 'w', endpoints: [`grpc://127.0.0.1:${backend.port}`] }];
+    const s = await startStack({ noBackend: true, logger: log.logger, config: { discovery: { static: { 'roma.player.service': at, 'roma.room.service': at } } } });
+    t.after(() => s.stop());
+    const c = await RawClient.connect('tcp', s.gw.tcpPort);
+    t.after(() => c.close());
+    await c.handshake(s.keys.clientKey, s.keys.pins);
+    c.sendAuth(await s.token(81));
+    assert.equal(await c.expectLogout(), Code.Waiting);
+    const line = await log.line((l) => l.msg === 'closed');
+    assert.equal(line.logout, 'Waiting');
+    assert.ok(line.reason === 'player_tunnel_ended' || line.reason === 'no_player_backend', String(line.reason));
+    assert.match(String(line.detail), /gRPC status 12 UNIMPLEMENTED \(the backend does not serve services\.player\.path\): .*\/player\.intra\.v1\.TunnelService\/Tunnel/);
+  });
+
+  it('room: the client gets ServerUnexpectedErr (index 0) with the backend\'s UNIMPLEMENTED text', async (t) => {
+    const backend = await startDemoBackend({ host: '127.0.0.1', port: 0, roomPath: '/wrong.Room/Tunnel' });
+    t.after(() => backend.close());
+    const at = [{ id: 'w', endpoints: [`grpc://127.0.0.1:${backend.port}`] }];
+    const s = await startStack({ noBackend: true, config: { discovery: { static: { 'roma.player.service': at, 'roma.room.service': at } } } });
+    t.after(() => s.stop());
+    const c = await loggedIn(s, 'tcp', 82);
+    t.after(() => c.close());
+    c.send({ mod: 4, seq: 1, obj: 5n, data: new TextEncoder().encode('{}') });
+    const p = await c.nextPacket();
+    assert.deepEqual([p?.mod, p?.seq, p?.index], [1, 3, 0]);
+    const e = decodeMessage(SCServerUnexpectedErrSchema, p!.data);
+    assert.deepEqual([e.mod, e.seq], [4, 1]);
+    assert.match(e.msg, /does not implement the method \/room\.intra\.v1\.TunnelService\/Tunnel/);
   });
 });
 

@@ -138,6 +138,15 @@ function helloFailure(code: SCServerLogout_Code): HandshakeFailure {
   return 'unauthorized';
 }
 
+/**
+ * A tunnel status for the log: `gRPC status 12 UNIMPLEMENTED (...): details`. UNIMPLEMENTED
+ * means the backend does not serve the configured method path, so the key is named.
+ */
+function statusText(st: TunnelStatus, service: string): string {
+  const hint = st.code === 12 ? ` UNIMPLEMENTED (the backend does not serve services.${service}.path)` : '';
+  return `gRPC status ${st.code}${hint}${st.details ? `: ${st.details}` : ''}`;
+}
+
 /** The reason of a logout whose caller named none (the session registry's ConflictingLogin). */
 function logoutReason(code: SCServerLogout_Code): DisconnectReason {
   if (code === SCServerLogout_Code.ConflictingLogin) return 'conflicting_login';
@@ -421,10 +430,16 @@ export class Connection implements TunnelsOwner, LoginSubject {
       tunnel?.end();
       return false;
     }
-    if (!tunnel || !accepted) {
+    // An ended stream (a wrong method path gets UNIMPLEMENTED right after the headers) is not
+    // a player tunnel, whatever accepted() saw first: its end was not reported as the player's.
+    if (!tunnel || !accepted || tunnel.endStatus) {
       // No player instance for this color, or its stream failed at once: Waiting.
       this.ctx.metrics.handshakeFailures.no_player_backend.n++;
-      this.logout(SCServerLogout_Code.Waiting, 'no_player_backend', tunnel ? 'the player stream failed at once' : `no player instance for color "${this.color}"`);
+      const st = tunnel?.endStatus;
+      const why = !tunnel
+        ? `no player instance for color "${this.color}"`
+        : `the player stream ended at once${st ? ` with ${statusText(st, this.ctx.router.player.name)}` : ''}`;
+      this.logout(SCServerLogout_Code.Waiting, 'no_player_backend', why);
       return false;
     }
     this.tunnels.player = tunnel;
@@ -577,7 +592,7 @@ export class Connection implements TunnelsOwner, LoginSubject {
   /** @internal */
   onPlayerTunnelEnd(status: TunnelStatus): void {
     if (this.state === 'closing') return;
-    this.logout(SCServerLogout_Code.Waiting, 'player_tunnel_ended', `gRPC status ${status.code}${status.details ? `: ${status.details}` : ''}`);
+    this.logout(SCServerLogout_Code.Waiting, 'player_tunnel_ended', statusText(status, this.ctx.router.player.name));
   }
 
   /** @internal */
