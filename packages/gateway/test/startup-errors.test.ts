@@ -37,6 +37,22 @@ function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'janus-start-'));
 }
 
+/** A `janus demo` config in a temp dir: free client and management ports, the demo backend at `backendPort`. */
+function demoConfig(backendPort: number): { dir: string; file: string } {
+  const dir = tmp();
+  const file = join(dir, 'demo.yaml');
+  writeFileSync(
+    file,
+    [
+      'listen: { tcp: { host: 127.0.0.1, port: 0 }, ws: { host: 127.0.0.1, port: 0 } }',
+      'management: { port: 0 }',
+      `keys: { dir: ${JSON.stringify(join(REPO, '.janus', 'keys'))} }`,
+      `discovery: { static: { roma.player.service: [{ id: a, endpoints: ["grpc://127.0.0.1:${backendPort}"] }] } }`,
+    ].join('\n'),
+  );
+  return { dir, file };
+}
+
 describe('config errors name the variable or the key', () => {
   it('JANUS_LOG_LEVEL=loud names the variable', () => {
     const dir = tmp();
@@ -160,18 +176,8 @@ describe('a busy port', () => {
   it('janus demo with the backend port busy: one line naming the discovery endpoint, no grpc-js line', async (t) => {
     const held = await holdPort();
     t.after(() => held.server.close());
-    const dir = tmp();
+    const { dir, file } = demoConfig(held.port);
     t.after(() => rmSync(dir, { recursive: true }));
-    const file = join(dir, 'demo.yaml');
-    writeFileSync(
-      file,
-      [
-        'listen: { tcp: { host: 127.0.0.1, port: 0 }, ws: { host: 127.0.0.1, port: 0 } }',
-        'management: { port: 0 }',
-        `keys: { dir: ${JSON.stringify(join(REPO, '.janus', 'keys'))} }`,
-        `discovery: { static: { roma.player.service: [{ id: a, endpoints: ["grpc://127.0.0.1:${held.port}"] }] } }`,
-      ].join('\n'),
-    );
     const r = await runJanus(dir, 'demo', '--config', file);
     assert.equal(r.code, 2);
     assert.equal(
@@ -259,18 +265,9 @@ describe('a backend that serves another gRPC path', () => {
 
 describe('npm start', () => {
   it('stops the stack on SIGINT sent to the npm process (a process manager)', { timeout: 60_000 }, async (t) => {
-    const dir = tmp();
+    // Backend port 0: the demo backend takes a free port (the stack only has to start and stop).
+    const { dir, file } = demoConfig(0);
     t.after(() => rmSync(dir, { recursive: true }));
-    const file = join(dir, 'demo.yaml');
-    writeFileSync(
-      file,
-      [
-        'listen: { tcp: { host: 127.0.0.1, port: 0 }, ws: { host: 127.0.0.1, port: 0 } }',
-        'management: { port: 0 }',
-        `keys: { dir: ${JSON.stringify(join(REPO, '.janus', 'keys'))} }`,
-        'discovery: { static: { roma.player.service: [{ id: a, endpoints: ["grpc://127.0.0.1:0"] }] } }',
-      ].join('\n'),
-    );
     const npm = spawn('npm', ['start', '--silent', '--', '--config', file], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, JANUS_LOG_LEVEL: 'warn' } });
     t.after(() => {
       if (npm.exitCode === null) npm.kill('SIGKILL');
