@@ -247,7 +247,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     if (refusal) {
       metrics.refused[refusal].n++;
       repeat.log('info', `refused:${refusal}`, log, { reason: refusal, transport: t.kind }, 'connection refused at accept (ServerLogout Waiting)');
-      t.attach({ onBody() {}, onProtocolError() {}, onClose() {} });
+      t.attach({ onBody() {}, onProtocolError() {}, onClose: () => metrics.addClosedBytes(t.kind, { read: t.bytesRead, written: t.bytesWritten }) });
       t.send(encodePacket(serverLogoutPacket(SCServerLogout_Code.Waiting, Math.floor(clock.now() / 1000))));
       t.close({ kind: 'end', wsCode: wsCodeForLogout(SCServerLogout_Code.Waiting, shuttingDown) }, cfg.timeouts.logoutFlushMs);
       return;

@@ -22,7 +22,7 @@ function delta(a: Scrape, b: Scrape) {
 
 async function stackWithLog(o: Parameters<typeof startStack>[0] = {}): Promise<{ s: Stack; log: MemoryLog }> {
   const log = memoryLogger('info');
-  const s = await startStack({ ...o, logger: log.logger, config: { metrics: { latencySampleEvery: 1 }, ...o.config } });
+  const s = await startStack({ ...o, logger: log.logger, config: { metrics: { latencySampleEvery: 1, processMetrics: false }, ...o.config } });
   return { s, log };
 }
 
@@ -222,7 +222,7 @@ describe('metrics', () => {
   });
 
   it('includes the Node process metrics (CPU, memory, event-loop lag, GC)', async (t) => {
-    const s = await startStack();
+    const s = await startStack({ config: { metrics: { processMetrics: true } } });
     t.after(() => s.stop());
     const m = await scrape(s);
     for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_eventloop_lag_p99_seconds']) {
@@ -247,7 +247,7 @@ describe('metrics', () => {
   });
 
   it('passes promtool check metrics on a scrape taken under traffic', async (t) => {
-    const s = await startStack();
+    const s = await startStack({ config: { metrics: { processMetrics: true } } });
     t.after(() => s.stop());
     const clients = await Promise.all([1, 2, 3, 4].map((i) => loggedIn(s, i % 2 ? 'tcp' : 'ws', 700 + i)));
     t.after(() => clients.forEach((c) => c.close()));

@@ -326,11 +326,16 @@ export class GatewayMetrics {
     if (total > this.peak) this.peak = total;
   }
 
+  /** Adds the final byte counts of a socket that had no connection (turned away at accept). */
+  addClosedBytes(transport: Transport, bytes: { read: number; written: number }): void {
+    this.closedBytes[transport].read += bytes.read;
+    this.closedBytes[transport].written += bytes.written;
+  }
+
   /** A connection closed: why, and its final byte counts. */
   connectionClosed(transport: Transport, bytes: { read: number; written: number }, reason: DisconnectReason, logout: SCServerLogout_Code | null, close: CloseKind): void {
     this.active[transport]--;
-    this.closedBytes[transport].read += bytes.read;
-    this.closedBytes[transport].written += bytes.written;
+    this.addClosedBytes(transport, bytes);
     const logoutName = logout === null ? 'none' : (SCServerLogout_Code[logout] ?? String(logout));
     const key = `${reason}|${logoutName}|${close}`;
     let d = this.disconnects.get(key);

@@ -71,6 +71,9 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     timeouts: { shutdownMs: 2000, tunnelConnectMs: 1000 },
     log: { level: 'silent' },
     management: { host: '127.0.0.1', port: 0 },
+    // prom-client's process metrics start an event-loop monitor and a GC observer that live as
+    // long as the process: off in the many gateways of a test run (metrics.e2e turns them on).
+    metrics: { processMetrics: false },
   };
   const cfg = parseConfig({ ...base, ...o.config });
   const gw = await createGateway(cfg, { logger: o.logger ?? pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }), ...(o.clock ? { clock: o.clock } : {}), ...(o.routeTable ? { routeTable: o.routeTable } : {}) });
