@@ -106,6 +106,23 @@ describe('metrics', () => {
     assert.equal(m1.get('janus_tunnels_open', { service: 'room' }), 1);
   });
 
+  it('tunnels open by service go up with use and back to 0 once the backend ended them', async (t) => {
+    const s = await startStack();
+    t.after(() => s.stop());
+    const c = await loggedIn(s, 'tcp', 203);
+    for (const room of [1n, 2n]) {
+      const r = c.send({ mod: 4, seq: 1, obj: room, data: text('{}') });
+      assert.equal((await c.nextPacket())?.index, r.index);
+    }
+    const m1 = await scrape(s);
+    assert.deepEqual([m1.get('janus_tunnels_open', { service: 'player' }), m1.get('janus_tunnels_open', { service: 'room' })], [1, 2]);
+    c.close();
+    // The streams end when the backend answers the half-close: re-scrape until it has (no sleep).
+    let m2 = await scrape(s);
+    for (let i = 0; i < 2000 && m2.get('janus_tunnels_open') !== 0; i++) m2 = await scrape(s);
+    assert.deepEqual([m2.get('janus_tunnels_open', { service: 'player' }), m2.get('janus_tunnels_open', { service: 'room' })], [0, 0]);
+  });
+
   it('samples one request in latencySampleEvery', async (t) => {
     const s = await startStack({ config: { metrics: { latencySampleEvery: 4 } } });
     t.after(() => s.stop());
