@@ -214,6 +214,19 @@ describe('a client pointed at the wrong port', () => {
     });
   });
 
+  it('the SDK over WebSocket says the port is not a Janus WebSocket endpoint (TCP port, gRPC port, management port)', async (t) => {
+    const s = await startStack();
+    t.after(() => s.stop());
+    for (const port of [s.gw.tcpPort, s.backendPort, s.gw.management!.port]) {
+      const ws = JanusClient.connect({ transport: 'ws', host: '127.0.0.1', port, token: 'x', clientKeyPem: s.keys.clientKeyPem, serverKeys: { 1: s.keys.serverPubPem }, connectTimeoutMs: 3000 });
+      await assert.rejects(ws, (e: unknown) => {
+        assert.ok(isJanusError(e, ErrorCode.ConnectionClosed), String(e));
+        assert.ok(e.message.endsWith(`(ws://127.0.0.1:${port}/ws is not a Janus WebSocket endpoint: is this the gateway's listen.ws.port, default 17002, and path listen.ws.path, default /ws?)`), e.message);
+        return true;
+      });
+    }
+  });
+
   it('the gateway log says a client sent the HTTP/2 (gRPC) preface', async (t) => {
     const log = memoryLogger('info');
     const s = await startStack({ logger: log.logger });
