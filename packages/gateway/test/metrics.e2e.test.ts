@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { SCServerLogout_Code as Code } from '@janus/protocol';
+import { decodeMessage, encodePacket, makePacket, RECORD_TAG_BYTES, SCServerLogout_Code as Code, SCServerUnexpectedErrSchema } from '@janus/protocol';
 import { RawClient } from './support/raw-client.js';
 import { ManualClock } from './support/manual-clock.js';
 import { memoryLogger, mgmt, scrape, type MemoryLog, type Scrape } from './support/management.js';
@@ -121,6 +121,25 @@ describe('metrics', () => {
     let m2 = await scrape(s);
     for (let i = 0; i < 2000 && m2.get('janus_tunnels_open') !== 0; i++) m2 = await scrape(s);
     assert.deepEqual([m2.get('janus_tunnels_open', { service: 'player' }), m2.get('janus_tunnels_open', { service: 'room' })], [0, 0]);
+  });
+
+  it('a reply over maxFrameBytes counts as reply_too_large', async (t) => {
+    const s = await startStack({ config: { limits: { maxFrameBytes: 256 } } });
+    t.after(() => s.stop());
+    const uid = 2_000_000_000;
+    const c = await loggedIn(s, 'tcp', uid);
+    t.after(() => c.close());
+    // The largest echo request that fits: its reply carries obj = uid as well, so it does not.
+    const size = (obj: bigint, n: number) => encodePacket(makePacket({ mod: 3, seq: 1, index: c.index, obj, data: new Uint8Array(n) })).length + RECORD_TAG_BYTES;
+    let n = 1;
+    while (size(0n, n + 1) <= 256) n++;
+    assert.ok(size(BigInt(uid), n) > 256);
+    const m0 = await scrape(s);
+    const r = c.send({ mod: 3, seq: 1, data: new Uint8Array(n) });
+    const p = await c.nextPacket();
+    assert.deepEqual([p?.mod, p?.seq, p?.index], [1, 3, r.index]);
+    assert.equal(decodeMessage(SCServerUnexpectedErrSchema, p!.data).msg, 'reply too large');
+    assert.equal(delta(m0, await scrape(s))('janus_errors_total', { type: 'reply_too_large' }), 1);
   });
 
   it('samples one request in latencySampleEvery', async (t) => {
