@@ -56,7 +56,7 @@ export function register(program: Command): void {
       process.stdout.write(
         [
           '',
-          `Janus demo is up: TCP 127.0.0.1:${gw.tcpPort}, WebSocket ws://127.0.0.1:${gw.wsPort}${cfg.listen.ws.path}, demo backend 127.0.0.1:${backend.port}.`,
+          `Janus demo is up: TCP 127.0.0.1:${gw.tcpPort}, WebSocket ws${cfg.listen.ws.tls ? 's' : ''}://127.0.0.1:${gw.wsPort}${cfg.listen.ws.path}, demo backend 127.0.0.1:${backend.port}.`,
           'In another terminal:',
           `  npx janus client --uid 1001${gw.tcpPort === 17001 ? '' : ` --port ${gw.tcpPort}`}            # type "help" for the demo commands`,
           `  npx janus client --uid 1002 --ws${gw.wsPort === 17002 ? '' : ` --port ${gw.wsPort}`}       # the same over WebSocket`,
