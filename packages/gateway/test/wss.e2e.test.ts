@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { ErrorCode, isJanusError } from '@janus/protocol';
+import { JanusClient } from '@janus/client';
 import { createGateway, loadConfigFile, parseConfig } from '../src/index.js';
 import { echo } from './support/bounds.js';
 import { RawClient } from './support/raw-client.js';
@@ -58,6 +59,23 @@ describe('wss:// (listen.ws.tls)', () => {
     const tcp = await RawClient.connect('tcp', s.gw.tcpPort);
     t.after(() => tcp.close());
     await tcp.handshake(s.keys.clientKey, s.keys.pins);
+  });
+
+  it('carries a client SDK session over wss:// with tls.ca, and refuses the certificate without it', async (t) => {
+    const s = await wssStack(t);
+    const base = { transport: 'ws' as const, host: '127.0.0.1', port: s.gw.wsPort, token: await s.token(32), clientKeyPem: s.keys.clientKeyPem, serverKeys: { 1: s.keys.serverPubPem } };
+    const client = await JanusClient.connect({ ...base, tls: { ca: cert.certPem } });
+    t.after(() => client.close());
+    assert.equal(client.session.uid, 32n);
+    const reply = await client.request(3, 1, new TextEncoder().encode('sdk over wss'));
+    assert.equal(new TextDecoder().decode(reply.data), 'sdk over wss');
+    // Node's default CAs do not include the test's certificate; ws:// to the TLS port is no WebSocket.
+    await assert.rejects(JanusClient.connect({ ...base, tls: true }), (e: unknown) => isJanusError(e, ErrorCode.ConnectionClosed) && /self-signed certificate/.test(e.message));
+    await assert.rejects(JanusClient.connect(base), (e: unknown) => isJanusError(e, ErrorCode.ConnectionClosed));
+    // rejectUnauthorized: false (development only) skips the check.
+    const lax = await JanusClient.connect({ ...base, token: await s.token(33), tls: { rejectUnauthorized: false } });
+    t.after(() => lax.close());
+    assert.equal(lax.session.uid, 33n);
   });
 
   it('refuses a client that does not trust the certificate, or that speaks plain ws:// to the TLS port', async (t) => {
