@@ -128,6 +128,45 @@ describe('PROXY protocol on the TCP listener (listen.tcp.proxyProtocol)', () => 
   });
 });
 
+describe('PROXY header deadline and shutdown', () => {
+  it('destroys a trusted proxy\'s connection whose header is not complete within handshakeMs, and one still waiting at shutdown', async (t) => {
+    const clock = new ManualClock();
+    const backend = await recordingBackend(t);
+    const s = await startStack({
+      noBackend: true,
+      clock,
+      config: {
+        listen: { tcp: { host: '127.0.0.1', port: 0, proxyProtocol: true }, ws: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 19100 }, trustedProxies: [PROXY] },
+        discovery: discoveryAt(backend.port),
+        timeouts: { handshakeMs: 5000, shutdownMs: 2000 },
+      },
+    });
+    t.after(() => s.stop());
+    const slow = own(t, await RawClient.connect('tcp', s.gw.tcpPort));
+    slow.sendRaw('PROXY TCP4 203.0');
+    // Accepts run in order: once a later connection is served, the slow one's deadline is set.
+    const served = own(t, await RawClient.connect('tcp', s.gw.tcpPort));
+    served.sendRaw(v1('198.51.100.1'));
+    await session(s, served, 1);
+    clock.advance(4999);
+    await echo(served, 'the slow one is still waiting');
+    assert.equal(slow.bodies.length, 0);
+    clock.advance(1);
+    assert.equal(await slow.nextBody(), null, 'nothing sent');
+    assert.deepEqual(await slow.ending, { fin: true });
+    // At shutdown a connection still waiting for its header is cut; admitted ones get Waiting.
+    const waiting = own(t, await RawClient.connect('tcp', s.gw.tcpPort));
+    const last = own(t, await RawClient.connect('tcp', s.gw.tcpPort));
+    last.sendRaw(v1('198.51.100.2'));
+    await session(s, last, 2);
+    await s.gw.close();
+    assert.equal(await waiting.nextBody(), null, 'nothing sent');
+    assert.deepEqual(await waiting.ending, { fin: true });
+    assert.equal(await last.expectLogout(), Code.Waiting);
+    assert.equal(await served.expectLogout(), Code.Waiting);
+  });
+});
+
 describe('X-Forwarded-For on the WebSocket listener (listen.ws.forwardedFor)', () => {
   const xff = (value: string): { headers: Record<string, string> } => ({ headers: { 'x-forwarded-for': value } });
 
