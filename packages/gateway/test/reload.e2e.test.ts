@@ -4,7 +4,9 @@
  */
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
+import pino from 'pino';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { decodeMessage, ErrorCode, SCServerLogout_Code as Code, SCServerUnexpectedErrSchema, parseTokenKey } from '@janus/protocol';
@@ -185,8 +187,16 @@ describe('reload: refused and restart-only changes', () => {
     assert.equal(r.error.key, 'keys');
     assert.ok(r.error.message.includes(keyFileNames(3).clientPub), r.error.message);
 
+    // A key directory without a token key would leave no way to log in: refused.
+    rmSync(join(s.keys.dir, keyFileNames(3).clientPub));
+    mkdirSync(join(s.keys.dir, 'empty'));
+    s.write({ keys: { dir: 'empty' } });
+    r = refused(await s.gw.reload());
+    assert.deepEqual([r.error.code, r.error.key], [ErrorCode.KeyInvalid, 'keys']);
+    assert.match(r.error.message, /no token key/);
+
     assert.equal(s.gw.config, running, 'the running config object stays');
-    assert.equal(s.reloads.length, 4);
+    assert.equal(s.reloads.length, 5);
     // The old limit (2) and the old keys still hold: one more v1 session, then Waiting.
     await echo(c, 'kept through four refused reloads');
     await echo(await s.login('ws', 402, v1), 'v1 still accepted');
@@ -278,13 +288,23 @@ describe('reload: config file watch', () => {
     clock.advance(250);
     assert.equal(s.reloads.length, 1);
 
-    // Turning the watch off is itself reloaded: later edits wait for SIGHUP / reload().
+    // An editor's save: a new file renamed over the old one (the watch is on the directory).
     armed = clock.armed(250);
-    s.write({ reload: { ...watch, watch: false }, limits: { maxConnections: 1 } });
+    writeFileSync(`${s.file}.tmp`, readFileSync(s.file, 'utf8').replace('maxConnections: 1', 'maxConnections: 2'));
+    renameSync(`${s.file}.tmp`, s.file);
     await armed;
     clock.advance(250);
     assert.equal(s.reloads.length, 2);
-    assert.deepEqual(applied(s.reloads[1]!).applied, ['reload.watch']);
+    assert.deepEqual(applied(s.reloads[1]!).applied, ['limits.maxConnections']);
+    assert.equal(s.gw.config.limits.maxConnections, 2);
+
+    // Turning the watch off is itself reloaded: later edits wait for SIGHUP / reload().
+    armed = clock.armed(250);
+    s.write({ reload: { ...watch, watch: false }, limits: { maxConnections: 2 } });
+    await armed;
+    clock.advance(250);
+    assert.equal(s.reloads.length, 3);
+    assert.deepEqual(applied(s.reloads[2]!).applied, ['reload.watch']);
   });
 });
 
@@ -339,5 +359,44 @@ describe('reload: the wss certificate', () => {
     s.write(listenTls({ tls: { certFile: a.certFile, keyFile: a.keyFile } }));
     assert.deepEqual(applied(await s.gw.reload()).restartRequired, ['listen.ws.tls']);
     assert.equal(s.gw.config.listen.ws.tls, undefined);
+  });
+});
+
+describe('reload: log level', () => {
+  it('changes the level of the gateway and of connections opened before the reload', async (t) => {
+    const out = new PassThrough();
+    const lines: { msg?: string; conn?: number }[] = [];
+    const waiters: { test: (l: { msg?: string; conn?: number }) => boolean; resolve: () => void }[] = [];
+    let buf = '';
+    out.setEncoding('utf8').on('data', (d: string) => {
+      buf += d;
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const l = JSON.parse(buf.slice(0, nl)) as { msg?: string; conn?: number };
+        buf = buf.slice(nl + 1);
+        lines.push(l);
+        for (const w of waiters.filter((x) => x.test(l))) w.resolve();
+      }
+    });
+    /** Resolves once a line passing `test` was logged; fails the test after 5 s without one. */
+    const logged = (test: (l: { msg?: string; conn?: number }) => boolean, what: string): Promise<void> =>
+      lines.some(test)
+        ? Promise.resolve()
+        : new Promise((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`no log line: ${what}`)), 5000);
+            waiters.push({ test, resolve: () => (clearTimeout(timer), resolve()) });
+          });
+    const s = await startFileStack({ logger: pino({ level: 'info' }, out), extra: { log: { level: 'info' } } });
+    t.after(() => s.stop());
+    const v1 = versionKeys(s.keys.dir, 1);
+    const early = await s.login('tcp', 801, v1);
+    assert.equal(lines.filter((l) => l.msg === 'accepted').length, 0, 'no debug lines at info');
+
+    s.write({ log: { level: 'debug' } });
+    assert.deepEqual(applied(await s.gw.reload()).applied, ['log.level']);
+    await s.login('tcp', 802, v1);
+    early.close();
+    // The new connection logs at debug, and so does the one from before the reload as it closes.
+    await logged((l) => l.msg === 'accepted' && l.conn === 2, 'debug line of the new connection');
+    await logged((l) => l.msg === 'closed' && l.conn === 1, 'debug line of the connection opened before the reload');
   });
 });

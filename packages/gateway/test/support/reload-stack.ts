@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { stringify } from 'yaml';
 import { AuthToken_Status, decodeMessage, decodePacket, SCServerLogoutSchema, sealToken, type SigningKey, type VerifyKey } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
@@ -65,7 +65,7 @@ function baseConfig(backendPort: number): Record<string, unknown> {
 }
 
 /** Starts the demo backend and a gateway from a config file, with a file config source. */
-export async function startFileStack(o: { extra?: Record<string, unknown>; clock?: Clock } = {}): Promise<FileStack> {
+export async function startFileStack(o: { extra?: Record<string, unknown>; clock?: Clock; logger?: Logger } = {}): Promise<FileStack> {
   const keys = await makeKeys();
   const backend = await startDemoBackend({ host: '127.0.0.1', port: 0 });
   const file = join(keys.dir, 'gateway.yaml');
@@ -73,7 +73,7 @@ export async function startFileStack(o: { extra?: Record<string, unknown>; clock
   write(o.extra);
   const reloads: ReloadResult[] = [];
   const gw = await createGateway(loadConfigFile(file), {
-    logger: pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }),
+    logger: o.logger ?? pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }),
     configSource: fileConfigSource(file),
     onReload: (r) => reloads.push(r),
     ...(o.clock ? { clock: o.clock } : {}),
