@@ -101,7 +101,7 @@ function listen(server: TcpServer | HttpServer, host: string, port: number): Pro
 export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Promise<Gateway> {
   const log = opts.logger ?? pino({ level: cfg.log.level, base: { gateway: cfg.gateway.id } });
   const clock = opts.clock ?? systemClock;
-  // `cfg` and `keys` are the running ones: a reload reassigns them (applyReload below).
+  // `cfg` and `keys` are the running ones: a reload reassigns them (the Reloader's apply hook below).
   let keys = opts.keys ?? loadKeyRing(cfg);
   const wsTls = cfg.listen.ws.tls ? loadListenerTls(cfg.listen.ws.tls) : null;
   const trusted = new TrustedProxies(cfg.listen.trustedProxies);
@@ -259,14 +259,16 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     clock,
     log,
     apply: ({ previous, config, keys: ring, tls }) => {
+      // What can throw first (reload.ts refuses the reload then), the plain swaps after.
+      if (discovery instanceof StaticDiscovery) discovery.update(config.discovery.static);
+      if (tls) (httpServer as HttpsServer).setSecureContext(tls);
+      const router = new Router(config, ctx.router);
       cfg = config;
       ctx.cfg = config;
       if (ring) keys = ctx.keys = ring;
       ctx.handshake = { ...ctx.handshake, clientKeys: keys.clientKeys, serverKeys: keys.serverKeys, handshakeSkew: config.timeouts.handshakeSkewS };
-      ctx.router = new Router(config, ctx.router);
+      ctx.router = router;
       handshakes.setLimits(config.limits);
-      if (discovery instanceof StaticDiscovery) discovery.update(config.discovery.static);
-      if (tls) (httpServer as HttpsServer).setSecureContext(tls);
       // Only a changed log.level: a level set at runtime survives a reload that does not touch it.
       if (config.log.level !== previous.log.level) log.level = config.log.level;
     },

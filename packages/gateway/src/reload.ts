@@ -274,7 +274,10 @@ export interface ReloaderOptions {
   source: ConfigSource | null;
   clock: Clock;
   log: Logger;
-  /** Installs a validated change; must not throw (everything that can fail was checked). */
+  /**
+   * Installs a validated change. Steps that can still fail run first, before anything is
+   * swapped: a throw refuses the reload (the loaders already checked what they can).
+   */
   apply(change: ReloadChange): void;
   /** Told of every reload attempt's result, whatever triggered it. */
   onReload?(result: ReloadResult): void;
@@ -317,7 +320,11 @@ export class Reloader {
     } else {
       this.o.log.error({ trigger, code: result.error.code, key: result.error.key, err: result.error.message }, 'config reload refused; the running config stays');
     }
-    this.o.onReload?.(result);
+    try {
+      this.o.onReload?.(result);
+    } catch (err) {
+      this.o.log.error({ err }, 'onReload callback failed');
+    }
     return result;
   }
 
@@ -357,7 +364,12 @@ export class Reloader {
     if (!this.keys && plan.applied.some((k) => k.startsWith('keys'))) {
       warnings.push('keys.* changed but this gateway was given its key ring by its embedder: not reloaded');
     }
-    this.o.apply({ previous: this.running, config: plan.effective, keys, tls: tlsReloaded ? tls : null });
+    try {
+      this.o.apply({ previous: this.running, config: plan.effective, keys, tls: tlsReloaded ? tls : null });
+    } catch (err) {
+      // The gateway's hook runs its steps that can fail (instance lists, certificate) before it swaps anything.
+      return refused(trigger, err);
+    }
     this.running = plan.effective;
     if (keys) this.keys = keys;
     if (tlsReloaded) this.tls = tls;
@@ -378,7 +390,12 @@ export class Reloader {
       this.watcher.debounceMs = debounceMs;
       return;
     }
-    this.watcher = new ConfigFileWatcher(file, debounceMs, this.o.clock, this.o.log, () => void this.reload('watch'));
+    try {
+      this.watcher = new ConfigFileWatcher(file, debounceMs, this.o.clock, this.o.log, () => void this.reload('watch'));
+    } catch (err) {
+      // No inotify watch left, a directory gone: the gateway runs on, reloads by SIGHUP or the route.
+      this.o.log.warn({ err: (err as Error).message, file }, 'cannot watch the config file (reload.watch); reload with SIGHUP');
+    }
   }
 }
 
