@@ -114,6 +114,26 @@ describe('reload: limits and keys with sessions open', () => {
   });
 });
 
+describe('reload: per-connection limits', () => {
+  it('gives new connections the new message limit; a connection from before keeps its own', async (t) => {
+    const s = await startFileStack();
+    t.after(() => s.stop());
+    const v1 = versionKeys(s.keys.dir, 1);
+    const old = await s.login('tcp', 150, v1);
+    s.write({ limits: { messagesPerSecond: 1, messageBurst: 2 } });
+    assert.deepEqual(applied(await s.gw.reload()).applied, ['limits.messageBurst', 'limits.messagesPerSecond']);
+    const fresh = await s.login('tcp', 151, v1);
+    // Three requests at once: the new bucket (2, refilling at 1/s) refuses the third.
+    const reqs = [0, 1, 2].map((i) => fresh.send({ mod: 3, seq: 1, data: text(`r${i}`) }));
+    // (The refusal comes from the gateway, the replies from the backend: sorted by index.)
+    const answers = [await fresh.nextPacket(), await fresh.nextPacket(), await fresh.nextPacket()].sort((a, b) => a!.index - b!.index);
+    assert.deepEqual(answers.map((p) => [p?.mod, p?.seq, p?.index]), [[3, 1, reqs[0]!.index], [3, 1, reqs[1]!.index], [1, 3, reqs[2]!.index]]);
+    assert.equal(decodeMessage(SCServerUnexpectedErrSchema, answers[2]!.data).msg, 'rate limited');
+    // The connection from before still has the default bucket (400).
+    for (let i = 0; i < 5; i++) await echo(old, `old ${i}`);
+  });
+});
+
 describe('reload: module table, routes and static instances', () => {
   it('routes new modules and (mod, seq) overrides, and finds added instances, with the session kept', async (t) => {
     const s = await startFileStack();
