@@ -211,6 +211,15 @@ export const configSchema = z.strictObject({
       processMetrics: z.boolean().default(true),
     })
     .prefault({}),
+  /** Hot reload (reload.ts): what triggers one besides SIGHUP and Gateway.reload(). */
+  reload: z
+    .strictObject({
+      /** Reload when the config file changes (fs.watch on its directory). Off by default. */
+      watch: z.boolean().default(false),
+      /** Quiet time after the last change event before the reload runs (ms). */
+      debounceMs: z.number().int().min(10).max(60000).default(500),
+    })
+    .prefault({}),
 });
 
 /** The validated, frozen configuration. */
@@ -218,7 +227,8 @@ export type GatewayConfig = z.output<typeof configSchema>;
 /** What a config file (or test) may give: everything optional. */
 export type GatewayConfigInput = z.input<typeof configSchema>;
 
-function deepFreeze<T>(o: T): T {
+/** Freezes `o` and everything reachable from it (a validated config; reload.ts freezes the config it builds). */
+export function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {
     Object.freeze(o);
     for (const v of Object.values(o)) deepFreeze(v);

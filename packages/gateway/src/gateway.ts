@@ -23,6 +23,7 @@ import { GatewayMetrics, type RefusalReason } from './management/metrics.js';
 import { RepeatLog } from './management/repeat-log.js';
 import { startManagementServer, type ManagementServer, type ReadyReport } from './management/server.js';
 import { readProxyHeader } from './proxy-protocol.js';
+import { Reloader, type ConfigSource, type ReloadResult, type ReloadTrigger } from './reload.js';
 import { MemoryRouteTable, type RouteTable } from './route-table.js';
 import { Router } from './router.js';
 import { SessionRegistry } from './sessions.js';
@@ -49,10 +50,18 @@ export interface GatewayOptions {
    * docs/decisions/0008-handshake-offload.md). A caller's back end is not closed by the gateway.
    */
   handshakeCrypto?: CryptoBackend;
+  /**
+   * Where reload() reads the config again (`fileConfigSource(file)` for a YAML file, which
+   * `reload.watch` then watches). Default: none, reload() is refused. reload.ts.
+   */
+  configSource?: ConfigSource;
+  /** Told of every reload attempt's result (SIGHUP, reload(), the file watch). */
+  onReload?: (result: ReloadResult) => void;
 }
 
 /** A running gateway. */
 export interface Gateway {
+  /** The running config (a reload replaces it). */
   readonly config: GatewayConfig;
   /** Bound ports (useful when the config asked for port 0). */
   readonly tcpPort: number;
@@ -69,6 +78,14 @@ export interface Gateway {
   readonly logLevel: string;
   /** Changes the log level of the gateway and of every live connection (the admin route). */
   setLogLevel(level: LogLevel): void;
+  /**
+   * Reads the config source again and applies what changed, dropping no connection:
+   * open sessions keep their session keys, limits and tunnels; new connections get the new
+   * config. Resolves with what changed, what needs a restart, or why it was refused (the
+   * running config then stays). Never rejects. docs/operations.md "Reload and key rotation".
+   * @param trigger for the log line: 'signal' (SIGHUP), 'api' (default), 'watch'.
+   */
+  reload(trigger?: ReloadTrigger): Promise<ReloadResult>;
   /**
    * Graceful shutdown (PROTOCOL.md 8): stop accepting, ServerLogout Waiting to every client,
    * half-close the tunnels, wait for the sockets to close (at most timeouts.shutdownMs),
@@ -158,7 +175,8 @@ function describeConnection(c: Connection, now: number): unknown {
 export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Promise<Gateway> {
   const log = opts.logger ?? pino({ level: cfg.log.level, base: { gateway: cfg.gateway.id } });
   const clock = opts.clock ?? systemClock;
-  const keys = opts.keys ?? loadKeyRing(cfg);
+  // `cfg` and `keys` are the running ones: a reload reassigns them (the Reloader's apply hook below).
+  let keys = opts.keys ?? loadKeyRing(cfg);
   const wsTls = cfg.listen.ws.tls ? loadListenerTls(cfg.listen.ws.tls) : null;
   const trusted = new TrustedProxies(cfg.listen.trustedProxies);
   if (!opts.discovery) checkStaticDiscovery(cfg, log);
@@ -333,6 +351,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
           metrics,
           logLevel: () => log.level,
           setLogLevel: (level) => setLogLevel(level),
+          reload: () => Promise.resolve(reloader.reload('api')),
         },
         { host: cfg.management.host, port: cfg.management.port, ...(cfg.management.adminToken ? { adminToken: cfg.management.adminToken } : {}) },
       ).catch((err: Error) => {
@@ -416,10 +435,37 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     }
     return { modules: cfg.modules, routes: cfg.routes, services };
   }
+  const reloader = new Reloader({
+    config: cfg,
+    keys: opts.keys ? null : keys,
+    tls: wsTls,
+    staticDiscovery: discovery instanceof StaticDiscovery,
+    source: opts.configSource ?? null,
+    clock,
+    log,
+    apply: ({ previous, config, keys: ring, tls }) => {
+      // What can throw first (reload.ts refuses the reload then), the plain swaps after.
+      if (!opts.discovery) checkStaticDiscovery(config, log);
+      if (discovery instanceof StaticDiscovery) discovery.update(config.discovery.static);
+      if (tls) (httpServer as HttpsServer).setSecureContext(tls);
+      const router = new Router(config, ctx.router);
+      cfg = config;
+      ctx.cfg = config;
+      if (ring) keys = ctx.keys = ring;
+      ctx.handshake = { ...ctx.handshake, clientKeys: keys.clientKeys, serverKeys: keys.serverKeys, handshakeSkew: config.timeouts.handshakeSkewS };
+      ctx.router = router;
+      handshakes.setLimits(config.limits);
+      // Only a changed log.level: a level set at runtime survives a reload that does not touch it.
+      if (config.log.level !== previous.log.level) setLogLevel(config.log.level);
+    },
+    ...(opts.onReload ? { onReload: opts.onReload } : {}),
+  });
 
   let closing: Promise<void> | null = null;
   return {
-    config: cfg,
+    get config() {
+      return cfg;
+    },
     tcpPort,
     wsPort,
     sessions,
@@ -432,9 +478,13 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     get connectionCount() {
       return connections.size;
     },
+    reload(trigger = 'api') {
+      return Promise.resolve(reloader.reload(trigger));
+    },
     close() {
       closing ??= (async () => {
         shuttingDown = true;
+        reloader.close();
         tcpServer.close();
         httpServer.close();
         for (const s of awaitingHeader) s.destroy();

@@ -66,7 +66,11 @@ import type { ZlibPool } from './zlib-pool.js';
 /** Connection states (PROTOCOL.md 7). */
 export type ConnectionState = 'handshaking' | 'authenticating' | 'open' | 'closing';
 
-/** What every connection of a gateway shares (built once in createGateway). */
+/**
+ * What every connection of a gateway shares (built once in createGateway). A config reload
+ * replaces `cfg`, `keys`, `handshake` and `router` (reload.ts): a connection reads them when
+ * it uses them, so what it took at its start (limits, session keys, tunnels) stays its own.
+ */
 export interface ConnectionContext {
   cfg: GatewayConfig;
   keys: KeyRing;
@@ -339,15 +343,17 @@ export class Connection implements TunnelsOwner, LoginSubject {
 
   private async handleHandshake(body: Uint8Array): Promise<void> {
     const hs = decodeClientHello(body);
+    // One key set for both steps: a config reload in between must not take away the server key version just checked.
+    const hsConfig = this.ctx.handshake;
     const now = this.nowS();
-    const code = await checkClientHello(this.ctx.handshake, hs, now);
+    const code = await checkClientHello(hsConfig, hs, now);
     if (this.state !== 'handshaking') return;
     if (code !== null) {
       this.ctx.metrics.handshakeFailures[helloFailure(code)].n++;
       this.logout(code, 'handshake_refused');
       return;
     }
-    const sh = await createServerHello(this.ctx.handshake, { csBody: body, hs, timestamp: BigInt(now) });
+    const sh = await createServerHello(hsConfig, { csBody: body, hs, timestamp: BigInt(now) });
     if (this.state !== 'handshaking') return;
     this.requestedServerId = hs.serverId;
     this.receiver.nextIndex = sh.startIndex;
