@@ -35,6 +35,12 @@ export interface TunnelListener {
   onEnd(tunnel: Tunnel, status: TunnelStatus): void;
   /** The stream accepts writes again after write() returned false. */
   onDrain(tunnel: Tunnel): void;
+  /**
+   * A TunnelResponse over the receive limit went by (not buffered; the stream goes on):
+   * `p` holds its fields except `data` (empty), `bytes` its size (PROTOCOL.md 2: a reply
+   * too large is answered with ServerUnexpectedErr).
+   */
+  onTooLarge(tunnel: Tunnel, p: Packet, bytes: number): void;
 }
 
 /** One bidirectional stream to a backend. */
@@ -54,7 +60,7 @@ export class Tunnel {
    * @param route the service this stream belongs to.
    * @param oid the stream's object id (uid for the player service).
    * @param halfCloseMs after end(), cancel the stream if the backend has not ended it (ms).
-   * @param maxReceiveBytes largest backend message accepted (bytes); a larger one fails the stream RESOURCE_EXHAUSTED.
+   * @param maxReceiveBytes largest backend message delivered (bytes); a larger one is read by without buffering and reported to onTooLarge.
    * @param onFinished called once when the stream has ended (the pool forgets it).
    */
   constructor(
@@ -67,16 +73,17 @@ export class Tunnel {
     private readonly onFinished: (t: Tunnel) => void,
     private readonly ping: (done: () => void) => boolean,
   ) {
-    this.reader = new GrpcMessageReader(maxReceiveBytes, (body) => {
-      let p: Packet;
-      try {
-        p = decodeTunnelMessageAsPacket(body);
-      } catch (err) {
-        this.fail(GrpcStatus.INTERNAL, `bad TunnelResponse: ${(err as Error).message}`);
-        return;
-      }
-      if (!this.ended) listener.onMessage(this, p);
-    });
+    this.reader = new GrpcMessageReader(
+      maxReceiveBytes,
+      (body) => {
+        const p = this.decode(body);
+        if (p && !this.ended) listener.onMessage(this, p);
+      },
+      (fields, bytes) => {
+        const p = this.decode(fields);
+        if (p && !this.ended) listener.onTooLarge(this, p, bytes);
+      },
+    );
     stream.on('response', (headers) => {
       this.responded = true;
       this.onSettled?.(true);
@@ -131,6 +138,15 @@ export class Tunnel {
       this.ping(() => this.onSettled?.(!this.ended));
     });
     return this.accepting;
+  }
+
+  private decode(body: Buffer): Packet | null {
+    try {
+      return decodeTunnelMessageAsPacket(body);
+    } catch (err) {
+      this.fail(GrpcStatus.INTERNAL, `bad TunnelResponse: ${(err as Error).message}`);
+      return null;
+    }
   }
 
   /** Set by the channel when its connection failed (the status of the streams it takes down). */
@@ -353,7 +369,7 @@ export class ChannelPool {
    * @param channelsPerInstance HTTP/2 connections per backend address (count).
    * @param connectTimeoutMs wait for a connection to a backend when opening a stream (ms).
    * @param halfCloseMs after a half-close, cancel a stream the backend has not ended (ms).
-   * @param maxReceiveBytes largest backend message accepted (bytes); larger ones fail the stream.
+   * @param maxReceiveBytes largest backend message delivered (bytes); larger ones go to TunnelListener.onTooLarge, the stream goes on.
    * @param keepalive HTTP/2 PING interval while streams are open, and how long an unanswered PING
    *   may take before the connection is closed and its streams fail UNAVAILABLE (ms): a backend host
    *   that vanished without a RST is noticed within keepaliveMs + keepaliveTimeoutMs.

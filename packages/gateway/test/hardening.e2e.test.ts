@@ -7,11 +7,11 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { performance } from 'node:perf_hooks';
-import { SCServerLogout_Code as Code } from '@janus/protocol';
+import { decodeMessage, SCServerLogout_Code as Code, SCServerUnexpectedErrSchema, TUNNEL_PATHS, type TunnelMessage } from '@janus/protocol';
 import { startDemoBackend } from '@janus/demo-backend';
-import { discoveryAt, echo } from './support/bounds.js';
+import { discoveryAt, echo, startRawBackend, type RawTunnelCall } from './support/bounds.js';
 import { MuteBackend } from './support/mute-backend.js';
-import { tryLogin } from './support/session.js';
+import { loggedIn, tryLogin } from './support/session.js';
 import { startStack } from './support/stack.js';
 
 describe('fault 1: a backend address whose connection never speaks HTTP/2', () => {
@@ -56,4 +56,38 @@ describe('fault 1: a backend address whose connection never speaks HTTP/2', () =
       }
     }
   });
+});
+
+describe('fault 2: a reply over the gateway\'s gRPC receive limit', () => {
+  for (const kind of ['tcp', 'ws'] as const) {
+    it(`is answered ServerUnexpectedErr "reply too large" with its index (${kind}); the player stream and the session stay`, async (t) => {
+      // Player seq 2 answers with a reply of 3 MiB of data (over max(maxFrameBytes, maxInflateBytes) + 1 KiB),
+      // and an oversized push before it; anything else is echoed.
+      const player = (call: RawTunnelCall): void => {
+        call.on('error', () => {});
+        call.on('end', () => call.end());
+        call.on('data', (m: TunnelMessage) => {
+          if (m.seq === 2) {
+            call.write({ ...m, index: 0, seq: 3, data: Buffer.alloc(3 << 20, 1) });
+            call.write({ ...m, data: Buffer.alloc(3 << 20, 2) });
+          } else {
+            call.write(m);
+          }
+        });
+      };
+      const backend = await startRawBackend({ [TUNNEL_PATHS.player]: player });
+      t.after(() => backend.close());
+      const s = await startStack({ noBackend: true, config: { discovery: discoveryAt(backend.port) } });
+      t.after(() => s.stop());
+      const c = await loggedIn(s, kind, 7);
+      t.after(() => c.close());
+      const req = c.send({ mod: 3, seq: 2, data: Buffer.from('big please') });
+      const e = await c.nextPacket();
+      assert.deepEqual([e?.mod, e?.seq, e?.index], [1, 3, req.index], 'ServerUnexpectedErr with the request\'s index (the oversized push is dropped)');
+      const err = decodeMessage(SCServerUnexpectedErrSchema, e!.data);
+      assert.deepEqual([err.mod, err.seq, err.msg], [3, 2, 'reply too large']);
+      await echo(c, 'the same player stream goes on');
+      assert.ok(s.gw.sessions.get(7n), 'still logged in');
+    });
+  }
 });

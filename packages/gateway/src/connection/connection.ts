@@ -466,6 +466,11 @@ export class Connection implements TunnelsOwner, LoginSubject {
   }
 
   /** @internal */
+  onTunnelMessageTooLarge(p: Packet, bytes: number): void {
+    this.sender.refuseTooLarge(p, bytes);
+  }
+
+  /** @internal */
   onBackpressure(paused: boolean): void {
     if (this.state === 'closing') return;
     if (paused) this.inbox.hold();

@@ -133,11 +133,21 @@ export class Sender {
     );
   }
 
+  /**
+   * A Packet too large to send (PROTOCOL.md 2): a reply (index != 0) is answered with
+   * ServerUnexpectedErr "reply too large" carrying its index, mod and seq; a push is
+   * dropped. Logged either way (`bytes`: its size as it came).
+   */
+  refuseTooLarge(p: Packet, bytes: number): void {
+    if (this.closed) return;
+    this.log.warn({ mod: p.mod, seq: p.seq, index: p.index, bytes }, 'outgoing Packet over the size limit');
+    if (p.index !== 0) this.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'reply too large'));
+  }
+
   private write(p: Packet): void {
     let body = encodePacket(p);
     if (body.length + (this.sealer ? RECORD_TAG_BYTES : 0) > this.limits.maxFrameBytes) {
-      this.log.warn({ mod: p.mod, seq: p.seq, bytes: body.length }, 'outgoing Packet over maxFrameBytes');
-      if (p.index !== 0) this.write(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'reply too large'));
+      this.refuseTooLarge(p, body.length);
       return;
     }
     if (this.sealer) {
