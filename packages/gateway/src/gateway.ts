@@ -6,7 +6,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { encodePacket, SCServerLogout_Code, serverLogoutPacket, WS_SUBPROTOCOL, type CryptoBackend } from '@janus/protocol';
+import { encodePacket, SCServerLogout_Code, serverLogoutPacket, TUNNEL_FIELDS_HEADROOM_BYTES, WS_SUBPROTOCOL, type CryptoBackend } from '@janus/protocol';
 import { CryptoPool } from '@janus/protocol/node';
 import { Balancer } from './balancer.js';
 import { systemClock, type Clock } from './clock.js';
@@ -86,12 +86,13 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const routes = opts.routeTable ?? new MemoryRouteTable(() => clock.now());
   const discovery = opts.discovery ?? new StaticDiscovery(cfg.discovery.static);
   // A backend message may carry up to maxInflateBytes of data (deflated on the way out) plus
-  // its fields; anything larger fails its stream instead of stalling the event loop in zlib.
+  // its fields; anything larger is read by without its data and refused (reply too large)
+  // instead of being buffered and stalling the event loop in zlib.
   const channels = new ChannelPool(
     cfg.tunnel.channelsPerInstance,
     cfg.timeouts.tunnelConnectMs,
     cfg.timeouts.tunnelHalfCloseMs,
-    Math.max(cfg.limits.maxInflateBytes, cfg.limits.maxFrameBytes) + 1024,
+    Math.max(cfg.limits.maxInflateBytes, cfg.limits.maxFrameBytes) + TUNNEL_FIELDS_HEADROOM_BYTES,
     cfg.tunnel,
   );
   const coalescer = new WriteCoalescer();

@@ -4,7 +4,7 @@
  * and reading a status from trailers or a stream reset.
  */
 import { constants as h2 } from 'node:http2';
-import { encodeTunnelMessage, type TunnelMessage } from '@janus/protocol';
+import { encodeTunnelMessage, TUNNEL_FIELDS_HEADROOM_BYTES, type TunnelMessage } from '@janus/protocol';
 
 /** gRPC status codes used by the gateway (same numbers as every gRPC implementation). */
 export const GrpcStatus = {
@@ -37,11 +37,8 @@ export interface GrpcReadError {
   details: string;
 }
 
-/**
- * Largest size of the fields other than `data` that an oversized TunnelResponse may carry
- * (bytes): its own fields are at most eleven varints, about a hundred bytes.
- */
-export const MAX_OVERSIZED_FIELDS_BYTES = 1024;
+/** Largest size of the fields other than `data` that an oversized TunnelResponse may carry (bytes). */
+export const MAX_OVERSIZED_FIELDS_BYTES = TUNNEL_FIELDS_HEADROOM_BYTES;
 
 /**
  * Reads one oversized message as it streams by: the payload of field 1 (`data`) is

@@ -7,7 +7,9 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { performance } from 'node:perf_hooks';
-import { decodeMessage, SCServerLogout_Code as Code, SCServerUnexpectedErrSchema, TUNNEL_PATHS, type TunnelMessage } from '@janus/protocol';
+import { randomBytes } from 'node:crypto';
+import { inflateSync } from 'node:zlib';
+import { decodeMessage, encodePacket, makePacket, RECORD_TAG_BYTES, SCServerLogout_Code as Code, SCServerUnexpectedErrSchema, TUNNEL_PATHS, type TunnelMessage } from '@janus/protocol';
 import { startDemoBackend } from '@janus/demo-backend';
 import { discoveryAt, echo, startRawBackend, type RawTunnelCall } from './support/bounds.js';
 import { MuteBackend } from './support/mute-backend.js';
@@ -90,4 +92,41 @@ describe('fault 2: a reply over the gateway\'s gRPC receive limit', () => {
       assert.ok(s.gw.sessions.get(7n), 'still logged in');
     });
   }
+});
+
+describe('fault 3: one large reply and the send-queue limit', () => {
+  for (const kind of ['tcp', 'ws'] as const) {
+    it(`delivers a reply of exactly maxFrameBytes to a ${kind} client that reads, with sendQueueBytes = maxFrameBytes`, async (t) => {
+      const maxFrameBytes = 256 * 1024;
+      const s = await startStack({ config: { limits: { maxFrameBytes, sendQueueBytes: maxFrameBytes, compressThreshold: 1 << 20 } } });
+      t.after(() => s.stop());
+      const c = await loggedIn(s, kind, 8);
+      t.after(() => c.close());
+      // The echo carries obj = the uid: pick the data length that makes its record exactly maxFrameBytes.
+      const index = c.index;
+      const replyBytes = (n: number): number => encodePacket(makePacket({ mod: 3, seq: 1, obj: 8n, index, data: new Uint8Array(n) })).length + RECORD_TAG_BYTES;
+      let n = maxFrameBytes - 64;
+      while (replyBytes(n + 1) <= maxFrameBytes) n++;
+      assert.equal(replyBytes(n), maxFrameBytes);
+      const data = randomBytes(n);
+      const req = c.send({ mod: 3, seq: 1, data });
+      const r = await c.nextPacket();
+      assert.deepEqual([r?.mod, r?.seq, r?.index], [3, 1, req.index], 'the reply, not a ServerLogout');
+      assert.ok(Buffer.from(data).equals(Buffer.from(r!.data)));
+      await echo(c, 'and the session goes on');
+    });
+  }
+
+  it('the demo backend takes a request as large as an 8 MiB frame limit allows, and its echo comes back', async (t) => {
+    const s = await startStack({ config: { limits: { maxFrameBytes: 8 << 20 } } });
+    t.after(() => s.stop());
+    const c = await loggedIn(s, 'tcp', 9);
+    t.after(() => c.close());
+    const data = randomBytes(5 << 20);
+    const req = c.send({ mod: 3, seq: 1, data });
+    const r = await c.nextPacket(20_000);
+    assert.deepEqual([r?.mod, r?.seq, r?.index], [3, 1, req.index], 'the echo, not a ServerLogout');
+    assert.equal(r?.compress, true, 'deflated on the way out (over compressThreshold)');
+    assert.ok(inflateSync(r!.data).equals(data));
+  });
 });

@@ -24,7 +24,7 @@ export interface SenderLimits {
   compressLevel: number;
   /** Largest frame body (bytes). */
   maxFrameBytes: number;
-  /** Queued bytes (unsent frames plus Packets waiting behind a deflate) that make a slow consumer. */
+  /** Queued bytes (unsent frames plus Packets waiting behind a deflate) beyond which a client is a slow consumer; at least maxFrameBytes. */
   sendQueueBytes: number;
 }
 
@@ -70,11 +70,10 @@ export class Sender {
    * that large is dropped (both logged).
    */
   send(p: Packet): void {
-    if (this.closed) return;
+    if (this.closed || this.overQueue()) return;
     if (this.deflating) {
       this.behindDeflate.push(p);
       this.waitingBytes += p.data.length;
-      this.checkQueue();
       return;
     }
     if (this.dueForDeflate(p)) this.startDeflate(p);
@@ -145,6 +144,7 @@ export class Sender {
   }
 
   private write(p: Packet): void {
+    if (this.overQueue()) return;
     let body = encodePacket(p);
     if (body.length + (this.sealer ? RECORD_TAG_BYTES : 0) > this.limits.maxFrameBytes) {
       this.refuseTooLarge(p, body.length);
@@ -160,13 +160,19 @@ export class Sender {
     }
     this.transport.send(body);
     this.sent++;
-    this.checkQueue();
   }
 
-  private checkQueue(): void {
-    if (this.queuedBytes > this.limits.sendQueueBytes) {
-      this.log.warn({ queued: this.queuedBytes }, 'slow consumer');
-      this.events.onCannotSend('slow consumer');
-    }
+  /**
+   * The slow-consumer check, made before a Packet is queued: it counts the bytes queued
+   * beyond the one about to be written, so one large reply to a client that reads is never
+   * cut off by itself, whatever its size. A connection holds at most sendQueueBytes plus
+   * one frame (config validation keeps sendQueueBytes >= maxFrameBytes).
+   */
+  private overQueue(): boolean {
+    const queued = this.queuedBytes;
+    if (queued <= this.limits.sendQueueBytes) return false;
+    this.log.warn({ queued }, 'slow consumer');
+    this.events.onCannotSend('slow consumer');
+    return true;
   }
 }
