@@ -9,7 +9,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { encodePacket, SCServerLogout_Code, serverLogoutPacket, TUNNEL_FIELDS_HEADROOM_BYTES, WS_SUBPROTOCOL, type CryptoBackend } from '@janus/protocol';
 import { CryptoPool } from '@janus/protocol/node';
 import { Balancer } from './balancer.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import type { GatewayConfig } from './config.js';
 import { Connection, wsCodeForLogout, type ConnectionContext } from './connection/connection.js';
 import { HandshakeAdmission } from './connection/limits.js';
@@ -34,7 +34,7 @@ export interface GatewayOptions {
   discovery?: Discovery;
   /** Default: loaded from the config's key files and the environment. */
   keys?: KeyRing;
-  /** Wall time and timers (tests pass a manual clock). Default: the system clock. */
+  /** Wall time, monotonic time and timers (tests pass a manual clock). Default: the system clock. */
   clock?: Clock;
   /**
    * The back end of the server handshake's asymmetric crypto. Default: a CryptoPool of this
@@ -83,7 +83,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const keys = opts.keys ?? loadKeyRing(cfg);
   const ownPool = opts.handshakeCrypto ? null : new CryptoPool();
   const handshakeCrypto = opts.handshakeCrypto ?? ownPool!;
-  const routes = opts.routeTable ?? new MemoryRouteTable(() => clock.now());
+  const routes = opts.routeTable ?? new MemoryRouteTable(() => clock.monotonic());
   const discovery = opts.discovery ?? new StaticDiscovery(cfg.discovery.static);
   // A backend message may carry up to maxInflateBytes of data (deflated on the way out) plus
   // its fields; anything larger is read by without its data and refused (reply too large)
@@ -94,9 +94,10 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     cfg.timeouts.tunnelHalfCloseMs,
     Math.max(cfg.limits.maxInflateBytes, cfg.limits.maxFrameBytes) + TUNNEL_FIELDS_HEADROOM_BYTES,
     cfg.tunnel,
+    clock,
   );
   const coalescer = new WriteCoalescer();
-  const handshakes = new HandshakeAdmission(cfg.limits, clock.now());
+  const handshakes = new HandshakeAdmission(cfg.limits, clock.monotonic());
   const sessions = new SessionRegistry<Connection>();
   const connections = new Set<Connection>();
   const perAddress = new Map<string, number>();
@@ -146,7 +147,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       shuttingDown ||
       connections.size >= maxConnections ||
       (maxConnectionsPerAddress > 0 && (perAddress.get(a) ?? 0) >= maxConnectionsPerAddress) ||
-      !handshakes.admit(a, clock.now());
+      !handshakes.admit(a, clock.monotonic());
     if (full) {
       t.attach({ onBody() {}, onProtocolError() {}, onClose() {} });
       t.send(encodePacket(serverLogoutPacket(SCServerLogout_Code.Waiting, Math.floor(clock.now() / 1000))));
@@ -159,7 +160,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     conn.start();
   };
 
-  const tcpServer = createTcpServer({ noDelay: true }, (socket: Socket) => admit(new TcpTransport(socket, cfg.limits.maxFrameBytes, coalescer)));
+  const tcpServer = createTcpServer({ noDelay: true }, (socket: Socket) => admit(new TcpTransport(socket, cfg.limits.maxFrameBytes, coalescer, clock)));
   const httpServer = createHttpServer((_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain' }).end(`WebSocket only, at ${cfg.listen.ws.path}\n`);
   });
@@ -176,7 +177,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   tcpServer.on('error', onServerError);
   httpServer.on('error', onServerError);
   wss.on('error', onServerError);
-  wss.on('connection', (ws: WebSocket, req) => admit(new WsTransport(ws, req.socket.remoteAddress ?? '')));
+  wss.on('connection', (ws: WebSocket, req) => admit(new WsTransport(ws, req.socket.remoteAddress ?? '', clock)));
 
   const tcpPort = await listen(tcpServer, cfg.listen.tcp.host, cfg.listen.tcp.port);
   let wsPort: number;
@@ -207,9 +208,9 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
           if (connections.size === 0) resolve();
         });
         for (const c of [...connections]) c.logout(SCServerLogout_Code.Waiting);
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, cfg.timeouts.shutdownMs)))]);
-        clearTimeout(timer);
+        let timer: TimerHandle | undefined;
+        await Promise.race([done, new Promise<void>((r) => (timer = clock.setTimeout(r, cfg.timeouts.shutdownMs)))]);
+        if (timer) clock.clearTimeout(timer);
         for (const c of connections) c.transport.close({ kind: 'destroy', wsCode: WsCode.GoingAway }, 0);
         for (const ws of wss.clients) ws.terminate();
         wss.close();

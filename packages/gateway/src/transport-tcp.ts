@@ -1,6 +1,7 @@
 /** TCP transport: length-prefixed frames (PROTOCOL.md 2) over a net.Socket. */
 import type { Socket } from 'node:net';
 import { checkBodyLength, FRAME_HEADER_BYTES, FrameDecoder } from '@janus/protocol';
+import type { Clock } from './clock.js';
 import type { CloseAction, Transport, TransportListener } from './transport.js';
 
 /**
@@ -50,6 +51,7 @@ export class TcpTransport implements Transport {
     private readonly socket: Socket,
     private readonly maxFrameBytes: number,
     private readonly coalescer: WriteCoalescer,
+    private readonly clock: Clock,
   ) {
     this.remoteAddress = socket.remoteAddress ?? '';
     socket.setNoDelay(true);
@@ -141,8 +143,7 @@ export class TcpTransport implements Transport {
     this.flush();
     this.closing = true;
     this.socket.end();
-    const t = setTimeout(() => this.socket.destroy(), flushMs);
-    t.unref();
-    this.socket.once('close', () => clearTimeout(t));
+    const t = this.clock.setTimeout(() => this.socket.destroy(), flushMs);
+    this.socket.once('close', () => this.clock.clearTimeout(t));
   }
 }

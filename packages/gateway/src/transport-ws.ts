@@ -1,6 +1,7 @@
 /** WebSocket transport: one binary message per body (PROTOCOL.md 2), via the `ws` package. */
 import type { WebSocket } from 'ws';
 import { ErrorCode, JanusError } from '@janus/protocol';
+import type { Clock } from './clock.js';
 import type { CloseAction, Transport, TransportListener } from './transport.js';
 import { WsCode } from './transport.js';
 
@@ -13,6 +14,7 @@ export class WsTransport implements Transport {
   constructor(
     private readonly ws: WebSocket,
     readonly remoteAddress: string,
+    private readonly clock: Clock,
   ) {}
 
   get bufferedBytes(): number {
@@ -66,8 +68,7 @@ export class WsTransport implements Transport {
     this.closing = true;
     // The close frame is sent behind queued messages; the peer's close or the timer ends the socket.
     this.ws.close(action.wsCode);
-    const t = setTimeout(() => this.ws.terminate(), action.kind === 'destroy' ? Math.min(flushMs, 100) : flushMs);
-    t.unref();
-    this.ws.once('close', () => clearTimeout(t));
+    const t = this.clock.setTimeout(() => this.ws.terminate(), action.kind === 'destroy' ? Math.min(flushMs, 100) : flushMs);
+    this.ws.once('close', () => this.clock.clearTimeout(t));
   }
 }

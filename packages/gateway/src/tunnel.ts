@@ -14,6 +14,7 @@ import { tunnelMetadataHeaders, type TunnelMetadataFields } from '@janus/backend
 import { grpcTunnelMessage, GrpcMessageReader, GrpcStatus, statusFromHeaders, statusFromReset } from './grpc-wire.js';
 import { GATE_SERVICE_NAME } from './route-table.js';
 import type { ServiceRoute } from './router.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
 
 /** How a tunnel ended: a gRPC status (`code` 0 = OK). Passed as a value, not thrown. */
 export interface TunnelStatus {
@@ -50,7 +51,7 @@ export class Tunnel {
   lastSeq = 0;
   private ended = false;
   private halfClosed = false;
-  private cancelTimer: NodeJS.Timeout | null = null;
+  private cancelTimer: TimerHandle | null = null;
   private readonly reader: GrpcMessageReader;
   private accepting: Promise<boolean> | null = null;
   private responded = false;
@@ -72,6 +73,7 @@ export class Tunnel {
     maxReceiveBytes: number,
     private readonly onFinished: (t: Tunnel) => void,
     private readonly ping: (done: () => void) => boolean,
+    private readonly clock: Clock,
   ) {
     this.reader = new GrpcMessageReader(
       maxReceiveBytes,
@@ -169,8 +171,7 @@ export class Tunnel {
     if (this.halfClosed || this.ended) return;
     this.halfClosed = true;
     this.stream.end();
-    this.cancelTimer = setTimeout(() => this.cancel(), this.halfCloseMs);
-    this.cancelTimer.unref();
+    this.cancelTimer = this.clock.setTimeout(() => this.cancel(), this.halfCloseMs);
   }
 
   /** Cancels the stream (gateway teardown, or a backend that ignores the half-close). */
@@ -189,7 +190,7 @@ export class Tunnel {
   private finish(s: TunnelStatus, rstCode: number = h2.NGHTTP2_NO_ERROR): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.cancelTimer) clearTimeout(this.cancelTimer);
+    if (this.cancelTimer) this.clock.clearTimeout(this.cancelTimer);
     if (!this.stream.closed && !this.stream.destroyed) this.stream.close(rstCode);
     this.onSettled?.(false);
     this.onFinished(this);
@@ -215,7 +216,7 @@ class Http2Channel {
   private failedUntil = 0;
   private backoffMs = RECONNECT_BACKOFF_MIN_MS;
   private lastError = '';
-  private keepaliveTimer: NodeJS.Timeout | null = null;
+  private keepaliveTimer: TimerHandle | null = null;
   /** Open streams and the connection each runs on. */
   private readonly streams = new Map<Tunnel, ClientHttp2Session>();
   private closed = false;
@@ -233,7 +234,7 @@ class Http2Channel {
   connected(): Promise<ClientHttp2Session> {
     if (this.closed) return Promise.reject(new JanusError(ErrorCode.NoInstance, `channel to ${this.address} is closed`));
     if (this.ready) return this.ready;
-    if (Date.now() < this.failedUntil) {
+    if (this.o.clock.monotonic() < this.failedUntil) {
       return Promise.reject(new JanusError(ErrorCode.NoInstance, `backend ${this.address} is unreachable (${this.lastError})`));
     }
     const session = connect(`http://${this.address}`, {
@@ -243,21 +244,20 @@ class Http2Channel {
     });
     this.session = session;
     const ready = new Promise<ClientHttp2Session>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.o.clock.setTimeout(() => {
         session.destroy();
         reject(new JanusError(ErrorCode.NoInstance, `backend ${this.address} not ready within ${this.o.connectTimeoutMs} ms`));
       }, this.o.connectTimeoutMs);
-      timer.unref();
       // Ready means the backend spoke HTTP/2: its SETTINGS frame came. node:http2 emits
       // 'connect' once TCP is up, so a peer that accepts and never answers (a hung process,
       // not a gRPC server) would otherwise look ready and hold this channel for good.
       session.once('remoteSettings', () => {
-        clearTimeout(timer);
+        this.o.clock.clearTimeout(timer);
         this.backoffMs = RECONNECT_BACKOFF_MIN_MS;
         resolve(session);
       });
       session.once('close', () => {
-        clearTimeout(timer);
+        this.o.clock.clearTimeout(timer);
         reject(new JanusError(ErrorCode.NoInstance, `backend ${this.address} is unreachable (${this.lastError || 'connection closed'})`));
       });
     });
@@ -287,31 +287,33 @@ class Http2Channel {
     const t: Tunnel = new Tunnel(route, oid, stream, listener, this.o.halfCloseMs, this.o.maxReceiveBytes, (done) => {
       this.streams.delete(done);
       if (this.streams.size === 0) this.stopKeepalive();
-    }, (done) => !session.destroyed && session.ping(() => done()));
+    }, (done) => !session.destroyed && session.ping(() => done()), this.o.clock);
     this.streams.set(t, session);
     if (!this.keepaliveTimer) this.startKeepalive(session);
     return t;
   }
 
+  /** A PING every keepaliveMs (each timer armed by the one before), while streams are open. */
   private startKeepalive(session: ClientHttp2Session): void {
-    this.keepaliveTimer = setInterval(() => {
+    const { clock } = this.o;
+    this.keepaliveTimer = clock.setTimeout(() => {
+      this.keepaliveTimer = null;
       if (session.destroyed) return;
-      const deadline = setTimeout(() => {
+      const deadline = clock.setTimeout(() => {
         this.lastError = `keepalive PING unanswered for ${this.o.keepaliveTimeoutMs} ms`;
         this.forget(session, this.lastError);
         session.destroy();
       }, this.o.keepaliveTimeoutMs);
-      deadline.unref();
       const sent = session.ping((err) => {
-        if (!err) clearTimeout(deadline);
+        if (!err) clock.clearTimeout(deadline);
       });
-      if (!sent) clearTimeout(deadline);
+      if (!sent) clock.clearTimeout(deadline);
+      if (this.streams.size !== 0 && this.session === session) this.startKeepalive(session);
     }, this.o.keepaliveMs);
-    this.keepaliveTimer.unref();
   }
 
   private stopKeepalive(): void {
-    if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    if (this.keepaliveTimer) this.o.clock.clearTimeout(this.keepaliveTimer);
     this.keepaliveTimer = null;
   }
 
@@ -330,7 +332,7 @@ class Http2Channel {
       return;
     }
     this.markLost(session, why);
-    this.failedUntil = Date.now() + this.backoffMs;
+    this.failedUntil = this.o.clock.monotonic() + this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, RECONNECT_BACKOFF_MAX_MS);
   }
 
@@ -350,6 +352,7 @@ class Http2Channel {
 }
 
 interface ChannelOptions {
+  clock: Clock;
   connectTimeoutMs: number;
   halfCloseMs: number;
   maxReceiveBytes: number;
@@ -373,6 +376,7 @@ export class ChannelPool {
    * @param keepalive HTTP/2 PING interval while streams are open, and how long an unanswered PING
    *   may take before the connection is closed and its streams fail UNAVAILABLE (ms): a backend host
    *   that vanished without a RST is noticed within keepaliveMs + keepaliveTimeoutMs.
+   * @param clock timers and the reconnect backoff (monotonic time). Default: the system clock.
    */
   constructor(
     private readonly channelsPerInstance: number,
@@ -380,8 +384,10 @@ export class ChannelPool {
     halfCloseMs: number,
     maxReceiveBytes: number,
     keepalive: { keepaliveMs: number; keepaliveTimeoutMs: number },
+    clock: Clock = systemClock,
   ) {
     this.o = {
+      clock,
       connectTimeoutMs,
       halfCloseMs,
       maxReceiveBytes,

@@ -9,9 +9,10 @@ import { describe, it } from 'node:test';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
-import { decodeMessage, encodePacket, makePacket, RECORD_TAG_BYTES, SCServerLogout_Code as Code, SCServerUnexpectedErrSchema, TUNNEL_PATHS, type TunnelMessage } from '@janus/protocol';
+import { decodeMessage, encodePacket, makePacket, RECORD_TAG_BYTES, SCHeartbeatSchema, SCServerLogout_Code as Code, SCServerUnexpectedErrSchema, TUNNEL_PATHS, type TunnelMessage } from '@janus/protocol';
 import { startDemoBackend } from '@janus/demo-backend';
 import { discoveryAt, echo, startRawBackend, type RawTunnelCall } from './support/bounds.js';
+import { ManualClock } from './support/manual-clock.js';
 import { MuteBackend } from './support/mute-backend.js';
 import { loggedIn, tryLogin } from './support/session.js';
 import { startStack } from './support/stack.js';
@@ -128,5 +129,61 @@ describe('fault 3: one large reply and the send-queue limit', () => {
     assert.deepEqual([r?.mod, r?.seq, r?.index], [3, 1, req.index], 'the echo, not a ServerLogout');
     assert.equal(r?.compress, true, 'deflated on the way out (over compressThreshold)');
     assert.ok(inflateSync(r!.data).equals(data));
+  });
+});
+
+describe('fault 4: the wall clock steps; timers and intervals run on monotonic time', () => {
+  const HOUR = 3600_000;
+
+  for (const kind of ['tcp', 'ws'] as const) {
+    it(`closes a silent ${kind} session at idleMs after the wall clock stepped back an hour`, async (t) => {
+      const clock = new ManualClock();
+      const s = await startStack({ clock });
+      t.after(() => s.stop());
+      const quiet = await loggedIn(s, kind, 1);
+      t.after(() => quiet.close());
+      clock.advance(30_000);
+      clock.stepWall(-HOUR);
+      clock.advance(30_000);
+      assert.equal(await quiet.nextBody(), null, 'closed at 60 s of silence, nothing sent');
+      assert.deepEqual(await quiet.ending, kind === 'tcp' ? { fin: true } : { wsCode: 1000 });
+    });
+  }
+
+  it('keeps sessions that heartbeated seconds before a one-hour forward step; server_time follows the wall clock', async (t) => {
+    const clock = new ManualClock();
+    const s = await startStack({ clock });
+    t.after(() => s.stop());
+    const clients = await Promise.all([1, 2, 3].map((uid) => loggedIn(s, uid % 2 ? 'tcp' : 'ws', uid)));
+    t.after(() => clients.forEach((c) => c.close()));
+    clock.advance(55_000);
+    for (const c of clients) {
+      const hb = c.sendHeartbeat(BigInt(Math.floor(clock.now() / 1000)));
+      assert.equal((await c.nextPacket())?.index, hb.index);
+    }
+    clock.stepWall(HOUR);
+    clock.advance(50_000); // 50 s since the heartbeats; the login's idle timer (60 s) fired after the step
+    for (const c of clients) {
+      // The client's clock stepped too: its heartbeat is on time by the wall clock.
+      const hb = c.sendHeartbeat(BigInt(Math.floor(clock.now() / 1000)));
+      const r = await c.nextPacket();
+      assert.equal(r?.index, hb.index, 'still open');
+      const body = decodeMessage(SCHeartbeatSchema, r!.data);
+      assert.deepEqual([body.code, body.serverTime], [1, BigInt(Math.floor(clock.now() / 1000))]);
+    }
+  });
+
+  it('refills the message bucket by elapsed monotonic time after the wall clock stepped back', async (t) => {
+    const clock = new ManualClock();
+    const s = await startStack({ clock, config: { limits: { messagesPerSecond: 1, messageBurst: 2 } } });
+    t.after(() => s.stop());
+    const c = await loggedIn(s, 'tcp', 4);
+    t.after(() => c.close());
+    await echo(c, 'one');
+    await echo(c, 'two');
+    clock.stepWall(-HOUR);
+    clock.advance(2_000);
+    await echo(c, 'three: two tokens back after 2 s');
+    await echo(c, 'four');
   });
 });
