@@ -229,7 +229,7 @@ export function parseConfig(input: unknown): GatewayConfig {
   const cfg = r.data;
   // The slow-consumer check counts bytes beyond the frame being written, so a client holds at
   // most sendQueueBytes plus one frame; a queue limit below one frame would make that bound
-  // the frame limit's, not the queue limit's (docs/decisions/0011-send-queue-and-frame-limit.md).
+  // the frame limit's, not the queue limit's (docs/decisions/0011-send-queue-frame-limit-and-closes.md).
   if (cfg.limits.sendQueueBytes < cfg.limits.maxFrameBytes) {
     throw new JanusError(
       ErrorCode.ConfigInvalid,

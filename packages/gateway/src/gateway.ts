@@ -13,6 +13,7 @@ import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import type { GatewayConfig } from './config.js';
 import { Connection, wsCodeForLogout, type ConnectionContext } from './connection/connection.js';
 import { HandshakeAdmission } from './connection/limits.js';
+import { checkDescriptorBudget, readOpenFileLimit } from './fd-limit.js';
 import { ZlibPool } from './connection/zlib-pool.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
 import { loadKeyRing, type KeyRing } from './keys.js';
@@ -42,6 +43,11 @@ export interface GatewayOptions {
    * docs/decisions/0008-handshake-offload.md). A caller's back end is not closed by the gateway.
    */
   handshakeCrypto?: CryptoBackend;
+  /**
+   * The open-file limit the start-up check compares maxConnections with (count; null:
+   * unknown, no check). Default: the soft limit read from /proc/self/limits.
+   */
+  openFileLimit?: number | null;
 }
 
 /** A running gateway. */
@@ -79,6 +85,15 @@ function listen(server: TcpServer | HttpServer, host: string, port: number): Pro
  */
 export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Promise<Gateway> {
   const log = opts.logger ?? pino({ level: cfg.log.level, base: { gateway: cfg.gateway.id } });
+  const fds = checkDescriptorBudget(cfg, opts.openFileLimit === undefined ? readOpenFileLimit() : opts.openFileLimit);
+  if (fds.exceeded) {
+    // A warning, not a refusal: the default maxConnections (100000) is above many hosts' ulimit,
+    // and a gateway far below its maximum works; past the limit accepts fail (EMFILE, logged).
+    log.warn(
+      { maxConnections: fds.connections, ownDescriptors: fds.own, openFileLimit: fds.limit },
+      'limits.maxConnections plus the gateway\'s own descriptors exceed the open-file limit (ulimit -n): raise the limit or lower maxConnections',
+    );
+  }
   const clock = opts.clock ?? systemClock;
   const keys = opts.keys ?? loadKeyRing(cfg);
   const ownPool = opts.handshakeCrypto ? null : new CryptoPool();
@@ -177,7 +192,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   tcpServer.on('error', onServerError);
   httpServer.on('error', onServerError);
   wss.on('error', onServerError);
-  wss.on('connection', (ws: WebSocket, req) => admit(new WsTransport(ws, req.socket.remoteAddress ?? '', clock)));
+  wss.on('connection', (ws: WebSocket, req) => admit(new WsTransport(ws, req.socket, req.socket.remoteAddress ?? '', clock)));
 
   const tcpPort = await listen(tcpServer, cfg.listen.tcp.host, cfg.listen.tcp.port);
   let wsPort: number;

@@ -143,7 +143,10 @@ export class TcpTransport implements Transport {
     this.flush();
     this.closing = true;
     this.socket.end();
-    const t = this.clock.setTimeout(() => this.socket.destroy(), flushMs);
+    // Past the flush deadline the client is not reading: reset (RST) rather than destroy. A
+    // destroy closes the descriptor but leaves the kernel holding the unsent bytes in
+    // FIN_WAIT1 against a zero window for as long as the client keeps its side open.
+    const t = this.clock.setTimeout(() => this.socket.resetAndDestroy(), flushMs);
     this.socket.once('close', () => this.clock.clearTimeout(t));
   }
 }

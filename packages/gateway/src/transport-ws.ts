@@ -1,4 +1,5 @@
 /** WebSocket transport: one binary message per body (PROTOCOL.md 2), via the `ws` package. */
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { ErrorCode, JanusError } from '@janus/protocol';
 import type { Clock } from './clock.js';
@@ -11,8 +12,12 @@ export class WsTransport implements Transport {
   private closing = false;
   private closed = false;
 
+  /**
+   * @param socket the TCP socket under `ws` (the upgrade request's): reset past a deadline.
+   */
   constructor(
     private readonly ws: WebSocket,
+    private readonly socket: Socket,
     readonly remoteAddress: string,
     private readonly clock: Clock,
   ) {}
@@ -66,9 +71,17 @@ export class WsTransport implements Transport {
   close(action: CloseAction, flushMs: number): void {
     if (this.closing) return;
     this.closing = true;
-    // The close frame is sent behind queued messages; the peer's close or the timer ends the socket.
+    // The close frame is sent behind queued messages; the peer's close or the timer ends the
+    // socket. Past the deadline the socket is reset (RST), not destroyed: a destroy (ws
+    // terminate()) would leave the kernel holding the unsent bytes in FIN_WAIT1 against a
+    // client that does not read.
     this.ws.close(action.wsCode);
-    const t = this.clock.setTimeout(() => this.ws.terminate(), action.kind === 'destroy' ? Math.min(flushMs, 100) : flushMs);
+    const t = this.clock.setTimeout(() => this.reset(), action.kind === 'destroy' ? Math.min(flushMs, 100) : flushMs);
     this.ws.once('close', () => this.clock.clearTimeout(t));
+  }
+
+  private reset(): void {
+    if (this.socket.destroyed) this.ws.terminate();
+    else this.socket.resetAndDestroy();
   }
 }

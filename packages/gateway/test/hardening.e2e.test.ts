@@ -5,17 +5,21 @@
  * a slow client's socket after the logout flush deadline.
  */
 import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { describe, it } from 'node:test';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 import { decodeMessage, encodePacket, makePacket, RECORD_TAG_BYTES, SCHeartbeatSchema, SCServerLogout_Code as Code, SCServerUnexpectedErrSchema, TUNNEL_PATHS, type TunnelMessage } from '@janus/protocol';
 import { startDemoBackend } from '@janus/demo-backend';
-import { discoveryAt, echo, startRawBackend, type RawTunnelCall } from './support/bounds.js';
+import { discoveryAt, echo, honestClient, startRawBackend, WatchedRouteTable, type RawTunnelCall } from './support/bounds.js';
 import { ManualClock } from './support/manual-clock.js';
 import { MuteBackend } from './support/mute-backend.js';
 import { loggedIn, tryLogin } from './support/session.js';
 import { startStack } from './support/stack.js';
+import { tcpSockets } from './support/tcp-states.js';
 
 describe('fault 1: a backend address whose connection never speaks HTTP/2', () => {
   it('fails logins within tunnelConnectMs, and once a healthy backend holds the address every login succeeds', { timeout: 30_000 }, async (t) => {
@@ -185,5 +189,84 @@ describe('fault 4: the wall clock steps; timers and intervals run on monotonic t
     clock.advance(2_000);
     await echo(c, 'three: two tokens back after 2 s');
     await echo(c, 'four');
+  });
+});
+
+describe('fault 5: a slow client past the logout flush deadline', () => {
+  for (const kind of ['tcp', 'ws'] as const) {
+    it(`resets the ${kind} socket: the kernel keeps none of its unsent bytes`, { timeout: 30_000 }, async (t) => {
+      // Player seq 5 asks for 1000 pushes of 16 KiB (16 MB: more than the kernel buffers of
+      // both ends hold); the client sends nothing else, so the gateway has read all it sent.
+      const player = (call: RawTunnelCall): void => {
+        call.on('error', () => {});
+        call.on('end', () => call.end());
+        call.on('data', (m: TunnelMessage) => {
+          if (m.seq !== 5) return void call.write(m);
+          const data = randomBytes(16 * 1024);
+          for (let i = 0; i < 1000; i++) call.write({ ...m, index: 0, seq: 4, data });
+        });
+      };
+      const backend = await startRawBackend({ [TUNNEL_PATHS.player]: player });
+      t.after(() => backend.close());
+      const clock = new ManualClock();
+      const table = new WatchedRouteTable();
+      const s = await startStack({
+        noBackend: true,
+        clock,
+        routeTable: table,
+        config: { discovery: discoveryAt(backend.port), limits: { sendQueueBytes: 64 * 1024, maxFrameBytes: 64 * 1024, compressThreshold: 1 << 20 } },
+      });
+      t.after(() => s.stop());
+      const honest = await honestClient(s, 21);
+      t.after(() => honest.close());
+      const slow = await loggedIn(s, kind, 20);
+      t.after(() => slow.close());
+      const gwPort = kind === 'tcp' ? s.gw.tcpPort : s.gw.wsPort;
+      const clientPort = slow.localPort;
+      slow.pauseReading();
+      slow.send({ mod: 3, seq: 5 });
+      await table.released(20); // cut off as a slow consumer: ServerLogout queued, FIN asked for
+      const before = tcpSockets(gwPort, clientPort);
+      assert.equal(before.length, 1);
+      assert.ok(before[0]!.sendQueue > 0, 'the client\'s window is shut: bytes wait in the gateway\'s kernel send queue');
+
+      clock.advance(s.gw.config.timeouts.logoutFlushMs);
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(tcpSockets(gwPort, clientPort), [], 'nothing left of the gateway\'s end (no FIN_WAIT1 holding the bytes)');
+      // The client reads what its own kernel had taken, then its socket closes.
+      slow.resumeReading();
+      const ending = await slow.ending;
+      if (kind === 'ws') assert.equal(ending.wsCode, 1006, 'no close frame: it was among the bytes dropped');
+      await echo(honest);
+    });
+  }
+});
+
+describe('fault 5: maxConnections against the descriptor limit', () => {
+  /** A gateway started with `maxConnections`, and the warn lines it logged at start. */
+  async function startWith(t: { after(fn: () => Promise<void>): void }, maxConnections: number): Promise<Record<string, unknown>[]> {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    });
+    const s = await startStack({ logger: pino({ level: 'warn' }, sink), config: { limits: { maxConnections } } });
+    t.after(() => s.stop());
+    return lines.filter((l) => l.level === 40);
+  }
+
+  it('warns at start when maxConnections plus its own descriptors exceed ulimit -n, and not below', async (t) => {
+    // The limit as the shell reports it to a child (inherited from this process).
+    const limit = Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
+    assert.ok(Number.isSafeInteger(limit), `ulimit -n is a number here (${limit})`);
+    const over = await startWith(t, limit);
+    assert.equal(over.length, 1, 'one warning');
+    assert.deepEqual([over[0]!.maxConnections, over[0]!.openFileLimit], [limit, limit]);
+    assert.match(String(over[0]!.msg), /ulimit -n/);
+    // The stack's one static backend address: 64 reserved + 2 channels.
+    const under = await startWith(t, limit - 64 - 2);
+    assert.deepEqual(under, []);
   });
 });

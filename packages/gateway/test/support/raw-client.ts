@@ -32,6 +32,8 @@ import { nodeCrypto } from '@janus/protocol/node';
 export interface Ending {
   /** TCP: the socket ended with FIN (true) or was reset/destroyed (false). */
   fin?: boolean;
+  /** The socket error seen before the close, if any (ECONNRESET: the gateway reset it). */
+  error?: string;
   /** WebSocket close code. */
   wsCode?: number;
 }
@@ -71,21 +73,26 @@ export class RawClient {
       const dec = new FrameDecoder(16 * 1024 * 1024, (b) => push(Uint8Array.from(b)));
       socket.on('data', (c) => dec.push(c));
       let fin = false;
+      let error: string | undefined;
       socket.on('end', () => (fin = true));
-      socket.on('error', () => {});
+      socket.on('error', (err: NodeJS.ErrnoException) => (error ??= err.code ?? err.message));
       this.ending = new Promise((resolve) =>
         socket.once('close', () => {
           this.finish();
-          resolve({ fin });
+          resolve(error === undefined ? { fin } : { fin, error });
         }),
       );
     } else {
       ws!.on('message', (d: Buffer) => push(Uint8Array.from(d)));
       ws!.on('error', () => {});
+      ws!.once('upgrade', (res: { socket: Socket }) => {
+        this.wsSocket = res.socket;
+        res.socket.on('error', (err: NodeJS.ErrnoException) => (this.wsSocketError ??= err.code ?? err.message));
+      });
       this.ending = new Promise((resolve) =>
         ws!.once('close', (code: number) => {
           this.finish();
-          resolve({ wsCode: code });
+          resolve(this.wsSocketError === undefined ? { wsCode: code } : { wsCode: code, error: this.wsSocketError });
         }),
       );
     }
@@ -111,6 +118,15 @@ export class RawClient {
     const c = new RawClient('ws', null, ws);
     await once(ws, 'open');
     return c;
+  }
+
+  /** The WebSocket's TCP socket (from its upgrade response). */
+  private wsSocket: Socket | null = null;
+  private wsSocketError: string | undefined;
+
+  /** The client's own port (of the TCP socket, or the WebSocket's). */
+  get localPort(): number {
+    return (this.socket ?? this.wsSocket)?.localPort ?? 0;
   }
 
   get wsProtocol(): string {
