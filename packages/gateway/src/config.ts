@@ -159,8 +159,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** HTTP/2 connections per backend instance; tunnel streams spread over them. */
       channelsPerInstance: z.number().int().min(1).max(16).default(2),
-      /** HTTP/2 PING interval on a backend channel with open streams (ms); default 5.5 min: above grpc-go's 5 min enforcement minimum (a server GOAWAYs pings more frequent). */
-      keepaliveMs: z.number().int().min(1000).default(330000),
+      /** HTTP/2 PING interval on a backend channel with open streams (ms), at least 100; default 5.5 min: above grpc-go's 5 min enforcement minimum (a server GOAWAYs pings more frequent). */
+      keepaliveMs: z.number().int().min(100).default(330000),
       /** A PING unanswered this long closes the channel and fails its streams (ms). */
       keepaliveTimeoutMs: z.number().int().min(100).default(20000),
     })
