@@ -32,8 +32,6 @@ import { nodeCrypto } from '@janus/protocol/node';
 export interface Ending {
   /** TCP: the socket ended with FIN (true) or was reset/destroyed (false). */
   fin?: boolean;
-  /** The socket error seen before the close, if any (ECONNRESET: the gateway reset it). */
-  error?: string;
   /** WebSocket close code. */
   wsCode?: number;
 }
@@ -73,26 +71,22 @@ export class RawClient {
       const dec = new FrameDecoder(16 * 1024 * 1024, (b) => push(Uint8Array.from(b)));
       socket.on('data', (c) => dec.push(c));
       let fin = false;
-      let error: string | undefined;
       socket.on('end', () => (fin = true));
-      socket.on('error', (err: NodeJS.ErrnoException) => (error ??= err.code ?? err.message));
+      socket.on('error', () => {});
       this.ending = new Promise((resolve) =>
         socket.once('close', () => {
           this.finish();
-          resolve(error === undefined ? { fin } : { fin, error });
+          resolve({ fin });
         }),
       );
     } else {
       ws!.on('message', (d: Buffer) => push(Uint8Array.from(d)));
       ws!.on('error', () => {});
-      ws!.once('upgrade', (res: { socket: Socket }) => {
-        this.wsSocket = res.socket;
-        res.socket.on('error', (err: NodeJS.ErrnoException) => (this.wsSocketError ??= err.code ?? err.message));
-      });
+      ws!.once('upgrade', (res: { socket: Socket }) => (this.wsSocket = res.socket));
       this.ending = new Promise((resolve) =>
         ws!.once('close', (code: number) => {
           this.finish();
-          resolve(this.wsSocketError === undefined ? { wsCode: code } : { wsCode: code, error: this.wsSocketError });
+          resolve({ wsCode: code });
         }),
       );
     }
@@ -122,7 +116,6 @@ export class RawClient {
 
   /** The WebSocket's TCP socket (from its upgrade response). */
   private wsSocket: Socket | null = null;
-  private wsSocketError: string | undefined;
 
   /** The client's own port (of the TCP socket, or the WebSocket's). */
   get localPort(): number {
