@@ -2,13 +2,15 @@
  * The composition root: `createGateway(config)` builds every part from the validated
  * config (no global state), so tests run many gateways in one process.
  */
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { encodePacket, SCServerLogout_Code, serverLogoutPacket, TUNNEL_FIELDS_HEADROOM_BYTES, WS_SUBPROTOCOL, type CryptoBackend } from '@janus/protocol';
 import { CryptoPool } from '@janus/protocol/node';
 import { Balancer } from './balancer.js';
+import { forwardedClientAddress, TrustedProxies } from './client-address.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import type { GatewayConfig } from './config.js';
 import { Connection, wsCodeForLogout, type ConnectionContext } from './connection/connection.js';
@@ -17,6 +19,8 @@ import { checkDescriptorBudget, readOpenFileLimit } from './fd-limit.js';
 import { ZlibPool } from './connection/zlib-pool.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
 import { loadKeyRing, type KeyRing } from './keys.js';
+import { loadListenerTls } from './listener-tls.js';
+import { readProxyHeader } from './proxy-protocol.js';
 import { MemoryRouteTable, type RouteTable } from './route-table.js';
 import { Router } from './router.js';
 import { SessionRegistry } from './sessions.js';
@@ -96,6 +100,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   }
   const clock = opts.clock ?? systemClock;
   const keys = opts.keys ?? loadKeyRing(cfg);
+  const wsTls = cfg.listen.ws.tls ? loadListenerTls(cfg.listen.ws.tls) : null;
+  const trusted = new TrustedProxies(cfg.listen.trustedProxies);
   const ownPool = opts.handshakeCrypto ? null : new CryptoPool();
   const handshakeCrypto = opts.handshakeCrypto ?? ownPool!;
   const routes = opts.routeTable ?? new MemoryRouteTable(() => clock.monotonic());
@@ -175,10 +181,40 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     conn.start();
   };
 
-  const tcpServer = createTcpServer({ noDelay: true }, (socket: Socket) => admit(new TcpTransport(socket, cfg.limits.maxFrameBytes, coalescer, clock)));
-  const httpServer = createHttpServer((_req, res) => {
-    res.writeHead(426, { 'content-type': 'text/plain' }).end(`WebSocket only, at ${cfg.listen.ws.path}\n`);
+  /** Sockets of trusted proxies whose PROXY header is still being read (not yet admitted). */
+  const awaitingHeader = new Set<Socket>();
+  const tcpServer = createTcpServer({ noDelay: true }, (socket: Socket) => {
+    const peer = socket.remoteAddress ?? '';
+    if (!cfg.listen.tcp.proxyProtocol || !trusted.has(peer)) {
+      admit(new TcpTransport(socket, cfg.limits.maxFrameBytes, coalescer, clock));
+      return;
+    }
+    // Admission waits for the header: the limits count the client's address, not the proxy's.
+    awaitingHeader.add(socket);
+    readProxyHeader(socket, cfg.timeouts.handshakeMs, clock).then(
+      (h) => {
+        awaitingHeader.delete(socket);
+        if (shuttingDown) socket.destroy();
+        else admit(new TcpTransport(socket, cfg.limits.maxFrameBytes, coalescer, clock, h.source ?? peer));
+      },
+      (err: Error) => {
+        awaitingHeader.delete(socket);
+        log.debug({ err, remote: peer }, 'PROXY header refused');
+        socket.destroy();
+      },
+    );
   });
+  const upgradeOnly: RequestListener = (_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' }).end(`WebSocket only, at ${cfg.listen.ws.path}\n`);
+  };
+  // wss:// with listen.ws.tls; a TLS handshake gets the same bound as the Janus handshake.
+  const httpServer: HttpServer | HttpsServer = wsTls
+    ? createHttpsServer({ ...wsTls, handshakeTimeout: cfg.timeouts.handshakeMs }, upgradeOnly)
+    : createHttpServer(upgradeOnly);
+  const wsClientAddress = (req: IncomingMessage): string => {
+    const peer = req.socket.remoteAddress ?? '';
+    return cfg.listen.ws.forwardedFor ? forwardedClientAddress(peer, req.headers['x-forwarded-for'], trusted) : peer;
+  };
   const wss = new WebSocketServer({
     server: httpServer,
     path: cfg.listen.ws.path,
@@ -192,7 +228,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   tcpServer.on('error', onServerError);
   httpServer.on('error', onServerError);
   wss.on('error', onServerError);
-  wss.on('connection', (ws: WebSocket, req) => admit(new WsTransport(ws, req.socket, req.socket.remoteAddress ?? '', clock)));
+  wss.on('connection', (ws: WebSocket, req) => admit(new WsTransport(ws, req.socket, wsClientAddress(req), clock)));
 
   const tcpPort = await listen(tcpServer, cfg.listen.tcp.host, cfg.listen.tcp.port);
   let wsPort: number;
@@ -202,7 +238,16 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     tcpServer.close();
     throw err;
   }
-  log.info({ tcp: `${cfg.listen.tcp.host}:${tcpPort}`, ws: `${cfg.listen.ws.host}:${wsPort}${cfg.listen.ws.path}`, encrypted: cfg.encrypted }, 'gateway listening');
+  log.info(
+    {
+      tcp: `${cfg.listen.tcp.host}:${tcpPort}`,
+      ws: `${cfg.listen.ws.host}:${wsPort}${cfg.listen.ws.path}`,
+      wsTls: wsTls !== null,
+      encrypted: cfg.encrypted,
+      ...(trusted.size > 0 ? { proxyProtocol: cfg.listen.tcp.proxyProtocol, forwardedFor: cfg.listen.ws.forwardedFor } : {}),
+    },
+    'gateway listening',
+  );
 
   let closing: Promise<void> | null = null;
   return {
@@ -218,6 +263,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         shuttingDown = true;
         tcpServer.close();
         httpServer.close();
+        for (const s of awaitingHeader) s.destroy();
         const done = new Promise<void>((resolve) => {
           closedAll = resolve;
           if (connections.size === 0) resolve();
