@@ -211,6 +211,19 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const httpServer: HttpServer | HttpsServer = wsTls
     ? createHttpsServer({ ...wsTls, handshakeTimeout: cfg.timeouts.handshakeMs }, upgradeOnly)
     : createHttpServer(upgradeOnly);
+  // Under TLS, req.socket is the TLSSocket, which cannot send a RST (resetAndDestroy needs a
+  // TCP handle); the TCP socket under it can. Found by the peer's address and port, which
+  // are unique among one listener's connections.
+  const tcpUnderTls = new Map<string, Socket>();
+  const peerKey = (s: Socket): string => `${s.remoteAddress}|${s.remotePort}`;
+  if (wsTls) {
+    httpServer.on('connection', (raw: Socket) => {
+      const k = peerKey(raw);
+      tcpUnderTls.set(k, raw);
+      raw.once('close', () => tcpUnderTls.delete(k));
+    });
+  }
+  const wsTcpSocket = (req: IncomingMessage): Socket => tcpUnderTls.get(peerKey(req.socket)) ?? req.socket;
   const wsClientAddress = (req: IncomingMessage): string => {
     const peer = req.socket.remoteAddress ?? '';
     return cfg.listen.ws.forwardedFor ? forwardedClientAddress(peer, req.headers['x-forwarded-for'], trusted) : peer;
@@ -228,7 +241,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   tcpServer.on('error', onServerError);
   httpServer.on('error', onServerError);
   wss.on('error', onServerError);
-  wss.on('connection', (ws: WebSocket, req) => admit(new WsTransport(ws, req.socket, wsClientAddress(req), clock)));
+  wss.on('connection', (ws: WebSocket, req) => admit(new WsTransport(ws, wsTcpSocket(req), wsClientAddress(req), clock)));
 
   const tcpPort = await listen(tcpServer, cfg.listen.tcp.host, cfg.listen.tcp.port);
   let wsPort: number;

@@ -13,7 +13,7 @@ export class WsTransport implements Transport {
   private closed = false;
 
   /**
-   * @param socket the TCP socket under `ws` (the upgrade request's): reset past a deadline.
+   * @param socket the TCP socket under `ws` (the upgrade request's, or under TLS the one beneath it): reset past a deadline.
    */
   constructor(
     private readonly ws: WebSocket,
@@ -81,7 +81,14 @@ export class WsTransport implements Transport {
   }
 
   private reset(): void {
-    if (this.socket.destroyed) this.ws.terminate();
-    else this.socket.resetAndDestroy();
+    if (!this.socket.destroyed) {
+      try {
+        this.socket.resetAndDestroy();
+        return;
+      } catch {
+        // Not a TCP handle (should not happen: the gateway passes the TCP socket under TLS too).
+      }
+    }
+    this.ws.terminate();
   }
 }

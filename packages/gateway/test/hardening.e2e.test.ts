@@ -8,7 +8,10 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { describe, it } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
@@ -20,6 +23,8 @@ import { MuteBackend } from './support/mute-backend.js';
 import { loggedIn, tryLogin } from './support/session.js';
 import { startStack } from './support/stack.js';
 import { tcpSockets } from './support/tcp-states.js';
+import { makeSelfSignedCert, type TestCert } from './support/tls-cert.js';
+import { RawClient } from './support/raw-client.js';
 
 describe('fault 1: a backend address whose connection never speaks HTTP/2', () => {
   it('fails logins within tunnelConnectMs, and once a healthy backend holds the address every login succeeds', { timeout: 30_000 }, async (t) => {
@@ -193,8 +198,17 @@ describe('fault 4: the wall clock steps; timers and intervals run on monotonic t
 });
 
 describe('fault 5: a slow client past the logout flush deadline', () => {
-  for (const kind of ['tcp', 'ws'] as const) {
-    it(`resets the ${kind} socket: the kernel keeps none of its unsent bytes`, { timeout: 30_000 }, async (t) => {
+  let certDir = '';
+  let cert: TestCert;
+  before(async () => {
+    certDir = mkdtempSync(join(tmpdir(), 'janus-hardening-'));
+    cert = await makeSelfSignedCert(certDir, 'gateway');
+  });
+  after(() => rmSync(certDir, { recursive: true, force: true }));
+
+  for (const variant of ['tcp', 'ws', 'wss'] as const) {
+    it(`resets the ${variant} socket: the kernel keeps none of its unsent bytes`, { timeout: 30_000 }, async (t) => {
+      const kind = variant === 'tcp' ? 'tcp' : 'ws';
       // Player seq 5 asks for 1000 pushes of 16 KiB (16 MB: more than the kernel buffers of
       // both ends hold); the client sends nothing else, so the gateway has read all it sent.
       const player = (call: RawTunnelCall): void => {
@@ -214,13 +228,22 @@ describe('fault 5: a slow client past the logout flush deadline', () => {
         noBackend: true,
         clock,
         routeTable: table,
-        config: { discovery: discoveryAt(backend.port), limits: { sendQueueBytes: 64 * 1024, maxFrameBytes: 64 * 1024, compressThreshold: 1 << 20 } },
+        config: {
+          discovery: discoveryAt(backend.port),
+          limits: { sendQueueBytes: 64 * 1024, maxFrameBytes: 64 * 1024, compressThreshold: 1 << 20 },
+          ...(variant === 'wss'
+            ? { listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0, tls: { certFile: cert.certFile, keyFile: cert.keyFile } } } }
+            : {}),
+        },
       });
       t.after(() => s.stop());
       const honest = await honestClient(s, 21);
       t.after(() => honest.close());
-      const slow = await loggedIn(s, kind, 20);
+      const slow = await RawClient.connect(kind, kind === 'tcp' ? s.gw.tcpPort : s.gw.wsPort, ['janus.v1'], variant === 'wss' ? { ca: cert.certPem } : {});
       t.after(() => slow.close());
+      await slow.handshake(s.keys.clientKey, s.keys.pins);
+      slow.sendAuth(await s.token(20));
+      assert.equal((await slow.nextPacket())?.seq, 5, 'SCAuth');
       const gwPort = kind === 'tcp' ? s.gw.tcpPort : s.gw.wsPort;
       const clientPort = slow.localPort;
       slow.pauseReading();
