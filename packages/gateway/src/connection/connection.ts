@@ -88,7 +88,7 @@ export interface ConnectionContext {
   repeat: RepeatLog;
   /** The gateway's metrics: counters bumped here, read at scrape time. */
   metrics: GatewayMetrics;
-  /** Wall time and timers. */
+  /** Wall time (wire timestamps), monotonic time and timers. */
   clock: Clock;
   /** Whether the gateway is shutting down (ServerLogout Waiting uses WebSocket 1001 then). */
   shuttingDown(): boolean;
@@ -199,6 +199,7 @@ export class Connection implements TunnelsOwner, LoginSubject {
   private readonly tunnels: ConnectionTunnels;
   private login: SessionLogin<Connection> | null = null;
   private requestedServerId = 0n;
+  /** Monotonic time of the last frame received (ms). */
   private lastRecvMs: number;
   private handshakeTimer: TimerHandle | null = null;
   private loginTimer: TimerHandle | null = null;
@@ -221,7 +222,7 @@ export class Connection implements TunnelsOwner, LoginSubject {
     private readonly ctx: ConnectionContext,
   ) {
     const { limits } = ctx.cfg;
-    const now = ctx.clock.now();
+    const now = ctx.clock.monotonic();
     this.lastRecvMs = now;
     this.startedMs = now;
     this.messages = new TokenBucket(limits.messagesPerSecond, limits.messageBurst, now);
@@ -264,7 +265,7 @@ export class Connection implements TunnelsOwner, LoginSubject {
       onBody: (body) => {
         if (this.state === 'closing') return;
         this.bodiesIn++;
-        this.lastRecvMs = this.ctx.clock.now();
+        this.lastRecvMs = this.ctx.clock.monotonic();
         this.inbox.push(body);
       },
       onProtocolError: (err) => {
@@ -473,7 +474,7 @@ export class Connection implements TunnelsOwner, LoginSubject {
       }
       return this.ctx.zlib.inflate(p.data, this.ctx.cfg.limits.maxInflateBytes).then((data) => {
         this.inflatedBytes += data.length;
-        this.inflateBudget.charge(this.ctx.clock.now(), data.length);
+        this.inflateBudget.charge(this.ctx.clock.monotonic(), data.length);
         if (this.state !== 'open') return;
         p.data = data;
         p.compress = false;
@@ -586,6 +587,11 @@ export class Connection implements TunnelsOwner, LoginSubject {
       return;
     }
     this.sender.send(p);
+  }
+
+  /** @internal */
+  onTunnelMessageTooLarge(p: Packet, bytes: number): void {
+    this.sender.refuseTooLarge(p, bytes);
   }
 
   /** @internal */
@@ -703,10 +709,10 @@ export class Connection implements TunnelsOwner, LoginSubject {
   // Idle: re-armed lazily from lastRecvMs, so receiving costs no timer work.
   private armIdleTimer(): void {
     const idleMs = this.ctx.cfg.timeouts.idleMs;
-    const left = this.lastRecvMs + idleMs - this.ctx.clock.now();
+    const left = this.lastRecvMs + idleMs - this.ctx.clock.monotonic();
     this.idleTimer = this.ctx.clock.setTimeout(() => {
       if (this.state === 'closing') return;
-      if (this.ctx.clock.now() - this.lastRecvMs >= idleMs) {
+      if (this.ctx.clock.monotonic() - this.lastRecvMs >= idleMs) {
         this.close({ kind: 'end', wsCode: WsCode.Normal }, { reason: 'idle_timeout', logout: null, close: 'end', detail: `no frame for timeouts.idleMs ${idleMs} ms` });
       } else {
         this.armIdleTimer();

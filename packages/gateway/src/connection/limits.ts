@@ -6,7 +6,8 @@
 
 /**
  * A token bucket: refills at `ratePerS` tokens per second up to `burst`; starts full.
- * Time is passed in (ms, from the Clock port), so a manual clock drives it in tests.
+ * Time is passed in (ms, the Clock port's monotonic time: a wall-clock step neither refills
+ * nor freezes a bucket), so a manual clock drives it in tests.
  */
 export class TokenBucket {
   private tokens: number;
