@@ -14,7 +14,7 @@ import {
   type SigningKey,
   type VerifyKey,
 } from '@janus/protocol';
-import { nodeCrypto } from '@janus/protocol/node';
+import type { Platform } from './platform.js';
 
 /** Reconnect policy: `retries` attempts, exponential backoff with jitter in [minDelayMs, maxDelayMs]. */
 export interface ReconnectOptions {
@@ -28,7 +28,7 @@ export interface ReconnectOptions {
 
 /** Options of {@link JanusClient.connect}. Times are milliseconds unless named otherwise. */
 export interface ClientOptions {
-  /** `'tcp'` (length-prefixed frames) or `'ws'` (binary messages, subprotocol `janus.v1`). PROTOCOL.md 2. */
+  /** `'tcp'` (length-prefixed frames; Node only) or `'ws'` (binary messages, subprotocol `janus.v1`). PROTOCOL.md 2. */
   transport: 'tcp' | 'ws';
   /** Gateway host name or address. */
   host: string;
@@ -36,6 +36,8 @@ export interface ClientOptions {
   port: number;
   /** WebSocket path, default `'/ws'`. */
   path?: string;
+  /** WebSocket over TLS (`wss://`), default false; `transport: 'ws'` only. A page served over https can open only `wss://`. */
+  tls?: boolean;
   /** Opaque token from the account service, copied unchanged into CSAuth (PROTOCOL.md 6). */
   token: string;
   /** Default true; false = plaintext mode, for a gateway configured `encrypted: false` (PROTOCOL.md 7). */
@@ -67,7 +69,10 @@ export interface ClientOptions {
   maxInflateBytes?: number;
   /** Reconnect after a drop, default false (never). */
   reconnect?: false | ReconnectOptions;
-  /** Crypto back end, default node:crypto. */
+  /**
+   * Crypto back end. Default: node:crypto in Node; in a browser WebCrypto when it has
+   * Ed25519 and X25519, else the pure-JS noble back end (see `defaultCrypto()`).
+   */
   crypto?: CryptoBackend;
   /** Clock in unix seconds, default `Date.now() / 1000`. */
   now?: () => number;
@@ -79,6 +84,7 @@ export interface ResolvedOptions {
   readonly host: string;
   readonly port: number;
   readonly path: string;
+  readonly tls: boolean;
   readonly token: string;
   readonly encrypted: boolean;
   /** null in plaintext mode. */
@@ -97,11 +103,14 @@ export interface ResolvedOptions {
   readonly reconnect: Readonly<ReconnectOptions> | null;
   readonly crypto: CryptoBackend;
   readonly now: () => number;
+  /** The entry's platform adapter (transports, compression, tracing). */
+  readonly platform: Platform;
 }
 
 /** Defaults of the optional options. */
 export const CLIENT_DEFAULTS = Object.freeze({
   path: '/ws',
+  tls: false,
   encrypted: true,
   clientCertVersion: 1,
   serverCertVersion: 0,
@@ -119,6 +128,7 @@ const KNOWN_KEYS = new Set([
   'host',
   'port',
   'path',
+  'tls',
   'token',
   'encrypted',
   'clientKeyPem',
@@ -170,20 +180,27 @@ function reconnectOptions(v: unknown): ReconnectOptions | null {
 
 /**
  * Validates options, applies the defaults and imports the keys.
- * @throws JanusError JANUS_ERR_CONFIG_INVALID naming the bad key (unknown keys included);
- *   JANUS_ERR_KEY_INVALID when a PEM does not load.
+ * @param platform the entry's platform: which transports exist, the default crypto back end.
+ * @throws JanusError JANUS_ERR_CONFIG_INVALID naming the bad key (unknown keys included, a
+ *   transport the platform lacks); JANUS_ERR_KEY_INVALID when a PEM does not load.
  */
-export async function resolveOptions(o: ClientOptions): Promise<ResolvedOptions> {
+export async function resolveOptions(o: ClientOptions, platform: Platform): Promise<ResolvedOptions> {
   if (typeof o !== 'object' || o === null) throw bad('(options)', 'must be an object');
   for (const k of Object.keys(o)) if (!KNOWN_KEYS.has(k)) throw bad(k, 'unknown option');
   if (o.transport !== 'tcp' && o.transport !== 'ws') throw bad('transport', "must be 'tcp' or 'ws'");
+  if (!platform.transports.includes(o.transport)) {
+    throw bad('transport', `'${o.transport}' is not available in ${platform.name} (use ${platform.transports.map((t) => `'${t}'`).join(' or ')})`);
+  }
   const path = o.path ?? CLIENT_DEFAULTS.path;
   if (typeof path !== 'string' || !path.startsWith('/')) throw bad('path', "must start with '/'");
+  const tls = o.tls ?? CLIENT_DEFAULTS.tls;
+  if (typeof tls !== 'boolean') throw bad('tls', 'must be a boolean');
+  if (tls && o.transport !== 'ws') throw bad('tls', "applies to transport 'ws' only (wss://)");
   const encrypted = o.encrypted ?? CLIENT_DEFAULTS.encrypted;
   if (typeof encrypted !== 'boolean') throw bad('encrypted', 'must be a boolean');
   const serverId = o.serverId ?? CLIENT_DEFAULTS.serverId;
   if (typeof serverId !== 'bigint' || serverId < -(2n ** 63n) || serverId >= 2n ** 63n) throw bad('serverId', 'must be an int64 bigint');
-  const crypto = o.crypto ?? nodeCrypto;
+  const crypto = o.crypto ?? (await platform.defaultCrypto());
   if (typeof crypto !== 'object' || crypto === null || typeof crypto.ed25519Sign !== 'function') throw bad('crypto', 'must be a CryptoBackend');
   const now = o.now ?? (() => Date.now() / 1000);
   if (typeof now !== 'function') throw bad('now', 'must be a function returning unix seconds');
@@ -208,6 +225,7 @@ export async function resolveOptions(o: ClientOptions): Promise<ResolvedOptions>
     host: text('host', o.host),
     port: int('port', o.port, 1, 65535),
     path,
+    tls,
     token: text('token', o.token),
     encrypted,
     clientKey,
@@ -224,5 +242,6 @@ export async function resolveOptions(o: ClientOptions): Promise<ResolvedOptions>
     reconnect: reconnectOptions(o.reconnect),
     crypto,
     now,
+    platform,
   });
 }

@@ -3,10 +3,11 @@
  * the subprotocol `janus.v1` and turns permessage-deflate off: compression is the Packet's
  * own (PROTOCOL.md 8).
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter } from 'eventemitter3';
 import { WebSocket, type RawData } from 'ws';
 import { ErrorCode, JanusError, WS_SUBPROTOCOL } from '@janus/protocol';
-import { CLOSE_GRACE_MS, type Transport, type TransportClose } from './transport.js';
+import { wsUrl } from './url.js';
+import { CLOSE_GRACE_MS, type Transport, type TransportClose, type TransportEvents } from './transport.js';
 
 export { WS_SUBPROTOCOL };
 
@@ -21,17 +22,14 @@ export interface WsConnectOptions {
   port: number;
   /** Request path, e.g. `/ws`. */
   path: string;
+  /** `wss://` instead of `ws://` (the system's trusted CAs; NODE_EXTRA_CA_CERTS adds one). */
+  tls?: boolean;
   /** Largest message accepted (bytes); larger ones close the connection with 1009. */
   maxFrameBytes: number;
   /** Aborting terminates the connection; the promise rejects with JANUS_ERR_CONNECTION_CLOSED. */
   signal?: AbortSignal;
 }
 
-/** `ws://host:port/path`, with brackets around an IPv6 literal. */
-export function wsUrl(host: string, port: number, path: string): string {
-  const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return `ws://${h}:${port}${path}`;
-}
 
 function toBytes(data: RawData): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);
@@ -40,7 +38,7 @@ function toBytes(data: RawData): Uint8Array {
 }
 
 /** A WebSocket carrying one body per binary message. See {@link Transport} for events. */
-export class WsTransport extends EventEmitter implements Transport {
+export class WsTransport extends EventEmitter<TransportEvents> implements Transport {
   private error: JanusError | undefined;
   private done = false;
   /** No more bodies are delivered (closing, or the peer broke the protocol). */
@@ -53,7 +51,7 @@ export class WsTransport extends EventEmitter implements Transport {
    */
   static connect(o: WsConnectOptions): Promise<WsTransport> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(wsUrl(o.host, o.port, o.path), WS_SUBPROTOCOL, {
+      const ws = new WebSocket(wsUrl(o.host, o.port, o.path, o.tls), WS_SUBPROTOCOL, {
         perMessageDeflate: false,
         maxPayload: o.maxFrameBytes,
       });
