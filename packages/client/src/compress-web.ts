@@ -4,7 +4,7 @@
  * format `compress = true` means. Inflating is bounded while it runs: output is read chunk
  * by chunk and the stream is cancelled as soon as the total passes the limit.
  */
-import { ErrorCode, JanusError } from '@janus/protocol';
+import { concatBytes, ErrorCode, JanusError } from '@janus/protocol';
 
 function missing(): JanusError {
   return new JanusError(ErrorCode.InflateLimit, 'this browser has no CompressionStream / DecompressionStream (zlib): compressed Packets cannot be handled');
@@ -25,13 +25,7 @@ async function readAll(stream: ReadableStream<Uint8Array>, maxBytes: number): Pr
     }
     chunks.push(value);
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concatBytes(...chunks);
 }
 
 /** Runs `data` through a transform stream and collects the output (bounded). */

@@ -175,6 +175,15 @@ for (const [name, inflate, deflate] of [
   });
 }
 
+describe('the two entries', () => {
+  it('export the same names: one API for Node and browsers', async () => {
+    const node = Object.keys(await import('../src/index.js')).sort();
+    const browser = Object.keys(await import('../src/browser.js')).sort();
+    assert.deepEqual(browser, node);
+    for (const name of ['JanusClient', 'JanusClientBase', 'defaultCrypto', 'loadNobleCrypto', 'WS_SUBPROTOCOL', 'JanusError']) assert.ok(node.includes(name), name);
+  });
+});
+
 describe('wsUrl', () => {
   it('brackets IPv6 literals', () => {
     assert.equal(wsUrl('127.0.0.1', 17002, '/ws'), 'ws://127.0.0.1:17002/ws');
