@@ -90,6 +90,8 @@ interface FakeOptions {
   pushAfterAuth?: Packet;
   /** Allowed handshake clock skew (s), default 300. */
   handshakeSkew?: number;
+  /** Answer the CSAuth of connection `fromConn` (0-based) and later ones with this ServerLogout, as if the token no longer opened. */
+  authLogout?: { fromConn: number; code: SCServerLogout_Code };
 }
 
 /** One body pipe of the fake, over a TCP socket or a WebSocket. */
@@ -222,6 +224,10 @@ class FakeConn {
       assert.equal(p.mod, 1);
       assert.equal(p.seq, 5);
       const t = decodeMessage(CSAuthSchema, p.data).token;
+      if (o.authLogout && this.gw.conns.indexOf(this) >= o.authLogout.fromConn) {
+        this.logout(o.authLogout.code);
+        return;
+      }
       let fields;
       try {
         fields = await openToken(nodeCrypto, [TOKEN_KEY], t, nowSeconds());
@@ -722,6 +728,23 @@ for (const transport of ['tcp', 'ws'] as const) {
         assert.equal(gw.conns.length, 1);
       });
     }
+
+    it('stops reconnecting once the token is no longer valid: an attempt answered with TokenExpired ends the client', async (t) => {
+      const gw = await FakeGateway.start(t, { transport, authLogout: { fromConn: 1, code: SCServerLogout_Code.TokenExpired } });
+      const client = await connect(t, await gw.clientOptions({ reconnect: { retries: 5, minDelayMs: 5, maxDelayMs: 20 } }));
+      const conn1 = await gw.nextConn();
+      const attempts: number[] = [];
+      client.on('reconnecting', (e) => attempts.push(e.attempt));
+      const states: string[] = [];
+      client.on('state', (s) => states.push(s.state));
+      const closing = onceEvent(client, 'close');
+      conn1.pipe.destroy();
+      const [reason] = await closing;
+      assert.deepEqual(reason, { kind: 'logout', code: SCServerLogout_Code.TokenExpired, name: 'TokenExpired' });
+      assert.deepEqual(attempts, [1]);
+      assert.deepEqual(states, ['open', 'reconnecting', 'connecting', 'closed']);
+      assert.equal(gw.conns.length, 2);
+    });
 
     it("reports every connection state in 'state': open, reconnecting, connecting, open, closed", async (t) => {
       const gw = await FakeGateway.start(t, { transport });
