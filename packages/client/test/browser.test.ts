@@ -52,7 +52,7 @@ interface Transcript {
  * SCHandshake, SCAuth, SCHeartbeat and the push are the vector records; the three replies
  * are sealed here, continuing the vector's gateway-to-client record numbers.
  */
-async function scriptedGateway(t: TestContext): Promise<{ port: number; transcript: Promise<Transcript> }> {
+async function scriptedGateway(t: TestContext, afterAuth?: (ws: WebSocket) => void): Promise<{ port: number; transcript: Promise<Transcript> }> {
   const wss = new WebSocketServer({
     host: '127.0.0.1',
     port: 0,
@@ -78,8 +78,10 @@ async function scriptedGateway(t: TestContext): Promise<{ port: number; transcri
             case 0:
               return sendHex(H.sc_packet_hex); // SCHandshake
             case 1:
-              return sendHex(S2C[0]!.record_hex); // SCAuth
+              sendHex(S2C[0]!.record_hex); // SCAuth
+              return afterAuth?.(ws);
             case 2:
+              if (afterAuth) return;
               sendHex(S2C[1]!.record_hex); // SCHeartbeat
               return sendHex(S2C[2]!.record_hex); // a push
             case 3:
@@ -128,7 +130,8 @@ function withoutWebCryptoCurves(): void {
   }
 }
 
-const input = (port: number): VectorSessionInput => ({
+const input = (port: number, maxFrameBytes?: number): VectorSessionInput => ({
+  ...(maxFrameBytes === undefined ? {} : { maxFrameBytes }),
   port,
   token: V.token.token,
   clientKeyPem: V.keys.client_signing_private_pem,
@@ -200,6 +203,40 @@ test('the browser build of the SDK reproduces the vectors in headless Chromium',
       ]);
       assert.deepEqual(r.states, ['open', 'closed']);
       assert.deepEqual(JSON.parse(r.closeReason), { kind: 'closed' });
+    });
+  }
+});
+
+test("the browser build's WebSocket transport refuses what PROTOCOL.md 2 forbids, and reports a gateway's close code", { timeout: 60_000 }, async (t) => {
+  const bundle = await bundleForBrowser(join(here, 'support', 'vector-page.js'));
+  const entry = bundle.files.find((f) => f.entryPoint?.endsWith('vector-page.js'))!;
+  const pages = await startPageServer(modulePage(`/${entry.name}`, 'Janus SDK transport'), bundle.files);
+  t.after(() => pages.close());
+  const browser = await launchChromium();
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(`${pages.origin}/`, { waitUntil: 'load' });
+  await page.waitForFunction(() => typeof (globalThis as { runUntilClose?: unknown }).runUntilClose === 'function');
+
+  const cases: { what: string; send: (ws: WebSocket) => void; maxFrameBytes?: number; expect: { kind: string; code: string | null; wsCode: number | null } }[] = [
+    { what: 'a text message', send: (ws) => ws.send('not binary'), expect: { kind: 'closed', code: 'JANUS_ERR_UNEXPECTED_MESSAGE', wsCode: 1000 } },
+    { what: 'an empty binary message', send: (ws) => ws.send(new Uint8Array(0)), expect: { kind: 'closed', code: 'JANUS_ERR_FRAME_EMPTY', wsCode: 1000 } },
+    { what: 'a message over maxFrameBytes', maxFrameBytes: 256, send: (ws) => ws.send(new Uint8Array(257)), expect: { kind: 'closed', code: 'JANUS_ERR_FRAME_TOO_LARGE', wsCode: 1000 } },
+    { what: 'a record that does not open', send: (ws) => ws.send(new Uint8Array(40).fill(7)), expect: { kind: 'closed', code: 'JANUS_ERR_RECORD_OPEN', wsCode: 1000 } },
+    { what: 'a close 1013 without ServerLogout', send: (ws) => ws.close(1013), expect: { kind: 'closed', code: null, wsCode: 1013 } },
+  ];
+  for (const c of cases) {
+    await t.test(c.what, async (t) => {
+      const gw = await scriptedGateway(t, c.send);
+      const r = await page.evaluate(
+        (i) => (globalThis as unknown as { runUntilClose(i: VectorSessionInput): Promise<Record<string, unknown>> }).runUntilClose(i),
+        input(gw.port, c.maxFrameBytes),
+      );
+      assert.deepEqual(r, { ...c.expect, state: 'closed' });
+      const tr = await gw.transcript;
+      assert.deepEqual(tr.errors, []);
+      assert.equal(tr.bodies.length, 2, 'CSHandshake and CSAuth, nothing after');
+      assert.equal(tr.closeCode, c.expect.wsCode, 'the close code the gateway saw');
     });
   }
 });

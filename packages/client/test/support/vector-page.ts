@@ -7,7 +7,7 @@
  * ephemeral X25519 pair and the clock are pinned to the vectors' values, through the public
  * `crypto` and `now` options. It asserts nothing: it reports, and Node compares.
  */
-import { defaultCrypto, JanusClient, type CryptoBackend, type Packet } from '../../src/browser.js';
+import { defaultCrypto, JanusClient, type ClientOptions, type CloseReason, type CryptoBackend, type Packet } from '../../src/browser.js';
 
 /** What the test passes in. */
 export interface VectorSessionInput {
@@ -23,6 +23,8 @@ export interface VectorSessionInput {
   clientEphemeralPkcs8Hex: string;
   /** Data of the vector's compressed request (inflated), hex. */
   compressedRequestHex: string;
+  /** The client's maxFrameBytes, default 65536. */
+  maxFrameBytes?: number;
 }
 
 /** A Packet as plain strings. */
@@ -58,10 +60,10 @@ async function pinnedEphemeral(base: CryptoBackend, pkcs8: Uint8Array): Promise<
   return { ...base, x25519Generate: () => (base.synchronous ? pair : Promise.resolve(pair)) } as CryptoBackend;
 }
 
-async function runVectorSession(i: VectorSessionInput): Promise<VectorSessionReport> {
+/** The vector session's options (pinned ephemeral key, clock read from `clock`). */
+async function vectorOptions(i: VectorSessionInput, clock: { now: number }): Promise<ClientOptions> {
   const base = await defaultCrypto();
-  let now = i.clientTimestamp;
-  const client = await JanusClient.connect({
+  return {
     transport: 'ws',
     host: '127.0.0.1',
     port: i.port,
@@ -71,17 +73,24 @@ async function runVectorSession(i: VectorSessionInput): Promise<VectorSessionRep
     serverCertVersion: i.serverCertVersion,
     serverId: BigInt(i.serverId),
     crypto: await pinnedEphemeral(base, unhex(i.clientEphemeralPkcs8Hex)),
-    now: () => now,
+    now: () => clock.now,
     compressThreshold: 32,
     heartbeatIntervalMs: 59_999,
-  });
+    maxFrameBytes: i.maxFrameBytes ?? 65536,
+  };
+}
+
+async function runVectorSession(i: VectorSessionInput): Promise<VectorSessionReport> {
+  const clock = { now: i.clientTimestamp };
+  const o = await vectorOptions(i, clock);
+  const client = await JanusClient.connect(o);
   const pushes: PacketReport[] = [];
   const states: string[] = [];
   client.on('push', (p) => pushes.push(report(p)));
   client.on('state', (s) => states.push(s.state));
   const s = client.session;
   const session = { uid: String(s.uid), sid: String(s.sid), color: s.color, serverTime: String(s.serverTime), startIndex: String(s.startIndex) };
-  now = i.heartbeatClientTime;
+  clock.now = i.heartbeatClientTime;
   const hb = await client.heartbeat();
   const enc = new TextEncoder();
   const replies = [
@@ -95,7 +104,7 @@ async function runVectorSession(i: VectorSessionInput): Promise<VectorSessionRep
     bufferType: typeof (globalThis as { Buffer?: unknown }).Buffer,
     processType: typeof (globalThis as { process?: unknown }).process,
     cryptoName: client.cryptoName,
-    cryptoSynchronous: base.synchronous,
+    cryptoSynchronous: (await defaultCrypto()).synchronous,
     session,
     heartbeat: { serverTime: String(hb.serverTime), code: hb.code, rttMs: hb.rttMs },
     replies,
@@ -105,4 +114,16 @@ async function runVectorSession(i: VectorSessionInput): Promise<VectorSessionRep
   };
 }
 
-(globalThis as { runVectorSession?: typeof runVectorSession }).runVectorSession = runVectorSession;
+/** Logs in like the vector session, then waits for the client's `'close'`; reports its reason and the state. */
+async function runUntilClose(i: VectorSessionInput): Promise<{ kind: string; code: string | null; wsCode: number | null; state: string }> {
+  const client = await JanusClient.connect(await vectorOptions(i, { now: i.clientTimestamp }));
+  const reason = await new Promise<CloseReason>((resolve) => client.once('close', resolve));
+  return {
+    kind: reason.kind,
+    code: reason.kind === 'closed' ? (reason.error?.code ?? null) : null,
+    wsCode: reason.kind === 'closed' ? (reason.wsCode ?? null) : null,
+    state: client.state,
+  };
+}
+
+Object.assign(globalThis, { runVectorSession, runUntilClose });
