@@ -5,6 +5,7 @@
  * say why in the docs and raise the budget here.
  */
 import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -65,4 +66,24 @@ test("a bundler targeting browsers resolves '@janus/client' to the browser entry
   const node = await resolved('node');
   assert.ok(node.some((i) => i.endsWith('client/dist/src/index.js')), node.join(', '));
   assert.ok(!node.some((i) => i.endsWith('client/dist/src/browser.js')));
+});
+
+test("docs/client-sdk.md's browser example bundles for browsers as it stands", async () => {
+  const doc = readFileSync(join(clientDir, '..', '..', 'docs', 'client-sdk.md'), 'utf8');
+  const section = doc.slice(doc.indexOf('## In a browser'));
+  const example = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+  assert.ok(example !== undefined && example.includes("from '@janus/client'"), 'no ts example in "In a browser"');
+  const r = await build({
+    stdin: { contents: example, resolveDir: clientDir, loader: 'ts', sourcefile: 'client-sdk.md example' },
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    splitting: true,
+    outdir: '/example',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  assert.ok(Object.keys(r.metafile!.inputs).some((i) => i.endsWith('client/dist/src/browser.js')));
 });
