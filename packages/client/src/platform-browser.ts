@@ -13,7 +13,7 @@ import { BrowserWsTransport } from './web-socket.js';
 export const browserPlatform: Platform = {
   name: 'browser',
   transports: ['ws'],
-  connect: (t) => BrowserWsTransport.connect({ host: t.host, port: t.port, path: t.path, tls: t.tls, maxFrameBytes: t.maxFrameBytes, signal: t.signal }),
+  connect: (t) => BrowserWsTransport.connect(t),
   defaultCrypto: selectBrowserCrypto,
   inflate: inflateWeb,
   deflate: deflateWeb,

@@ -17,24 +17,14 @@
 import { EventEmitter } from 'eventemitter3';
 import { ErrorCode, JanusError, WS_SUBPROTOCOL } from '@janus/protocol';
 import { unrefTimeout } from './timers.js';
+import type { TransportTarget } from './platform.js';
 import { CLOSE_GRACE_MS, type Transport, type TransportClose, type TransportEvents } from './transport.js';
 import { wsUrl } from './url.js';
 
 const WS_NORMAL = 1000;
 
-/** Where and how to connect. */
-export interface BrowserWsConnectOptions {
-  host: string;
-  port: number;
-  /** Request path, e.g. `/ws`. */
-  path: string;
-  /** `wss://` instead of `ws://`. */
-  tls: boolean;
-  /** Largest message accepted (bytes). */
-  maxFrameBytes: number;
-  /** Aborting closes the socket; the promise rejects with JANUS_ERR_CONNECTION_CLOSED. */
-  signal?: AbortSignal;
-}
+/** Where and how to connect (the platform's target, WebSocket only). */
+export type BrowserWsConnectOptions = Omit<TransportTarget, 'transport'>;
 
 /** A page's WebSocket carrying one body per binary message. See {@link Transport} for events. */
 export class BrowserWsTransport extends EventEmitter<TransportEvents> implements Transport {
@@ -66,7 +56,7 @@ export class BrowserWsTransport extends EventEmitter<TransportEvents> implements
       }
       ws.binaryType = 'arraybuffer';
       const cleanup = (): void => {
-        o.signal?.removeEventListener('abort', onAbort);
+        o.signal.removeEventListener('abort', onAbort);
         ws.onopen = ws.onerror = ws.onclose = null;
       };
       const fail = (message: string): void => {
@@ -75,8 +65,8 @@ export class BrowserWsTransport extends EventEmitter<TransportEvents> implements
         reject(new JanusError(ErrorCode.ConnectionClosed, message, { url }));
       };
       const onAbort = (): void => fail('WebSocket connect aborted');
-      if (o.signal?.aborted) return onAbort();
-      o.signal?.addEventListener('abort', onAbort, { once: true });
+      if (o.signal.aborted) return onAbort();
+      o.signal.addEventListener('abort', onAbort, { once: true });
       ws.onerror = () => fail(`WebSocket connect to ${url} failed`);
       ws.onclose = (ev) => fail(`WebSocket to ${url} closed before open (code ${ev.code})`);
       ws.onopen = () => {
