@@ -5,6 +5,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import type { TracerProvider } from '@opentelemetry/api';
 import pino, { type Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { encodePacket, SCServerLogout_Code, serverLogoutPacket, WS_SUBPROTOCOL, type CryptoBackend } from '@janus/protocol';
@@ -26,6 +27,7 @@ import { SessionRegistry } from './sessions.js';
 import { TcpTransport, WriteCoalescer } from './transport-tcp.js';
 import { WsTransport } from './transport-ws.js';
 import { WsCode, type Transport } from './transport.js';
+import type { GatewayTracing } from './tracing.js';
 import { ChannelPool } from './tunnel.js';
 
 /** Ports (adapters) and hooks a caller may supply instead of the embedded defaults. */
@@ -46,6 +48,13 @@ export interface GatewayOptions {
    * docs/decisions/0008-handshake-offload.md). A caller's back end is not closed by the gateway.
    */
   handshakeCrypto?: CryptoBackend;
+  /**
+   * With `tracing.enabled`: the OpenTelemetry tracer provider to make the request spans with
+   * (an embedding application's SDK, a test's in-memory exporter) instead of the OTLP
+   * pipeline that `tracing.otlp` describes; the gateway does not shut it down. Ignored when
+   * tracing is off.
+   */
+  tracerProvider?: TracerProvider;
 }
 
 /** A running gateway. */
@@ -84,6 +93,10 @@ function listen(server: TcpServer | HttpServer, host: string, port: number): Pro
 export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Promise<Gateway> {
   const log = opts.logger ?? pino({ level: cfg.log.level, base: { gateway: cfg.gateway.id } });
   const clock = opts.clock ?? systemClock;
+  // Tracing off: no OpenTelemetry module is loaded (tracing.ts imports them).
+  const tracing: GatewayTracing | null = cfg.tracing.enabled
+    ? await (await import('./tracing.js')).GatewayTracing.start(cfg, opts.tracerProvider)
+    : null;
   const keys = opts.keys ?? loadKeyRing(cfg);
   const wsTls = cfg.listen.ws.tls ? loadListenerTls(cfg.listen.ws.tls) : null;
   const trusted = new TrustedProxies(cfg.listen.trustedProxies);
@@ -128,6 +141,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     gateAddress: `${cfg.gateway.advertiseHost}:${cfg.listen.grpc.port}`,
     log,
     clock,
+    tracing,
     shuttingDown: () => shuttingDown,
     onClosed(conn) {
       connections.delete(conn);
@@ -227,6 +241,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       ws: `${cfg.listen.ws.host}:${wsPort}${cfg.listen.ws.path}`,
       wsTls: wsTls !== null,
       encrypted: cfg.encrypted,
+      ...(tracing ? { tracing: opts.tracerProvider ? 'caller provider' : `${cfg.tracing.otlp.protocol} ${cfg.tracing.otlp.endpoint}` } : {}),
       ...(trusted.size > 0 ? { proxyProtocol: cfg.listen.tcp.proxyProtocol, forwardedFor: cfg.listen.ws.forwardedFor } : {}),
     },
     'gateway listening',
@@ -263,6 +278,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         await routes.close();
         await discovery.close();
         await ownPool?.close();
+        // After every connection closed (their waiting spans ended): export what is queued.
+        await tracing?.shutdown();
         log.info('gateway stopped');
       })();
       return closing;

@@ -50,6 +50,7 @@ import type { KeyRing } from '../keys.js';
 import type { RouteTable } from '../route-table.js';
 import type { Router, ServiceRoute } from '../router.js';
 import type { SessionRegistry } from '../sessions.js';
+import type { ConnectionSpans, GatewayTracing } from '../tracing.js';
 import type { Transport } from '../transport.js';
 import { WsCode } from '../transport.js';
 import type { ChannelPool, Tunnel, TunnelStatus } from '../tunnel.js';
@@ -80,6 +81,8 @@ export interface ConnectionContext {
   log: Logger;
   /** Wall time and timers. */
   clock: Clock;
+  /** Request spans (tracing.ts); null when tracing is off. */
+  tracing: GatewayTracing | null;
   /** Whether the gateway is shutting down (ServerLogout Waiting uses WebSocket 1001 then). */
   shuttingDown(): boolean;
   /** Called once when the connection has fully closed. */
@@ -145,6 +148,8 @@ export class Connection implements TunnelsOwner, LoginSubject {
   private readonly receiver = new Receiver();
   private readonly sender: Sender;
   private readonly tunnels: ConnectionTunnels;
+  /** Request spans waiting for replies; null when tracing is off (the hot path's one check). */
+  private readonly spans: ConnectionSpans | null;
   private login: SessionLogin<Connection> | null = null;
   private requestedServerId = 0n;
   private lastRecvMs: number;
@@ -176,6 +181,7 @@ export class Connection implements TunnelsOwner, LoginSubject {
     this.inflateBudget = new TokenBucket(limits.inflateBytesPerSecond, Math.max(limits.inflateBytesPerSecond, limits.maxInflateBytes), now);
     this.strikes = new StrikeCounter(limits.rateLimitStrikes);
     this.log = ctx.log.child({ conn: id, transport: transport.kind });
+    this.spans = ctx.tracing === null ? null : ctx.tracing.connection(id);
     this.inbox = new Inbox(limits.inboxBytes, (body) => this.handle(body), transport, (err) => this.fail(err));
     this.sender = new Sender(transport, limits, ctx.zlib, { onCannotSend: () => this.logout(SCServerLogout_Code.Waiting) }, this.log);
     this.tunnels = new ConnectionTunnels(this, ctx.channels, ctx.balancer, limits.maxObjectTunnels, () => ({
@@ -366,10 +372,12 @@ export class Connection implements TunnelsOwner, LoginSubject {
       this.refuse(p, now);
       return;
     }
+    if (this.spans !== null) this.spans.start(p, p.obj === 0n ? this.uid : p.obj);
     if (p.compress) {
       // The inflate budget: refused while spent; what an inflate produced is charged after it.
       if (!this.inflateBudget.hasTokens(now)) {
         this.inflateRefused++;
+        if (this.spans !== null) this.spans.refused(p.index, 'rate limited');
         this.refuse(p, now);
         return;
       }
@@ -417,13 +425,13 @@ export class Connection implements TunnelsOwner, LoginSubject {
     if (p.obj === 0n) p.obj = this.uid;
     const svc = this.ctx.router.route(p.mod, p.seq);
     if (!svc) {
-      this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, `no route for module ${p.mod}`));
+      this.unexpected(p, `no route for module ${p.mod}`);
       return;
     }
     if (svc.isPlayer) {
       const player = this.tunnels.player;
       if (player) this.forward(player, p);
-      else this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'player tunnel closed'));
+      else this.unexpected(p, 'player tunnel closed');
       return;
     }
     const t = this.tunnels.getObject(svc, p.obj);
@@ -436,16 +444,16 @@ export class Connection implements TunnelsOwner, LoginSubject {
 
   private async openObject(svc: ServiceRoute, p: Packet): Promise<void> {
     if (!this.tunnels.canOpenObject()) {
-      this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'too many object tunnels'));
+      this.unexpected(p, 'too many object tunnels');
       return;
     }
-    const opened = await this.tunnels.open(svc, p.obj);
+    const opened = await this.tunnels.open(svc, p.obj, this.spans === null ? undefined : this.spans.streamHeaders(p.index));
     if (this.state !== 'open') {
       opened?.end();
       return;
     }
     if (!opened) {
-      this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, `no backend for ${svc.name}`));
+      this.unexpected(p, `no backend for ${svc.name}`);
       return;
     }
     this.tunnels.addObject(svc, p.obj, opened);
@@ -454,13 +462,21 @@ export class Connection implements TunnelsOwner, LoginSubject {
 
   private forward(t: Tunnel, p: Packet): void {
     this.forwarded++;
-    this.tunnels.write(t, p);
+    if (this.spans === null) this.tunnels.write(t, p);
+    else this.tunnels.write(t, p, this.spans.forwarded(t, p.index));
+  }
+
+  /** Answers a request that cannot be delivered with ServerUnexpectedErr (PROTOCOL.md 8). */
+  private unexpected(p: Packet, msg: string): void {
+    if (this.spans !== null) this.spans.refused(p.index, msg);
+    this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, msg));
   }
 
   // ---- what the tunnels report (TunnelsOwner) -----------------------------------------
 
   /** @internal */
   onTunnelMessage(p: Packet): void {
+    if (this.spans !== null) this.spans.replied(p.index);
     // The sender is closed together with the state (close()): no second check here.
     this.sender.send(p);
   }
@@ -482,6 +498,7 @@ export class Connection implements TunnelsOwner, LoginSubject {
   /** @internal */
   onObjectTunnelError(t: Tunnel, status: TunnelStatus): void {
     if (this.state !== 'open') return;
+    if (this.spans !== null) this.spans.tunnelEnded(t, status);
     this.log.info({ service: t.route.name, oid: t.oid.toString(), code: status.code, details: status.details }, 'object tunnel failed');
     this.sender.send(serverUnexpectedErrPacket(0, t.lastMod, t.lastSeq, status.details || `tunnel ended with status ${status.code}`));
   }
@@ -527,6 +544,7 @@ export class Connection implements TunnelsOwner, LoginSubject {
     if (action) this.transport.close(action, this.ctx.cfg.timeouts.logoutFlushMs);
     this.tunnels.endAll();
     this.login?.release();
+    if (this.spans !== null) this.spans.closed();
   }
 
   private clearTimer(name: 'handshakeTimer' | 'loginTimer' | 'idleTimer'): void {
