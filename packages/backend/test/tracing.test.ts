@@ -5,6 +5,10 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -129,4 +133,29 @@ test('the span of an async handler ends when it settles; a failing handler marks
   assert.equal(failed.name, 'janus.handle 3/2');
   assert.equal(failed.status.code, SpanStatusCode.ERROR);
   assert.equal(failed.status.message, 'handler failed: TypeError', 'the class, not the message text');
+});
+
+test('without a tracerProvider no OpenTelemetry module is loaded; with one, listen() loads the tracing module', async () => {
+  // A process of its own: this file imports OpenTelemetry. The packages load as CommonJS.
+  const index = pathToFileURL(join(import.meta.dirname, '..', 'src', 'index.js')).href;
+  const script = `
+    import { createRequire } from 'node:module';
+    import { TunnelServer } from ${JSON.stringify(index)};
+    const cache = createRequire(import.meta.url).cache;
+    const otel = () => [...new Set(Object.keys(cache).filter((k) => k.includes('@opentelemetry')).map((k) => k.split('@opentelemetry/')[1].split('/')[0]))].sort();
+    const handlers = { onMessage: () => undefined };
+    const off = new TunnelServer().addService('/a.B/C', handlers);
+    await off.listen('127.0.0.1', 0);
+    const whenOff = otel();
+    await off.close();
+    const on = new TunnelServer({ tracerProvider: { getTracer: () => ({}) } }).addService('/a.B/C', handlers);
+    await on.listen('127.0.0.1', 0);
+    const whenOn = otel();
+    await on.close();
+    console.log(JSON.stringify({ whenOff, whenOn }));
+  `;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 });
+  const { whenOff, whenOn } = JSON.parse(stdout.trim().split('\n').pop()!) as { whenOff: string[]; whenOn: string[] };
+  assert.deepEqual(whenOff, []);
+  for (const pkg of ['api', 'core']) assert.ok(whenOn.includes(pkg), `loads ${pkg}: ${whenOn.join(', ')}`);
 });
