@@ -95,7 +95,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const clock = opts.clock ?? systemClock;
   // Tracing off: no OpenTelemetry module is loaded (tracing.ts imports them).
   const tracing: GatewayTracing | null = cfg.tracing.enabled
-    ? await (await import('./tracing.js')).GatewayTracing.start(cfg, opts.tracerProvider)
+    ? await (await import('./tracing.js')).GatewayTracing.start(cfg, log, clock, opts.tracerProvider)
     : null;
   const keys = opts.keys ?? loadKeyRing(cfg);
   const wsTls = cfg.listen.ws.tls ? loadListenerTls(cfg.listen.ws.tls) : null;

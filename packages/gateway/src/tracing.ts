@@ -31,10 +31,19 @@ import {
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+  type ReadableSpan,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace-base';
+import type { Logger } from 'pino';
 import { encodeTunnelTraceContext, type Packet } from '@janus/protocol';
+import type { Clock } from './clock.js';
 import type { GatewayConfig } from './config.js';
 import type { Tunnel, TunnelStatus } from './tunnel.js';
 
@@ -69,26 +78,79 @@ export async function otlpSpanExporter(o: GatewayConfig['tracing']['otlp']): Pro
   return new OTLPTraceExporter(config);
 }
 
+/** Failed exports are logged at most once per this interval, with their count (ms). */
+export const EXPORT_FAILURE_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * An exporter that reports failed exports (collector down, refused, timed out) to the
+ * gateway's log: the first at once, then at most one line per
+ * {@link EXPORT_FAILURE_LOG_INTERVAL_MS} with the count since the last line. OpenTelemetry
+ * itself only tells its global diagnostics logger, which nobody reads by default.
+ */
+export class ReportingSpanExporter implements SpanExporter {
+  private failedExports = 0;
+  private failedSpans = 0;
+  private lastLogMs = -Infinity;
+
+  constructor(
+    private readonly inner: SpanExporter,
+    private readonly log: Logger,
+    private readonly clock: Clock,
+    private readonly endpoint: string,
+  ) {}
+
+  export(spans: ReadableSpan[], done: (r: ExportResult) => void): void {
+    this.inner.export(spans, (r) => {
+      if (r.code !== ExportResultCode.SUCCESS) this.failed(spans.length, r.error);
+      done(r);
+    });
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush ? this.inner.forceFlush() : Promise.resolve();
+  }
+
+  private failed(spans: number, err: Error | undefined): void {
+    this.failedExports++;
+    this.failedSpans += spans;
+    const now = this.clock.now();
+    if (now - this.lastLogMs < EXPORT_FAILURE_LOG_INTERVAL_MS) return;
+    this.lastLogMs = now;
+    this.log.warn(
+      { endpoint: this.endpoint, err: err?.message ?? 'export failed', failedExports: this.failedExports, droppedSpans: this.failedSpans },
+      'trace export failed',
+    );
+    this.failedExports = 0;
+    this.failedSpans = 0;
+  }
+}
+
 /** A gateway's tracer and, unless the caller brought a provider, the export pipeline it owns. */
 export class GatewayTracing {
   private constructor(
     private readonly tracer: Tracer,
     private readonly own: BasicTracerProvider | null,
     private readonly maxOpen: number,
+    private readonly log: Logger,
   ) {}
 
   /**
    * Starts tracing as `cfg.tracing` says: a tracer provider with service.name
    * `tracing.serviceName`, service.instance.id `gateway.id`, a parent-based ratio sampler
    * (`tracing.sampleRatio`) and a batch processor exporting over OTLP (`tracing.otlp`).
+   * Failed exports are logged on `log` (see {@link ReportingSpanExporter}).
    * @param provider a provider of the caller's instead (an embedding application's SDK, a
    *   test's in-memory exporter): its sampler and exporter apply, and close() leaves it running.
    */
-  static async start(cfg: GatewayConfig, provider?: TracerProvider): Promise<GatewayTracing> {
+  static async start(cfg: GatewayConfig, log: Logger, clock: Clock, provider?: TracerProvider): Promise<GatewayTracing> {
     const t = cfg.tracing;
     let own: BasicTracerProvider | null = null;
     if (!provider) {
-      const exporter = await otlpSpanExporter(t.otlp);
+      const exporter = new ReportingSpanExporter(await otlpSpanExporter(t.otlp), log, clock, t.otlp.endpoint);
       own = new BasicTracerProvider({
         resource: resourceFromAttributes({ 'service.name': t.serviceName, 'service.instance.id': cfg.gateway.id }),
         sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(t.sampleRatio) }),
@@ -97,13 +159,14 @@ export class GatewayTracing {
             maxQueueSize: t.maxQueueSpans,
             maxExportBatchSize: Math.min(512, t.maxQueueSpans),
             scheduledDelayMillis: t.exportDelayMs,
-            exportTimeoutMillis: t.otlp.timeoutMs,
+            // The exporter's own timeout (otlp.timeoutMs) fires first and reports the failure.
+            exportTimeoutMillis: t.otlp.timeoutMs + 1000,
           }),
         ],
       });
       provider = own;
     }
-    return new GatewayTracing(provider.getTracer(TRACER_NAME), own, t.maxOpenSpansPerConnection);
+    return new GatewayTracing(provider.getTracer(TRACER_NAME), own, t.maxOpenSpansPerConnection, log);
   }
 
   /** The request spans of one client connection (`connId`: the gateway's connection id). */
@@ -111,9 +174,16 @@ export class GatewayTracing {
     return new ConnectionSpans(this.tracer, this.maxOpen, connId);
   }
 
-  /** Exports what is queued and stops the pipeline this gateway owns (not a caller's provider). */
+  /**
+   * Exports what is queued and stops the pipeline this gateway owns (not a caller's
+   * provider). Never rejects: a failed last export is logged (the spans are lost).
+   */
   async shutdown(): Promise<void> {
-    await this.own?.shutdown();
+    try {
+      await this.own?.shutdown();
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'trace export at shutdown failed');
+    }
   }
 }
 

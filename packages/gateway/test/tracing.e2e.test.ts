@@ -7,8 +7,11 @@
  */
 import { strict as assert } from 'node:assert';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { createServer as createTcpServer, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import pino from 'pino';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { decodeMessage, SCServerUnexpectedErrSchema, TUNNEL_PATHS } from '@janus/protocol';
 import { TunnelServer } from '@janus/backend';
@@ -56,11 +59,15 @@ async function tracedBackend(traced = true): Promise<TracedBackend> {
   return { port, exporter, streamTraceparents };
 }
 
-async function stackFor(backendPort: number, o: { config?: GatewayConfigInput; tracerProvider?: BasicTracerProvider } = {}): Promise<Stack> {
+async function stackFor(
+  backendPort: number,
+  o: { config?: GatewayConfigInput; tracerProvider?: BasicTracerProvider; logger?: pino.Logger } = {},
+): Promise<Stack> {
   const instances = [{ id: 'traced-1', endpoints: [`grpc://127.0.0.1:${backendPort}`] }];
   const s = await startStack({
     noBackend: true,
     tracerProvider: o.tracerProvider,
+    logger: o.logger,
     config: {
       discovery: { static: { 'roma.player.service': instances, 'roma.room.service': instances } },
       tracing: { enabled: true },
@@ -272,4 +279,41 @@ describe('tracing over OTLP', () => {
       }
     });
   }
+
+  it('a collector that never answers: close() still resolves, and the failed export is logged', async () => {
+    const backend = await tracedBackend();
+    const held: Socket[] = [];
+    const blackhole = createTcpServer((sock) => {
+      held.push(sock);
+      sock.resume();
+    });
+    await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      for (const h of held) h.destroy();
+      await new Promise<void>((resolve) => blackhole.close(() => resolve()));
+    });
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    });
+    const endpoint = `http://127.0.0.1:${(blackhole.address() as { port: number }).port}/v1/traces`;
+    const s = await stackFor(backend.port, {
+      logger: pino({ level: 'warn' }, sink),
+      config: { tracing: { enabled: true, otlp: { endpoint, timeoutMs: 300 } } },
+    });
+    const c = await loggedIn(s, 'tcp', 506);
+    const req = c.send({ mod: 3, seq: 6, data: text('lost span') });
+    assert.equal((await c.nextPacket())?.index, req.index);
+    c.close();
+    await s.gw.close(); // resolves, does not reject with the export's timeout
+    assert.ok(held.length >= 1, 'the export reached the collector');
+    const warn = lines.find((l) => l.msg === 'trace export failed');
+    assert.ok(warn, `a warning, got ${JSON.stringify(lines)}`);
+    assert.equal(warn.endpoint, endpoint);
+    assert.equal(warn.droppedSpans, 1);
+    assert.equal(warn.failedExports, 1);
+  });
 });

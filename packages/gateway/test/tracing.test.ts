@@ -8,6 +8,8 @@ import { describe, it } from 'node:test';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { makePacket, readTunnelTraceContext } from '@janus/protocol';
+import pino from 'pino';
+import { systemClock } from '../src/clock.js';
 import { parseConfig } from '../src/config.js';
 import { GatewayTracing, type ConnectionSpans } from '../src/tracing.js';
 import type { Tunnel } from '../src/tunnel.js';
@@ -15,7 +17,7 @@ import type { Tunnel } from '../src/tunnel.js';
 async function spans(maxOpen = 256): Promise<{ conn: ConnectionSpans; finished: () => ReadableSpan[] }> {
   const exporter = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-  const tracing = await GatewayTracing.start(parseConfig({ tracing: { enabled: true, maxOpenSpansPerConnection: maxOpen } }), provider);
+  const tracing = await GatewayTracing.start(parseConfig({ tracing: { enabled: true, maxOpenSpansPerConnection: maxOpen } }), pino({ level: 'silent' }), systemClock, provider);
   return { conn: tracing.connection(7), finished: () => exporter.getFinishedSpans() };
 }
 

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TracerProvider } from '@opentelemetry/api';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { AuthToken_Status, parseTokenKey, sealToken, type SigningKey, type VerifyKey } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
 import { startDemoBackend } from '@janus/demo-backend';
@@ -55,6 +55,8 @@ export interface StackOptions {
   keys?: TestKeys;
   clock?: Clock;
   routeTable?: RouteTable;
+  /** The gateway's logger; default silent (JANUS_TEST_LOG sets a level). */
+  logger?: Logger;
   /** The gateway's OpenTelemetry tracer provider (GatewayOptions.tracerProvider). */
   tracerProvider?: TracerProvider;
 }
@@ -73,7 +75,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     log: { level: 'silent' },
   };
   const cfg = parseConfig({ ...base, ...o.config });
-  const gw = await createGateway(cfg, { logger: pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }), ...(o.clock ? { clock: o.clock } : {}), ...(o.routeTable ? { routeTable: o.routeTable } : {}), ...(o.tracerProvider ? { tracerProvider: o.tracerProvider } : {}) });
+  const gw = await createGateway(cfg, { logger: o.logger ?? pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }), ...(o.clock ? { clock: o.clock } : {}), ...(o.routeTable ? { routeTable: o.routeTable } : {}), ...(o.tracerProvider ? { tracerProvider: o.tracerProvider } : {}) });
   return {
     gw,
     keys,
