@@ -17,9 +17,11 @@
  *
  * Bounds: at most `tracing.maxOpenSpansPerConnection` spans wait for a reply per
  * connection; one more ends the oldest. A span whose request got no reply (a backend that
- * answers nothing, a stream that ended quietly) ends when the connection closes or it is
- * the oldest past the bound, with outcome `no-reply` and its end time set to when the
- * request was written to the tunnel.
+ * answers nothing, a stream that ended quietly, the player stream ending) ends when the
+ * connection closes or it is the oldest past the bound, with outcome `no-reply` and its
+ * end time set to when the request was written to the tunnel (`connection-closed`, ended
+ * then, when it never reached one). An object stream that fails ends its requests' spans
+ * at once (`tunnel-ended`, ERROR).
  */
 import {
   defaultTextMapSetter,
