@@ -10,7 +10,7 @@ interface TokenReply {
   token: string;
   uid: string;
   name: string;
-  gateway: { host: string; port: number; path: string };
+  gateway: { host: string; port: number; path: string; tls?: boolean };
   clientKeyPem: string;
   clientCertVersion: number;
   serverKeys: Record<number, string>;
@@ -98,7 +98,7 @@ async function connect(name: string): Promise<void> {
     host,
     port: t.gateway.port,
     path: t.gateway.path,
-    tls: location.protocol === 'https:',
+    tls: t.gateway.tls ?? location.protocol === 'https:',
     token: t.token,
     clientKeyPem: t.clientKeyPem,
     clientCertVersion: t.clientCertVersion,

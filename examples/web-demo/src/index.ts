@@ -33,6 +33,8 @@ export interface GatewayAddress {
   port: number;
   /** WebSocket path, e.g. `/ws`. */
   path: string;
+  /** The listener speaks TLS (`wss://`; `listen.ws.tls`). Absent: `wss://` only when the page itself came over https. */
+  tls?: boolean;
 }
 
 /** Options of {@link startWebDemo}. */

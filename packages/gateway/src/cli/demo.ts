@@ -91,7 +91,7 @@ export function register(program: Command): void {
       const web = await startWebDemo({
         host: '127.0.0.1',
         port: webPort,
-        gateway: { host: cfg.listen.ws.host, port: gw.wsPort, path: cfg.listen.ws.path },
+        gateway: { host: cfg.listen.ws.host, port: gw.wsPort, path: cfg.listen.ws.path, tls: !!cfg.listen.ws.tls },
         tokenKey: await readTokenKeyFile(join(keyDirOfConfig, TOKEN_KEY_FILE)),
         ...loadClientKeys(keyDirOfConfig),
         crypto: nodeCrypto,
