@@ -55,6 +55,10 @@ export const ErrorCode = {
   ArgInvalid: 'JANUS_ERR_ARG_INVALID',
   /** A module or service has no backend instance, or its tunnel failed. PROTOCOL.md 8, 9. */
   NoInstance: 'JANUS_ERR_NO_INSTANCE',
+  /** The route table or push bus (Redis) did not answer: unreachable, reconnecting, or past its command timeout. PROTOCOL.md 10, 11. */
+  RouteTableUnavailable: 'JANUS_ERR_ROUTE_TABLE_UNAVAILABLE',
+  /** Another running gateway already owns this gateway's advertised gRPC address in the route table. PROTOCOL.md 10. */
+  GatewayAddressTaken: 'JANUS_ERR_GATEWAY_ADDRESS_TAKEN',
 } as const;
 
 /** One of the {@link ErrorCode} values. */

@@ -106,5 +106,6 @@ export {
   type PushBody,
   type PushMessage,
 } from './gen/gate/service/push/v1/push_pb.js';
+export { GATE_SERVICE_NAME, PUSH_BROADCAST_CHANNEL, routeKey, gateRouteKey, encodePushMessage, decodePushMessage } from './cluster.js';
 export { TUNNEL_PATHS, makeTunnelMessage, encodeTunnelMessage, decodeTunnelMessageAsPacket, decodeTunnelMessage, type TunnelMessage } from './tunnel.js';
 export { MAX_INDEX, HEARTBEAT_SKEW_S, HEARTBEAT_INTERVAL_MS, MIN_IDLE_TIMEOUT_MS, TUNNEL_METADATA_KEYS } from './session-rules.js';
