@@ -15,7 +15,11 @@ import { Connection, wsCodeForLogout, type ConnectionContext } from './connectio
 import { HandshakeAdmission } from './connection/limits.js';
 import { ZlibPool } from './connection/zlib-pool.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
+import { GatewayAddressClaim, gatewayInstanceId } from './gateway-claim.js';
 import { loadKeyRing, type KeyRing } from './keys.js';
+import { MemoryPushBus, type PushBus } from './push/bus.js';
+import { PushChannel } from './push/channel.js';
+import { PushService } from './push/service.js';
 import { MemoryRouteTable, type RouteTable } from './route-table.js';
 import { Router } from './router.js';
 import { SessionRegistry } from './sessions.js';
@@ -28,8 +32,17 @@ import { ChannelPool } from './tunnel.js';
 export interface GatewayOptions {
   /** A pino logger; default: a new one at `log.level` with `gateway: gateway.id`. */
   logger?: Logger;
-  /** Default: in-memory table. */
+  /**
+   * Default: Redis when `routeTable.redis` is configured (`@janus/redis`, loaded only then),
+   * else an in-memory table. Closed by the gateway's close().
+   */
   routeTable?: RouteTable;
+  /**
+   * The cluster push channels. Default: Redis pub/sub when `routeTable.redis` is configured,
+   * else an in-process bus of this gateway's own. A caller's bus is not closed by the gateway
+   * (gateways of one process may share one MemoryPushBus).
+   */
+  pushBus?: PushBus;
   /** Default: the config's static instance lists. */
   discovery?: Discovery;
   /** Default: loaded from the config's key files and the environment. */
@@ -54,6 +67,14 @@ export interface Gateway {
   readonly connectionCount: number;
   /** Logged-in sessions. */
   readonly sessions: SessionRegistry<Connection>;
+  /** Push and kick over this gateway's sessions (PROTOCOL.md 11); the gRPC and HTTP fronts call it. */
+  readonly push: PushService<Connection>;
+  /** The cluster push channel consumer and its counters. */
+  readonly pushChannel: PushChannel<Connection>;
+  /** This gateway's advertised gRPC `host:port`: its gateway table value and own push channel. */
+  readonly gateAddress: string;
+  /** This process's instance id (its claim on `gateAddress`, decision 0017). */
+  readonly instanceId: string;
   /**
    * Graceful shutdown (PROTOCOL.md 8): stop accepting, ServerLogout Waiting to every client,
    * half-close the tunnels, wait for the sockets to close (at most timeouts.shutdownMs),
@@ -83,7 +104,22 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const keys = opts.keys ?? loadKeyRing(cfg);
   const ownPool = opts.handshakeCrypto ? null : new CryptoPool();
   const handshakeCrypto = opts.handshakeCrypto ?? ownPool!;
-  const routes = opts.routeTable ?? new MemoryRouteTable(() => clock.now());
+  const gateAddress = `${cfg.gateway.advertiseHost}:${cfg.listen.grpc.port}`;
+  // Redis adapters only when configured: the import keeps ioredis out of a gateway without it.
+  let redis: { routeTable: RouteTable; pushBus: PushBus; close(): Promise<void> } | null = null;
+  const redisCfg = cfg.routeTable.redis;
+  if (redisCfg && (!opts.routeTable || !opts.pushBus)) {
+    const { openRedisAdapters } = await import('@janus/redis');
+    try {
+      redis = await openRedisAdapters(redisCfg);
+    } catch (err) {
+      await ownPool?.close();
+      throw err;
+    }
+  }
+  const routes = opts.routeTable ?? redis?.routeTable ?? new MemoryRouteTable(() => clock.now());
+  const bus = opts.pushBus ?? redis?.pushBus ?? new MemoryPushBus();
+  const ownBus = opts.pushBus ? null : bus;
   const discovery = opts.discovery ?? new StaticDiscovery(cfg.discovery.static);
   // A backend message may carry up to maxInflateBytes of data (deflated on the way out) plus
   // its fields; anything larger fails its stream instead of stalling the event loop in zlib.
@@ -97,6 +133,17 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const coalescer = new WriteCoalescer();
   const handshakes = new HandshakeAdmission(cfg.limits, clock.now());
   const sessions = new SessionRegistry<Connection>();
+  const push = new PushService<Connection>(sessions);
+  const pushChannel = new PushChannel<Connection>({
+    bus,
+    service: push,
+    session: (uid) => sessions.get(uid),
+    routes,
+    gateAddress,
+    broadcastChannel: cfg.push.broadcastChannel,
+    log,
+  });
+  const claim = new GatewayAddressClaim(routes, gateAddress, gatewayInstanceId(cfg.gateway.id), cfg.routeTable.ownerClaimTtlS, clock, log);
   const connections = new Set<Connection>();
   const perAddress = new Map<string, number>();
   let nextId = 1;
@@ -119,7 +166,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     sessions,
     routes,
     zlib: new ZlibPool(cfg.limits.zlibConcurrency),
-    gateAddress: `${cfg.gateway.advertiseHost}:${cfg.listen.grpc.port}`,
+    gateAddress,
+    kickElsewhere: (owner, uid) => pushChannel.kickElsewhere(owner, uid),
     log,
     clock,
     shuttingDown: () => shuttingDown,
@@ -177,14 +225,38 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   wss.on('error', onServerError);
   wss.on('connection', (ws: WebSocket, req) => admit(new WsTransport(ws, req.socket.remoteAddress ?? '')));
 
-  const tcpPort = await listen(tcpServer, cfg.listen.tcp.host, cfg.listen.tcp.port);
+  /** Closes the route table (always), the push bus (unless the caller's) and the Redis connections. */
+  const closeStores = async (): Promise<void> => {
+    if (routes !== redis?.routeTable) await routes.close();
+    if (ownBus && ownBus !== redis?.pushBus) await ownBus.close();
+    if (redis) await redis.close();
+  };
+  /** Undoes what start-up did so far when a later step fails. */
+  const abortStart = async (): Promise<void> => {
+    tcpServer.close();
+    httpServer.close();
+    await pushChannel.stop().catch(() => {});
+    await claim.release();
+    await closeStores();
+    await discovery.close();
+    await ownPool?.close();
+  };
+  let tcpPort: number;
   let wsPort: number;
   try {
+    // One running gateway per advertised address, then its channels, then the listeners.
+    await claim.acquire();
+    await pushChannel.start();
+    tcpPort = await listen(tcpServer, cfg.listen.tcp.host, cfg.listen.tcp.port);
     wsPort = await listen(httpServer, cfg.listen.ws.host, cfg.listen.ws.port);
   } catch (err) {
-    tcpServer.close();
+    await abortStart();
     throw err;
   }
+  // A Redis that came back (perhaps restarted empty): write back every open session's entry.
+  const offRecovered = (routes as { onRecovered?(fn: () => void): () => void }).onRecovered?.(() => {
+    for (const c of [...sessions.values()]) c.reassertGateEntry().catch((err: unknown) => log.warn({ err }, 'gateway route reassert failed'));
+  });
   log.info({ tcp: `${cfg.listen.tcp.host}:${tcpPort}`, ws: `${cfg.listen.ws.host}:${wsPort}${cfg.listen.ws.path}`, encrypted: cfg.encrypted }, 'gateway listening');
 
   let closing: Promise<void> | null = null;
@@ -193,6 +265,10 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     tcpPort,
     wsPort,
     sessions,
+    push,
+    pushChannel,
+    gateAddress,
+    instanceId: claim.instanceId,
     get connectionCount() {
       return connections.size;
     },
@@ -201,6 +277,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         shuttingDown = true;
         tcpServer.close();
         httpServer.close();
+        offRecovered?.();
+        await pushChannel.stop().catch((err: unknown) => log.warn({ err }, 'push channel unsubscribe failed'));
         const done = new Promise<void>((resolve) => {
           closedAll = resolve;
           if (connections.size === 0) resolve();
@@ -214,7 +292,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         wss.close();
         httpServer.closeAllConnections();
         channels.close();
-        await routes.close();
+        await claim.release();
+        await closeStores();
         await discovery.close();
         await ownPool?.close();
         log.info('gateway stopped');

@@ -55,6 +55,7 @@ import { WsCode } from '../transport.js';
 import type { ChannelPool, Tunnel, TunnelStatus } from '../tunnel.js';
 import { Inbox } from './inbox.js';
 import { StrikeCounter, TokenBucket } from './limits.js';
+import type { PushTarget } from '../push/service.js';
 import { SessionLogin, type LoginSubject } from './login.js';
 import { Receiver } from './receiver.js';
 import { Sender } from './sender.js';
@@ -75,8 +76,10 @@ export interface ConnectionContext {
   sessions: SessionRegistry<Connection>;
   routes: RouteTable;
   zlib: ZlibPool;
-  /** This gateway's internal gRPC `host:port` (gate referer, gateway route table). */
+  /** This gateway's internal gRPC `host:port` (gate referer, gateway route table, own push channel). */
   gateAddress: string;
+  /** Ends `uid`'s session on the gateway `owner` with ConflictingLogin (its push channel). */
+  kickElsewhere(owner: string, uid: bigint): Promise<void>;
   log: Logger;
   /** Wall time and timers. */
   clock: Clock;
@@ -133,7 +136,7 @@ export function wsCodeForLogout(code: SCServerLogout_Code, shutdown: boolean): n
 }
 
 /** One client connection over a Transport. */
-export class Connection implements TunnelsOwner, LoginSubject {
+export class Connection implements TunnelsOwner, LoginSubject, PushTarget {
   state: ConnectionState = 'handshaking';
   uid = 0n;
   sid = 0n;
@@ -218,6 +221,25 @@ export class Connection implements TunnelsOwner, LoginSubject {
   /** @internal LoginSubject: still between CSAuth and SCAuth. */
   stillLoggingIn(): boolean {
     return this.state === 'authenticating';
+  }
+
+  /**
+   * Sends pushed Packets (PROTOCOL.md 11), a copy of each, once the session is open; false
+   * before SCAuth (a push never overtakes it) and once closing.
+   */
+  push(packets: readonly Packet[]): boolean {
+    if (this.state !== 'open') return false;
+    for (const p of packets) this.sender.send({ ...p });
+    return true;
+  }
+
+  /**
+   * Writes the gateway table entry back if the table lost it (a Redis that restarted
+   * empty); resolves whether the entry is this session's gateway's afterwards.
+   * @throws JanusError JANUS_ERR_ROUTE_TABLE_UNAVAILABLE from the table.
+   */
+  reassertGateEntry(): Promise<boolean> {
+    return this.login?.reassert() ?? Promise.resolve(false);
   }
 
   /** A snapshot of the connection's counters. */
@@ -333,10 +355,19 @@ export class Connection implements TunnelsOwner, LoginSubject {
       routes: ctx.routes,
       gateAddress: ctx.gateAddress,
       ttlS: ctx.cfg.routeTable.ttlS,
+      kickElsewhere: ctx.kickElsewhere,
       clock: ctx.clock,
       log: this.log,
     });
-    if (!(await this.login.register())) return false;
+    try {
+      if (!(await this.login.register())) return false;
+    } catch (err) {
+      // The route table or push bus is unreachable (Redis down or restarting): this login
+      // cannot be recorded, so it ends with Waiting; open sessions are not touched.
+      this.log.warn({ err: (err as Error).message }, 'login could not be recorded in the gateway table');
+      this.logout(SCServerLogout_Code.Waiting);
+      return false;
+    }
     const tunnel = await this.tunnels.open(ctx.router.player, this.uid);
     if (this.state !== 'authenticating') {
       tunnel?.end();
