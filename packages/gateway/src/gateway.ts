@@ -255,7 +255,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   }
   // A Redis that came back (perhaps restarted empty): write back every open session's entry.
   const offRecovered = (routes as { onRecovered?(fn: () => void): () => void }).onRecovered?.(() => {
-    for (const c of [...sessions.values()]) c.reassertGateEntry().catch((err: unknown) => log.warn({ err }, 'gateway route reassert failed'));
+    for (const c of [...sessions.values()]) c.restoreGateEntry().catch((err: unknown) => log.warn({ err }, 'gateway route reassert failed'));
   });
   log.info({ tcp: `${cfg.listen.tcp.host}:${tcpPort}`, ws: `${cfg.listen.ws.host}:${wsPort}${cfg.listen.ws.path}`, encrypted: cfg.encrypted }, 'gateway listening');
 

@@ -18,6 +18,8 @@ export interface PushBusSubscription {
 /** Redis pub/sub behind the gateway's `PushBus` interface. */
 export class RedisPushBus {
   private readonly listeners = new Map<string, Set<PushBusListener>>();
+  private readonly recoveredListeners = new Set<() => void>();
+  private wasLost = false;
 
   /**
    * @param publisher a command client (may be the route table's); not closed here unless `ownsPublisher`.
@@ -29,6 +31,21 @@ export class RedisPushBus {
     private readonly ownsPublisher = false,
   ) {
     subscriber.on('error', () => {}); // it reconnects by itself; failures show on publish/subscribe
+    subscriber.on('close', () => (this.wasLost = true));
+    subscriber.on('ready', () => {
+      if (!this.wasLost) return;
+      this.wasLost = false;
+      // ioredis resubscribes right after 'ready'; a SUBSCRIBE of our own on the same
+      // connection is answered after it, so its reply says the channels are back.
+      const channels = [...this.listeners.keys()];
+      const confirmed = channels.length > 0 ? this.subscriber.subscribe(...channels) : Promise.resolve();
+      confirmed.then(
+        () => {
+          for (const fn of this.recoveredListeners) fn();
+        },
+        () => {}, // lost again: the next 'ready' tries again
+      );
+    });
     subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
       const set = this.listeners.get(channel.toString());
       if (!set) return;
@@ -91,8 +108,18 @@ export class RedisPushBus {
     return gone;
   }
 
+  /**
+   * Calls `fn` each time the subscriber is back after a lost connection, once its channels
+   * are subscribed again. Returns the unsubscribe.
+   */
+  onRecovered(fn: () => void): () => void {
+    this.recoveredListeners.add(fn);
+    return () => this.recoveredListeners.delete(fn);
+  }
+
   /** Ends the subscriber connection (and the publisher when owned). Idempotent. */
   async close(): Promise<void> {
+    this.recoveredListeners.clear();
     this.listeners.clear();
     this.subscriber.disconnect();
     if (this.ownsPublisher) this.publisher.disconnect();

@@ -235,11 +235,12 @@ export class Connection implements TunnelsOwner, LoginSubject, PushTarget {
 
   /**
    * Writes the gateway table entry back if the table lost it (a Redis that restarted
-   * empty); resolves whether the entry is this session's gateway's afterwards.
+   * empty; the SET NX is sent before this returns); resolves whether the entry is this
+   * gateway's afterwards.
    * @throws JanusError JANUS_ERR_ROUTE_TABLE_UNAVAILABLE from the table.
    */
-  reassertGateEntry(): Promise<boolean> {
-    return this.login?.reassert() ?? Promise.resolve(false);
+  restoreGateEntry(): Promise<boolean> {
+    return this.login?.restore() ?? Promise.resolve(false);
   }
 
   /** A snapshot of the connection's counters. */

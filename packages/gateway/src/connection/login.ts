@@ -100,14 +100,23 @@ export class SessionLogin<C extends LoginSubject> {
   }
 
   /**
-   * Writes the entry back if it is gone (a Redis that restarted empty), leaving it alone
-   * when another gateway holds it. Resolves whether the entry is ours afterwards.
+   * Renews the entry while ours, and writes it back if it is gone (a Redis that restarted
+   * empty); leaves it alone when another gateway holds it. Resolves whether it is ours.
    */
   async reassert(): Promise<boolean> {
     if (!this.registered) return false;
-    const { routes, gateAddress, ttlS } = this.ctx;
-    if (await routes.renewIfEquals(this.gateKey, gateAddress, ttlS)) return true;
-    return (await routes.setNX(this.gateKey, gateAddress, ttlS)) === gateAddress;
+    if (await this.ctx.routes.renewIfEquals(this.gateKey, this.ctx.gateAddress, this.ctx.ttlS)) return true;
+    return this.restore();
+  }
+
+  /**
+   * Writes the entry back if it is gone (one SET NX, sent at once); resolves whether it is
+   * ours afterwards. For a table that came back from an outage.
+   */
+  restore(): Promise<boolean> {
+    if (!this.registered) return Promise.resolve(false);
+    const { gateAddress } = this.ctx;
+    return this.ctx.routes.setNX(this.gateKey, gateAddress, this.ctx.ttlS).then((v) => v === gateAddress);
   }
 
   private scheduleRenew(): void {

@@ -9,7 +9,7 @@ import pino from 'pino';
 import { AuthToken_Status, parseTokenKey, sealToken, type SigningKey, type VerifyKey } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
 import { startDemoBackend } from '@janus/demo-backend';
-import { createGateway, keyFileNames, keygen, parseConfig, type Clock, type Gateway, type GatewayConfigInput, type RouteTable } from '../../src/index.js';
+import { createGateway, keyFileNames, keygen, parseConfig, type Clock, type Gateway, type GatewayConfigInput, type PushBus, type RouteTable } from '../../src/index.js';
 
 export interface TestKeys {
   dir: string;
@@ -54,6 +54,7 @@ export interface StackOptions {
   keys?: TestKeys;
   clock?: Clock;
   routeTable?: RouteTable;
+  pushBus?: PushBus;
 }
 
 /** Starts the demo backend and a gateway in front of it. */
@@ -70,7 +71,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     log: { level: 'silent' },
   };
   const cfg = parseConfig({ ...base, ...o.config });
-  const gw = await createGateway(cfg, { logger: pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }), ...(o.clock ? { clock: o.clock } : {}), ...(o.routeTable ? { routeTable: o.routeTable } : {}) });
+  const gw = await createGateway(cfg, { logger: pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }), ...(o.clock ? { clock: o.clock } : {}), ...(o.routeTable ? { routeTable: o.routeTable } : {}), ...(o.pushBus ? { pushBus: o.pushBus } : {}) });
   return {
     gw,
     keys,
