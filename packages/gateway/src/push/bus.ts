@@ -20,7 +20,11 @@ export interface PushBusSubscription {
  * JANUS_ERR_ROUTE_TABLE_UNAVAILABLE, and keeps its subscriptions across reconnects itself.
  */
 export interface PushBus {
-  /** Publishes; resolves the number of subscribers that got it (Redis Cluster: on the node that took it). */
+  /**
+   * Publishes; resolves 0 when nobody was subscribed, else the adapter's count of receivers
+   * (memory: subscriptions; Redis: subscribed connections, i.e. gateways; Redis Cluster:
+   * those on the node that took it).
+   */
   publish(channel: string, message: Uint8Array): Promise<number>;
   /** Subscribes `fn` to `channels`; resolves once the subscription is in place. */
   subscribe(channels: readonly string[], fn: PushBusListener): Promise<PushBusSubscription>;
