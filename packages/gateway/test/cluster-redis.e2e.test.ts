@@ -226,7 +226,29 @@ describe('two gateways on Redis', () => {
     assert.equal(await backendRedis.get(gateRouteKey('', 302n)), null, 'the kicked session\'s entry is gone');
   });
 
-  it('never pushes to a session before its SCAuth', async () => {
+  it('drops a stale conflicting-login kick (the table names this gateway again) and a malformed message; an admin kick still ends the session', async () => {
+    const u = own(await logIn(a, 701));
+    assert.equal(await backendRedis.get(gateRouteKey('', 701n)), a.gw.gateAddress);
+    const stats = a.gw.pushChannel.stats;
+    const base = { ...stats };
+    const kick = (code: number) => Buffer.from(encodePushMessage({ uids: [701n], kick: true, kickCode: code }));
+    assert.equal(await backendRedis.publish(a.gw.gateAddress, kick(Code.ConflictingLogin)), 1);
+    assert.equal(await backendRedis.publish(a.gw.gateAddress, Buffer.from([0xff, 0xff, 0xff])), 1);
+    assert.equal(await backendRedis.publish(a.gw.gateAddress, Buffer.from(encodePushMessage({ uids: [701n], bodies: [{ mod: 1, seq: 4 }] }))), 1);
+    assert.equal(await backendRedis.publish(a.gw.gateAddress, kick(99)), 1);
+    await handledThrough(a, base.received + 4);
+    assert.equal(stats.malformed - base.malformed, 3, 'garbage, a mod 1 body and an unknown kick code are dropped');
+    // The stale kick's table check is a GET on A's command connection; a login on A sends its
+    // swap on the same connection, so once it is answered the kick decision has been made.
+    own(await logIn(a, 702));
+    assert.equal(u.bodies.length, 0, 'nothing arrived for 701');
+    await echo(u, 'not kicked by a stale conflicting-login kick');
+    assert.equal(await backendRedis.publish(a.gw.gateAddress, kick(Code.AdminKickOut)), 1);
+    assert.equal(await u.expectLogout(), Code.AdminKickOut, 'the first logout the client sees is the admin kick');
+    assert.equal(stats.kicked - base.kicked, 1);
+  });
+
+    it('never pushes to a session before its SCAuth', async () => {
     let release!: () => void;
     let reached!: () => void;
     const held = new Promise<void>((r) => (release = r));
