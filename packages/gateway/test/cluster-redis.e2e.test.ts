@@ -2,7 +2,8 @@
  * Two gateways on one real redis-server (PROTOCOL.md 8, 10, 11): sticky player routing
  * across reconnects and gateways, single login across gateways, push / multicast /
  * broadcast / kick from a backend through the Redis channels (the backend SDK's
- * ClusterPusher), and a Redis kill + restart that both gateways ride out.
+ * ClusterPusher), and a Redis kill + restart that both gateways ride out; then the same
+ * paths on a Redis Cluster of three masters.
  */
 import { strict as assert } from 'node:assert';
 import { createServer } from 'node:net';
@@ -12,7 +13,7 @@ import { ClusterPusher, TunnelServer } from '@janus/backend';
 import { closeRedis, connectRedis, createRedisClient, openRedisAdapters, type RedisAdapters, type RedisClient } from '@janus/redis';
 import type { RouteTable } from '../src/index.js';
 import { RawClient } from './support/raw-client.js';
-import { RedisServer } from './support/redis-server.js';
+import { RedisServer, startRedisCluster, type RedisCluster } from './support/redis-server.js';
 import { str } from './support/session.js';
 import { makeKeys, startStack, type Stack, type StackOptions, type TestKeys } from './support/stack.js';
 
@@ -420,5 +421,62 @@ describe('gateway address claim', () => {
       await p.close();
       await redis.stop();
     }
+  });
+});
+
+describe('two gateways on a Redis Cluster (3 masters)', () => {
+  let cluster: RedisCluster;
+  let keys: TestKeys;
+  let p1: Player;
+  let p2: Player;
+  let a: Stack;
+  let b: Stack;
+  let backendRedis: RedisClient;
+  const clients: RawClient[] = [];
+  const own = (c: RawClient): RawClient => (clients.push(c), c);
+
+  before(async () => {
+    cluster = await startRedisCluster();
+    keys = await makeKeys();
+    p1 = await startPlayer('p1');
+    p2 = await startPlayer('p2');
+    const redisCfg = { routeTable: { redis: { nodes: cluster.seeds, cluster: true, connectTimeoutMs: 10_000 } } };
+    a = await startGateway(keys, 'gw-a', null, [p1, p2], { config: redisCfg });
+    b = await startGateway(keys, 'gw-b', null, [p1, p2], { config: redisCfg });
+    backendRedis = createRedisClient({ nodes: cluster.seeds, cluster: true }, 'test-backend');
+    await connectRedis(backendRedis, 10_000);
+  });
+
+  after(async () => {
+    for (const c of clients) c.close();
+    await a.stop();
+    await b.stop();
+    closeRedis(backendRedis);
+    await p1.close();
+    await p2.close();
+    await cluster.stop();
+  });
+
+  it('routes stickily, ends the older login across gateways, and carries pushes and kicks', async () => {
+    const served: string[] = [];
+    for (const uid of [801, 802]) {
+      const first = own(await logIn(a, uid));
+      const name = await whoServes(first);
+      served.push(name);
+      const second = own(await logIn(b, uid));
+      assert.equal(await first.expectLogout(), Code.ConflictingLogin);
+      assert.equal(await whoServes(second), name, `uid ${uid} keeps its instance across gateways`);
+      assert.equal(await backendRedis.get(gateRouteKey('', BigInt(uid))), b.gw.gateAddress);
+    }
+    assert.deepEqual(new Set(served), new Set(['p1', 'p2']));
+    const onA = own(await logIn(a, 803));
+    const pusher = new ClusterPusher(backendRedis);
+    assert.equal(await pusher.push(803n, [{ mod: 3, seq: 40, data: utf8('via cluster') }]), a.gw.gateAddress);
+    await expectPush(onA, 40, 'via cluster');
+    // PUBLISH's count on a cluster covers only the node that took it: delivery is what counts.
+    await pusher.broadcast([{ mod: 3, seq: 41, data: utf8('cluster broadcast') }]);
+    await expectPush(onA, 41, 'cluster broadcast');
+    assert.equal(await pusher.kick(803n), a.gw.gateAddress);
+    assert.equal(await onA.expectLogout(), Code.AdminKickOut);
   });
 });

@@ -16,7 +16,9 @@ export interface PushBusSubscription {
 
 /**
  * Publish/subscribe on named channels; at-most-once, no history (a message published while
- * nobody listens is lost). An adapter that cannot reach its store rejects with JanusError
+ * nobody listens is lost). Messages of one publisher on one channel arrive in publish
+ * order; across channels there is no order (a Redis Cluster carries each channel through
+ * the node of its slot). An adapter that cannot reach its store rejects with JanusError
  * JANUS_ERR_ROUTE_TABLE_UNAVAILABLE, and keeps its subscriptions across reconnects itself.
  */
 export interface PushBus {
