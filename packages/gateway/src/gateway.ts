@@ -83,6 +83,11 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+/** An adapter that reports getting its store back after an outage (the Redis adapters do). */
+interface Recoverable {
+  onRecovered?(fn: () => void): () => void;
+}
+
 function listen(server: TcpServer | HttpServer, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -254,9 +259,11 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     throw err;
   }
   // A Redis that came back (perhaps restarted empty): write back every open session's entry.
-  const offRecovered = (routes as { onRecovered?(fn: () => void): () => void }).onRecovered?.(() => {
+  const offRecovered = (routes as Recoverable).onRecovered?.(() => {
+    log.info({ sessions: sessions.size }, 'route table reachable again; writing back the gateway table entries');
     for (const c of [...sessions.values()]) c.restoreGateEntry().catch((err: unknown) => log.warn({ err }, 'gateway route reassert failed'));
   });
+  const offBusRecovered = (bus as Recoverable).onRecovered?.(() => log.info('push channels subscribed again'));
   log.info({ tcp: `${cfg.listen.tcp.host}:${tcpPort}`, ws: `${cfg.listen.ws.host}:${wsPort}${cfg.listen.ws.path}`, encrypted: cfg.encrypted }, 'gateway listening');
 
   let closing: Promise<void> | null = null;
@@ -278,6 +285,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         tcpServer.close();
         httpServer.close();
         offRecovered?.();
+        offBusRecovered?.();
         await pushChannel.stop().catch((err: unknown) => log.warn({ err }, 'push channel unsubscribe failed'));
         const done = new Promise<void>((resolve) => {
           closedAll = resolve;
