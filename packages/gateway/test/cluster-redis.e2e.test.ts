@@ -58,7 +58,13 @@ async function startPlayer(name: string, holdOpen?: (uid: bigint) => Promise<voi
 
 const instance = (p: Player, color = '') => ({ id: `${p.name}${color ? `-${color}` : ''}`, endpoints: [`grpc://${p.address}`], metadata: { color } });
 
-async function startGateway(keys: TestKeys, id: string, redis: string | null, players: Player[], o: StackOptions = {}): Promise<Stack> {
+/** Where a gateway's Redis is: a standalone server or a cluster's seed nodes. */
+interface RedisNodes {
+  nodes: string[];
+  cluster: boolean;
+}
+
+async function startGateway(keys: TestKeys, id: string, redis: RedisNodes | null, players: Player[], o: StackOptions = {}): Promise<Stack> {
   return startStack({
     keys,
     noBackend: true,
@@ -72,7 +78,7 @@ async function startGateway(keys: TestKeys, id: string, redis: string | null, pl
           'roma.room.service': [instance(players[0]!)],
         },
       },
-      ...(redis ? { routeTable: { redis: { nodes: [redis], commandTimeoutMs: 500, reconnectMinMs: 20, reconnectMaxMs: 200 } } } : {}),
+      ...(redis ? { routeTable: { redis: { ...redis, commandTimeoutMs: 500, connectTimeoutMs: 10_000, reconnectMinMs: 20, reconnectMaxMs: 200 } } } : {}),
       timeouts: { shutdownMs: 2000, tunnelConnectMs: 1000, loginMs: 3000 },
       ...o.config,
     },
@@ -111,37 +117,58 @@ async function expectPush(c: RawClient, seq: number, text: string): Promise<void
   assert.deepEqual([p?.mod, p?.seq, p?.index, str(p?.data)], [3, seq, 0, text]);
 }
 
+/** Two player instances, gateways A and B on `redis`, and a backend's Redis client with a ClusterPusher. */
+interface Pair {
+  keys: TestKeys;
+  p1: Player;
+  p2: Player;
+  a: Stack;
+  b: Stack;
+  backendRedis: RedisClient;
+  pusher: ClusterPusher;
+  /** Closes `c` at stop(). */
+  own(c: RawClient): RawClient;
+  stop(): Promise<void>;
+}
+
+async function startPair(redis: RedisNodes): Promise<Pair> {
+  const clients: RawClient[] = [];
+  const keys = await makeKeys();
+  const p1 = await startPlayer('p1');
+  const p2 = await startPlayer('p2');
+  const a = await startGateway(keys, 'gw-a', redis, [p1, p2]);
+  const b = await startGateway(keys, 'gw-b', redis, [p1, p2]);
+  const backendRedis = createRedisClient(redis, 'test-backend');
+  await connectRedis(backendRedis, 10_000);
+  return {
+    keys, p1, p2, a, b, backendRedis,
+    pusher: new ClusterPusher(backendRedis),
+    own: (c) => (clients.push(c), c),
+    async stop() {
+      for (const c of clients) c.close();
+      await a.stop();
+      await b.stop();
+      closeRedis(backendRedis);
+      await p1.close();
+      await p2.close();
+    },
+  };
+}
+
 describe('two gateways on Redis', () => {
   let redis: RedisServer;
-  let keys: TestKeys;
-  let p1: Player;
-  let p2: Player;
-  let a: Stack;
-  let b: Stack;
-  let backendRedis: RedisClient;
-  let pusher: ClusterPusher;
-  const clients: RawClient[] = [];
-  const own = (c: RawClient): RawClient => (clients.push(c), c);
+  let pair: Pair;
+  let keys: TestKeys, p1: Player, p2: Player, a: Stack, b: Stack, backendRedis: RedisClient, pusher: ClusterPusher;
+  const own = (c: RawClient): RawClient => pair.own(c);
 
   before(async () => {
     redis = await RedisServer.start();
-    keys = await makeKeys();
-    p1 = await startPlayer('p1');
-    p2 = await startPlayer('p2');
-    a = await startGateway(keys, 'gw-a', redis.address, [p1, p2]);
-    b = await startGateway(keys, 'gw-b', redis.address, [p1, p2]);
-    backendRedis = createRedisClient({ nodes: [redis.address], cluster: false }, 'test-backend');
-    await connectRedis(backendRedis, 3000);
-    pusher = new ClusterPusher(backendRedis);
+    pair = await startPair({ nodes: [redis.address], cluster: false });
+    ({ keys, p1, p2, a, b, backendRedis, pusher } = pair);
   });
 
   after(async () => {
-    for (const c of clients) c.close();
-    await a.stop();
-    await b.stop();
-    closeRedis(backendRedis);
-    await p1.close();
-    await p2.close();
+    await pair.stop();
     await redis.stop();
   });
 
@@ -406,9 +433,9 @@ describe('gateway address claim', () => {
     const p = await startPlayer('p');
     const port = await freePort();
     const cfg = { listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port } }, routeTable: { ownerClaimTtlS: 3, redis: { nodes: [redis.address] } } };
-    const first = await startGateway(keys, 'gw-1', redis.address, [p], { config: cfg });
+    const first = await startGateway(keys, 'gw-1', null, [p], { config: cfg });
     try {
-      await assert.rejects(startGateway(keys, 'gw-2', redis.address, [p], { config: cfg }), (err: Error & { code?: string; details?: { address?: string } }) => {
+      await assert.rejects(startGateway(keys, 'gw-2', null, [p], { config: cfg }), (err: Error & { code?: string; details?: { address?: string } }) => {
         assert.equal(err.code, 'JANUS_ERR_GATEWAY_ADDRESS_TAKEN');
         assert.equal(err.details?.address, `127.0.0.1:${port}`);
         return true;
@@ -426,34 +453,18 @@ describe('gateway address claim', () => {
 
 describe('two gateways on a Redis Cluster (3 masters)', () => {
   let cluster: RedisCluster;
-  let keys: TestKeys;
-  let p1: Player;
-  let p2: Player;
-  let a: Stack;
-  let b: Stack;
-  let backendRedis: RedisClient;
-  const clients: RawClient[] = [];
-  const own = (c: RawClient): RawClient => (clients.push(c), c);
+  let pair: Pair;
+  let a: Stack, b: Stack, backendRedis: RedisClient;
+  const own = (c: RawClient): RawClient => pair.own(c);
 
   before(async () => {
     cluster = await startRedisCluster();
-    keys = await makeKeys();
-    p1 = await startPlayer('p1');
-    p2 = await startPlayer('p2');
-    const redisCfg = { routeTable: { redis: { nodes: cluster.seeds, cluster: true, connectTimeoutMs: 10_000 } } };
-    a = await startGateway(keys, 'gw-a', null, [p1, p2], { config: redisCfg });
-    b = await startGateway(keys, 'gw-b', null, [p1, p2], { config: redisCfg });
-    backendRedis = createRedisClient({ nodes: cluster.seeds, cluster: true }, 'test-backend');
-    await connectRedis(backendRedis, 10_000);
+    pair = await startPair({ nodes: cluster.seeds, cluster: true });
+    ({ a, b, backendRedis } = pair);
   });
 
   after(async () => {
-    for (const c of clients) c.close();
-    await a.stop();
-    await b.stop();
-    closeRedis(backendRedis);
-    await p1.close();
-    await p2.close();
+    await pair.stop();
     await cluster.stop();
   });
 
@@ -470,7 +481,7 @@ describe('two gateways on a Redis Cluster (3 masters)', () => {
     }
     assert.deepEqual(new Set(served), new Set(['p1', 'p2']));
     const onA = own(await logIn(a, 803));
-    const pusher = new ClusterPusher(backendRedis);
+    const { pusher } = pair;
     assert.equal(await pusher.push(803n, [{ mod: 3, seq: 40, data: utf8('via cluster') }]), a.gw.gateAddress);
     await expectPush(onA, 40, 'via cluster');
     // PUBLISH's count on a cluster covers only the node that took it: delivery is what counts.
