@@ -356,6 +356,7 @@ export class Connection implements TunnelsOwner, LoginSubject, PushTarget {
       routes: ctx.routes,
       gateAddress: ctx.gateAddress,
       ttlS: ctx.cfg.routeTable.ttlS,
+      playerDiscoveryName: ctx.router.player.discoveryName,
       kickElsewhere: ctx.kickElsewhere,
       clock: ctx.clock,
       log: this.log,

@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import { SCServerLogout_Code } from '@janus/protocol';
 import type { Clock, TimerHandle } from '../clock.js';
-import { gateRouteKey, type RouteTable } from '../route-table.js';
+import { gateRouteKey, routeKey, type RouteTable } from '../route-table.js';
 import type { SessionHolder, SessionRegistry } from '../sessions.js';
 
 /** What a login needs of its connection. */
@@ -28,8 +28,10 @@ export interface LoginContext<C extends LoginSubject> {
   routes: RouteTable;
   /** The value this gateway writes into the gateway table (its gRPC host:port). */
   gateAddress: string;
-  /** Gateway table TTL (s). */
+  /** Gateway table TTL (s); also the player route entry's, renewed with it. */
   ttlS: number;
+  /** The player service's discovery name: its route entry `r_{name}_{color}_{uid}` is renewed with the gateway entry. */
+  playerDiscoveryName: string;
   /**
    * Ends `uid`'s session on the gateway at `owner` (its gRPC host:port, found in the gateway
    * table) with ServerLogout ConflictingLogin: a kick on that gateway's push channel.
@@ -105,8 +107,21 @@ export class SessionLogin<C extends LoginSubject> {
    */
   async reassert(): Promise<boolean> {
     if (!this.registered) return false;
+    await this.renewPlayerRoute();
     if (await this.ctx.routes.renewIfEquals(this.gateKey, this.ctx.gateAddress, this.ctx.ttlS)) return true;
     return this.restore();
+  }
+
+  /**
+   * Keeps the uid's sticky player instance while the session lasts (PROTOCOL.md 10): its
+   * entry would otherwise lapse ttlS after the login's pick. Whatever it names is kept: a
+   * stale instance is replaced by the next pick's live check.
+   */
+  private async renewPlayerRoute(): Promise<void> {
+    const { routes, ttlS } = this.ctx;
+    const key = routeKey(this.ctx.playerDiscoveryName, this.subject.color, this.subject.uid);
+    const instance = await routes.get(key);
+    if (instance !== null) await routes.renewIfEquals(key, instance, ttlS);
   }
 
   /**
