@@ -122,12 +122,15 @@ async function redisExpire(server: { watcher: EventEmitter }, table: RouteTable,
     const onPMessage = (_p: string, ch: string, k: string): void => onMessage(ch, k);
     server.watcher.on('pmessage', onPMessage);
     // A key may have expired between the get above and the listener: check once more.
-    void table.get(key).then((v) => {
-      if (v === null) {
-        server.watcher.off('pmessage', onPMessage);
-        resolve();
-      }
-    });
+    table.get(key).then(
+      (v) => {
+        if (v === null) {
+          server.watcher.off('pmessage', onPMessage);
+          resolve();
+        }
+      },
+      () => {}, // the expiry event still comes
+    );
   });
 }
 

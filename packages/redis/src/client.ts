@@ -51,6 +51,7 @@ export function parseNode(node: string): { host: string; port: number } {
 
 /**
  * A new client (not yet connected: call {@link connectRedis}, or let it connect lazily).
+ * It carries an 'error' listener of its own: failures surface as rejected commands.
  * `role` names it in errors and in Redis's CLIENT LIST (`janus-<role>`).
  * @throws JanusError JANUS_ERR_CONFIG_INVALID for a bad node or a standalone list of more than one node.
  */
@@ -72,16 +73,17 @@ export function createRedisClient(o: RedisConnectionOptions, role: string): Redi
     autoResubscribe: true,
     lazyConnect: true,
   };
+  let client: RedisClient;
   if (!o.cluster) {
     if (nodes.length !== 1) throw new JanusError(ErrorCode.ConfigInvalid, 'Redis: a standalone server takes exactly one node (set cluster: true for a Redis Cluster)');
-    return new Redis({ ...common, ...nodes[0]!, db: o.db ?? 0, enableOfflineQueue: false, retryStrategy: retry });
+    client = new Redis({ ...common, ...nodes[0]!, db: o.db ?? 0, enableOfflineQueue: false, retryStrategy: retry });
+  } else {
+    client = new Cluster(nodes, { enableOfflineQueue: false, lazyConnect: true, clusterRetryStrategy: retry, redisOptions: common });
   }
-  return new Cluster(nodes, {
-    enableOfflineQueue: false,
-    lazyConnect: true,
-    clusterRetryStrategy: retry,
-    redisOptions: common,
-  });
+  // Connection errors come back through the commands that fail; an 'error' event nobody
+  // listens to must not take the process down while the client reconnects.
+  client.on('error', () => {});
+  return client;
 }
 
 /**
