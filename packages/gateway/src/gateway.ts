@@ -2,24 +2,32 @@
  * The composition root: `createGateway(config)` builds every part from the validated
  * config (no global state), so tests run many gateways in one process.
  */
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { encodePacket, SCServerLogout_Code, serverLogoutPacket, WS_SUBPROTOCOL, type CryptoBackend } from '@janus/protocol';
+import { encodePacket, ErrorCode, JanusError, SCServerLogout_Code, serverLogoutPacket, WS_SUBPROTOCOL, type CryptoBackend } from '@janus/protocol';
 import { CryptoPool } from '@janus/protocol/node';
 import { Balancer } from './balancer.js';
+import { forwardedClientAddress, TrustedProxies } from './client-address.js';
 import { systemClock, type Clock } from './clock.js';
-import type { GatewayConfig } from './config.js';
+import type { GatewayConfig, LogLevel } from './config.js';
 import { Connection, wsCodeForLogout, type ConnectionContext } from './connection/connection.js';
 import { HandshakeAdmission } from './connection/limits.js';
 import { ZlibPool } from './connection/zlib-pool.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
+import { importOptional } from './cli/optional.js';
 import { GatewayAddressClaim, gatewayInstanceId } from './gateway-claim.js';
 import { loadKeyRing, type KeyRing } from './keys.js';
 import { MemoryPushBus, type PushBus } from './push/bus.js';
 import { PushChannel } from './push/channel.js';
 import { PushService } from './push/service.js';
+import { loadListenerTls } from './listener-tls.js';
+import { GatewayMetrics, type RefusalReason } from './management/metrics.js';
+import { RepeatLog } from './management/repeat-log.js';
+import { startManagementServer, type ManagementServer, type ReadyReport } from './management/server.js';
+import { readProxyHeader } from './proxy-protocol.js';
 import { MemoryRouteTable, type RouteTable } from './route-table.js';
 import { Router } from './router.js';
 import { SessionRegistry } from './sessions.js';
@@ -75,6 +83,14 @@ export interface Gateway {
   readonly gateAddress: string;
   /** This process's instance id (its claim on `gateAddress`, decision 0017). */
   readonly instanceId: string;
+  /** The management server's bound address (`management.*`), or null when it is disabled. */
+  readonly management: { host: string; port: number } | null;
+  /** This gateway's metrics (its prom-client registry is `metrics.registry`). */
+  readonly metrics: GatewayMetrics;
+  /** The log level now. */
+  readonly logLevel: string;
+  /** Changes the log level of the gateway and of every live connection (the admin route). */
+  setLogLevel(level: LogLevel): void;
   /**
    * Graceful shutdown (PROTOCOL.md 8): stop accepting, ServerLogout Waiting to every client,
    * half-close the tunnels, wait for the sockets to close (at most timeouts.shutdownMs),
@@ -88,15 +104,78 @@ interface Recoverable {
   onRecovered?(fn: () => void): () => void;
 }
 
-function listen(server: TcpServer | HttpServer, host: string, port: number): Promise<number> {
+function listen(server: TcpServer | HttpServer, host: string, port: number, key: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => reject(listenError(err, host, port, key)));
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       const a = server.address();
       resolve(typeof a === 'object' && a ? a.port : port);
     });
   });
+}
+
+/**
+ * A listen failure as one line naming the config key: `key` is a listener's key (`listen.tcp`,
+ * `management`: its `.host` and `.port` are named), or with `exact` true the one key that
+ * holds the address (a `grpc://host:port` endpoint).
+ * @returns JanusError JANUS_ERR_CONFIG_INVALID with details `{ key, errno }`.
+ */
+export function listenError(err: Error, host: string, port: number, key: string, exact = false): JanusError {
+  const errno = (err as NodeJS.ErrnoException).code ?? 'error';
+  const why =
+    errno === 'EADDRINUSE'
+      ? 'the address is in use (another process listens there)'
+      : errno === 'EACCES'
+        ? 'permission denied (a port below 1024 needs privileges)'
+        : errno === 'EADDRNOTAVAIL'
+          ? 'the host is not an address of this machine'
+          : err.message;
+  const named = exact ? key : `${key}.host / ${key}.port`;
+  return new JanusError(ErrorCode.ConfigInvalid, `cannot listen on ${host}:${port} (config ${named}): ${why} [${errno}]`, { key: exact ? key : `${key}.port`, errno });
+}
+
+/**
+ * Start-up check of the static discovery lists (PROTOCOL.md 10): a service whose discovery
+ * name has no instance is warned about by name (a typo would otherwise show only as
+ * failed logins); with no player instance at all no login can succeed, so that refuses.
+ * @throws JanusError JANUS_ERR_CONFIG_INVALID naming discovery.static.<player discovery name>.
+ */
+export function checkStaticDiscovery(cfg: GatewayConfig, log: Logger): void {
+  const listed = Object.keys(cfg.discovery.static);
+  for (const [name, svc] of Object.entries(cfg.services)) {
+    if ((cfg.discovery.static[svc.discoveryName]?.length ?? 0) > 0) continue;
+    const known = listed.length ? `discovery.static lists ${listed.map((n) => `"${n}"`).join(', ')}` : 'discovery.static is empty';
+    if (name === 'player') {
+      throw new JanusError(
+        ErrorCode.ConfigInvalid,
+        `config discovery.static.${svc.discoveryName}: no instance of the player service (services.player.discoveryName "${svc.discoveryName}"; ${known}): no login could succeed`,
+        { key: `discovery.static.${svc.discoveryName}` },
+      );
+    }
+    log.warn({ service: name, discoveryName: svc.discoveryName }, `service "${name}" has no instance: discovery.static has no "${svc.discoveryName}" (${known}); its requests will be answered "no backend for ${name}"`);
+  }
+}
+
+/** One connection as /stats/connections lists it (admin only: it names the uid and address). */
+function describeConnection(c: Connection, now: number): unknown {
+  const st = c.stats();
+  return {
+    id: c.id,
+    transport: c.transport.kind,
+    state: c.state,
+    uid: c.uid === 0n ? null : c.uid.toString(),
+    remoteAddress: c.transport.remoteAddress,
+    ageMs: now - c.startedMs,
+    processed: st.processed,
+    forwarded: st.forwarded,
+    sent: st.sent,
+    sendQueueBytes: st.sendQueueBytes,
+    inboxBytes: st.inboxBytes,
+    objectTunnels: st.objectTunnels,
+    bytesRead: c.transport.bytesRead,
+    bytesWritten: c.transport.bytesWritten,
+  };
 }
 
 /**
@@ -107,6 +186,9 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const log = opts.logger ?? pino({ level: cfg.log.level, base: { gateway: cfg.gateway.id } });
   const clock = opts.clock ?? systemClock;
   const keys = opts.keys ?? loadKeyRing(cfg);
+  const wsTls = cfg.listen.ws.tls ? loadListenerTls(cfg.listen.ws.tls) : null;
+  const trusted = new TrustedProxies(cfg.listen.trustedProxies);
+  if (!opts.discovery) checkStaticDiscovery(cfg, log);
   const ownPool = opts.handshakeCrypto ? null : new CryptoPool();
   const handshakeCrypto = opts.handshakeCrypto ?? ownPool!;
   const gateAddress = `${cfg.gateway.advertiseHost}:${cfg.listen.grpc.port}`;
@@ -114,8 +196,9 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   let redis: { routeTable: RouteTable; pushBus: PushBus; close(): Promise<void> } | null = null;
   const redisCfg = cfg.routeTable.redis;
   if (redisCfg && (!opts.routeTable || !opts.pushBus)) {
-    const { openRedisAdapters } = await import('@janus/redis');
     try {
+      // Not a runtime dependency: a gateway on the embedded defaults installs without ioredis.
+      const { openRedisAdapters } = await importOptional('@janus/redis', 'routeTable.redis', 'install @janus/redis beside the gateway', () => import('@janus/redis'));
       redis = await openRedisAdapters(redisCfg);
     } catch (err) {
       await ownPool?.close();
@@ -153,7 +236,22 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const perAddress = new Map<string, number>();
   let nextId = 1;
   let shuttingDown = false;
+  let listening = false;
   let closedAll: (() => void) | null = null;
+  const repeat = new RepeatLog(log, clock, cfg.log.repeatIntervalMs, cfg.log.repeatBurst);
+  const metrics = new GatewayMetrics(cfg, {
+    sessions: () => sessions.size,
+    liveBytes: () => {
+      const b = { tcp: { read: 0, written: 0 }, ws: { read: 0, written: 0 } };
+      for (const c of connections) {
+        const t = b[c.transport.kind];
+        t.read += c.transport.bytesRead;
+        t.written += c.transport.bytesWritten;
+      }
+      return b;
+    },
+    openTunnels: () => channels.openByService(),
+  });
 
   const ctx: ConnectionContext = {
     cfg,
@@ -174,9 +272,13 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     gateAddress,
     kickElsewhere: (owner, uid) => pushChannel.kickElsewhere(owner, uid),
     log,
+    repeat,
+    metrics,
     clock,
     shuttingDown: () => shuttingDown,
     onClosed(conn) {
+      const e = conn.ended!;
+      metrics.connectionClosed(conn.transport.kind, { read: conn.transport.bytesRead, written: conn.transport.bytesWritten }, e.reason, e.logout, e.close);
       connections.delete(conn);
       const a = conn.transport.remoteAddress;
       const n = (perAddress.get(a) ?? 1) - 1;
@@ -194,13 +296,19 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const admit = (t: Transport): void => {
     const a = t.remoteAddress;
     const { maxConnections, maxConnectionsPerAddress } = cfg.limits;
-    const full =
-      shuttingDown ||
-      connections.size >= maxConnections ||
-      (maxConnectionsPerAddress > 0 && (perAddress.get(a) ?? 0) >= maxConnectionsPerAddress) ||
-      !handshakes.admit(a, clock.now());
-    if (full) {
-      t.attach({ onBody() {}, onProtocolError() {}, onClose() {} });
+    const refusal: RefusalReason | null = shuttingDown
+      ? 'shutting_down'
+      : connections.size >= maxConnections
+        ? 'max_connections'
+        : maxConnectionsPerAddress > 0 && (perAddress.get(a) ?? 0) >= maxConnectionsPerAddress
+          ? 'max_connections_per_address'
+          : !handshakes.admit(a, clock.now())
+            ? 'handshake_rate'
+            : null;
+    if (refusal) {
+      metrics.refused[refusal].n++;
+      repeat.log('info', `refused:${refusal}`, log, { reason: refusal, transport: t.kind }, 'connection refused at accept (ServerLogout Waiting)');
+      t.attach({ onBody() {}, onProtocolError() {}, onClose: () => metrics.addClosedBytes(t.kind, { read: t.bytesRead, written: t.bytesWritten }) });
       t.send(encodePacket(serverLogoutPacket(SCServerLogout_Code.Waiting, Math.floor(clock.now() / 1000))));
       t.close({ kind: 'end', wsCode: wsCodeForLogout(SCServerLogout_Code.Waiting, shuttingDown) }, cfg.timeouts.logoutFlushMs);
       return;
@@ -208,13 +316,44 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     perAddress.set(a, (perAddress.get(a) ?? 0) + 1);
     const conn = new Connection(nextId++, t, ctx);
     connections.add(conn);
+    metrics.connectionOpened(t.kind);
     conn.start();
   };
 
-  const tcpServer = createTcpServer({ noDelay: true }, (socket: Socket) => admit(new TcpTransport(socket, cfg.limits.maxFrameBytes, coalescer)));
-  const httpServer = createHttpServer((_req, res) => {
-    res.writeHead(426, { 'content-type': 'text/plain' }).end(`WebSocket only, at ${cfg.listen.ws.path}\n`);
+  /** Sockets of trusted proxies whose PROXY header is still being read (not yet admitted). */
+  const awaitingHeader = new Set<Socket>();
+  const tcpServer = createTcpServer({ noDelay: true }, (socket: Socket) => {
+    const peer = socket.remoteAddress ?? '';
+    if (!cfg.listen.tcp.proxyProtocol || !trusted.has(peer)) {
+      admit(new TcpTransport(socket, cfg.limits.maxFrameBytes, coalescer));
+      return;
+    }
+    // Admission waits for the header: the limits count the client's address, not the proxy's.
+    awaitingHeader.add(socket);
+    readProxyHeader(socket, cfg.timeouts.handshakeMs, clock).then(
+      (h) => {
+        awaitingHeader.delete(socket);
+        if (shuttingDown) socket.destroy();
+        else admit(new TcpTransport(socket, cfg.limits.maxFrameBytes, coalescer, h.source ?? peer));
+      },
+      (err: Error) => {
+        awaitingHeader.delete(socket);
+        log.debug({ err, remote: peer }, 'PROXY header refused');
+        socket.destroy();
+      },
+    );
   });
+  const upgradeOnly: RequestListener = (_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' }).end(`WebSocket only, at ${cfg.listen.ws.path}\n`);
+  };
+  // wss:// with listen.ws.tls; a TLS handshake gets the same bound as the Janus handshake.
+  const httpServer: HttpServer | HttpsServer = wsTls
+    ? createHttpsServer({ ...wsTls, handshakeTimeout: cfg.timeouts.handshakeMs }, upgradeOnly)
+    : createHttpServer(upgradeOnly);
+  const wsClientAddress = (req: IncomingMessage): string => {
+    const peer = req.socket.remoteAddress ?? '';
+    return cfg.listen.ws.forwardedFor ? forwardedClientAddress(peer, req.headers['x-forwarded-for'], trusted) : peer;
+  };
   const wss = new WebSocketServer({
     server: httpServer,
     path: cfg.listen.ws.path,
@@ -223,12 +362,9 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     // Select janus.v1 when offered; accept clients that offer none or only others.
     handleProtocols: (offered) => (offered.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
   });
-  // After listen(), an accept error (ENFILE, ENOBUFS...) must not crash the process.
-  const onServerError = (err: Error): void => log.error({ err }, 'listener error');
-  tcpServer.on('error', onServerError);
-  httpServer.on('error', onServerError);
-  wss.on('error', onServerError);
-  wss.on('connection', (ws: WebSocket, req) => admit(new WsTransport(ws, req.socket.remoteAddress ?? '')));
+  wss.on('connection', (ws: WebSocket, req) => admit(new WsTransport(ws, wsClientAddress(req), req.socket)));
+  // ws re-emits the HTTP server's errors; the listen failure is reported by listen() alone.
+  wss.on('error', () => {});
 
   /** Closes the route table (always), the push bus (unless the caller's) and the Redis connections. */
   const closeStores = async (): Promise<void> => {
@@ -237,9 +373,10 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     if (redis) await redis.close();
   };
   /** Undoes what start-up did so far when a later step fails. */
-  const abortStart = async (): Promise<void> => {
+  const stopAll = async (): Promise<void> => {
     tcpServer.close();
     httpServer.close();
+    wss.close();
     await pushChannel.stop().catch(() => {});
     await claim.release();
     await closeStores();
@@ -248,23 +385,112 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   };
   let tcpPort: number;
   let wsPort: number;
+  let mgmt: ManagementServer | null = null;
   try {
     // One running gateway per advertised address, then its channels, then the listeners.
     await claim.acquire();
     await pushChannel.start();
-    tcpPort = await listen(tcpServer, cfg.listen.tcp.host, cfg.listen.tcp.port);
-    wsPort = await listen(httpServer, cfg.listen.ws.host, cfg.listen.ws.port);
+    tcpPort = await listen(tcpServer, cfg.listen.tcp.host, cfg.listen.tcp.port, 'listen.tcp');
+    wsPort = await listen(httpServer, cfg.listen.ws.host, cfg.listen.ws.port, 'listen.ws');
+    if (cfg.management.enabled) {
+      mgmt = await startManagementServer(
+        {
+          live: () => !shuttingDown,
+          ready: () => readiness(),
+          connections: (limit) => connectionStats(limit),
+          routes: () => routeStats(),
+          metrics,
+          logLevel: () => log.level,
+          setLogLevel: (level) => setLogLevel(level),
+        },
+        { host: cfg.management.host, port: cfg.management.port, ...(cfg.management.adminToken ? { adminToken: cfg.management.adminToken } : {}) },
+      ).catch((err: Error) => {
+        throw listenError(err, cfg.management.host, cfg.management.port, 'management');
+      });
+    }
   } catch (err) {
-    await abortStart();
+    await stopAll();
     throw err;
   }
+  listening = true;
   // A Redis that came back (perhaps restarted empty): write back every open session's entry.
   const offRecovered = (routes as Recoverable).onRecovered?.(() => {
     log.info({ sessions: sessions.size }, 'route table reachable again; writing back the gateway table entries');
     for (const c of [...sessions.values()]) c.restoreGateEntry().catch((err: unknown) => log.warn({ err }, 'gateway route reassert failed'));
   });
   const offBusRecovered = (bus as Recoverable).onRecovered?.(() => log.info('push channels subscribed again'));
-  log.info({ tcp: `${cfg.listen.tcp.host}:${tcpPort}`, ws: `${cfg.listen.ws.host}:${wsPort}${cfg.listen.ws.path}`, encrypted: cfg.encrypted }, 'gateway listening');
+  // After listen(), an accept error (EMFILE, ENFILE, ENOBUFS...) must not crash the process;
+  // it repeats on every accept while it lasts: one line per window with the count.
+  const onServerError = (err: Error): void => {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    repeat.log('error', `listener error:${code}`, log, { errno: code, err: err.message }, `listener error ${code}`, 1);
+  };
+  tcpServer.on('error', onServerError);
+  httpServer.on('error', onServerError);
+  log.info(
+    {
+      tcp: `${cfg.listen.tcp.host}:${tcpPort}`,
+      ws: `${cfg.listen.ws.host}:${wsPort}${cfg.listen.ws.path}`,
+      management: mgmt ? `http://${mgmt.host}:${mgmt.port}` : null,
+      wsTls: wsTls !== null,
+      encrypted: cfg.encrypted,
+      ...(trusted.size > 0 ? { proxyProtocol: cfg.listen.tcp.proxyProtocol, forwardedFor: cfg.listen.ws.forwardedFor } : {}),
+    },
+    'gateway listening',
+  );
+
+  function setLogLevel(level: LogLevel): void {
+    log.level = level;
+    for (const c of connections) c.setLogLevel(level);
+    log.info({ level }, 'log level changed');
+  }
+
+  async function readiness(): Promise<ReadyReport> {
+    const discovered = (name: string) => discovery.instances(name);
+    const backends: ReadyReport['backends'] = {};
+    await Promise.all(
+      Object.entries(cfg.services).map(async ([name, svc]) => {
+        const list = discovered(svc.discoveryName);
+        const ok = await Promise.all(list.map((i) => channels.reachable(i.address)));
+        backends[name] = { discoveryName: svc.discoveryName, instances: list.length, reachable: ok.filter(Boolean).length };
+      }),
+    );
+    const keysOk = keys.tokenKeys.length > 0 && keys.serverKeys.size > 0 && (!cfg.encrypted || keys.clientKeys.size > 0);
+    const up = listening && !shuttingDown;
+    return {
+      ready: up && keysOk && Object.values(backends).every((b) => b.reachable > 0),
+      listening: up,
+      keys: { ok: keysOk, serverKeys: keys.serverKeys.size, clientKeys: keys.clientKeys.size, tokenKeys: keys.tokenKeys.length },
+      backends,
+    };
+  }
+
+  function connectionStats(limit: number): unknown {
+    const byState: Record<string, number> = { handshaking: 0, authenticating: 0, open: 0, closing: 0 };
+    const byTransport = { tcp: 0, ws: 0 };
+    const list: unknown[] = [];
+    const now = clock.now();
+    for (const c of connections) {
+      byState[c.state] = (byState[c.state] ?? 0) + 1;
+      byTransport[c.transport.kind]++;
+      if (list.length < limit) list.push(describeConnection(c, now));
+    }
+    return { active: connections.size, sessions: sessions.size, byTransport, byState, listed: list.length, connections: list };
+  }
+
+  function routeStats(): unknown {
+    const services: Record<string, unknown> = {};
+    const open = channels.openByService();
+    for (const [name, svc] of Object.entries(cfg.services)) {
+      services[name] = {
+        path: svc.path,
+        discoveryName: svc.discoveryName,
+        tunnelsOpen: open.get(name) ?? 0,
+        instances: discovery.instances(svc.discoveryName).map((i) => ({ ...i, tunnelsOpen: channels.openToAddress(i.address) })),
+      };
+    }
+    return { modules: cfg.modules, routes: cfg.routes, services };
+  }
 
   let closing: Promise<void> | null = null;
   return {
@@ -276,6 +502,12 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     pushChannel,
     gateAddress,
     instanceId: claim.instanceId,
+    management: mgmt ? { host: mgmt.host, port: mgmt.port } : null,
+    metrics,
+    get logLevel() {
+      return log.level;
+    },
+    setLogLevel,
     get connectionCount() {
       return connections.size;
     },
@@ -287,11 +519,12 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         offRecovered?.();
         offBusRecovered?.();
         await pushChannel.stop().catch((err: unknown) => log.warn({ err }, 'push channel unsubscribe failed'));
+        for (const s of awaitingHeader) s.destroy();
         const done = new Promise<void>((resolve) => {
           closedAll = resolve;
           if (connections.size === 0) resolve();
         });
-        for (const c of [...connections]) c.logout(SCServerLogout_Code.Waiting);
+        for (const c of [...connections]) c.logout(SCServerLogout_Code.Waiting, 'shutdown');
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, cfg.timeouts.shutdownMs)))]);
         clearTimeout(timer);
@@ -304,6 +537,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         await closeStores();
         await discovery.close();
         await ownPool?.close();
+        await mgmt?.close();
+        repeat.close();
         log.info('gateway stopped');
       })();
       return closing;

@@ -1,4 +1,5 @@
 /** WebSocket transport: one binary message per body (PROTOCOL.md 2), via the `ws` package. */
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { ErrorCode, JanusError } from '@janus/protocol';
 import type { CloseAction, Transport, TransportListener } from './transport.js';
@@ -10,13 +11,27 @@ export class WsTransport implements Transport {
   private closing = false;
   private closed = false;
 
+  /**
+   * @param ws the accepted WebSocket.
+   * @param remoteAddress the peer's address.
+   * @param socket the underlying socket (byte counts, WebSocket framing included); none: 0.
+   */
   constructor(
     private readonly ws: WebSocket,
     readonly remoteAddress: string,
+    private readonly socket: Socket | null = null,
   ) {}
 
   get bufferedBytes(): number {
     return this.ws.bufferedAmount;
+  }
+
+  get bytesRead(): number {
+    return this.socket?.bytesRead ?? 0;
+  }
+
+  get bytesWritten(): number {
+    return this.socket?.bytesWritten ?? 0;
   }
 
   attach(l: TransportListener): void {

@@ -38,6 +38,9 @@ export interface Transport {
   readonly remoteAddress: string;
   /** Bytes accepted by send() and not yet written to the kernel. */
   readonly bufferedBytes: number;
+  /** Bytes read from / written to the socket so far (wire bytes: TLS and WebSocket framing included). */
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
   /** Starts delivering events to `listener`. */
   attach(listener: TransportListener): void;
   /** Sends one body (TCP adds the length prefix). */

@@ -9,8 +9,7 @@
  */
 import { connect, constants as h2, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { connect as netConnect } from 'node:net';
-import { decodeTunnelMessageAsPacket, ErrorCode, JanusError, type Packet, type TunnelMessage } from '@janus/protocol';
-import { tunnelMetadataHeaders, type TunnelMetadataFields } from '@janus/backend';
+import { decodeTunnelMessageAsPacket, ErrorCode, JanusError, tunnelMetadataHeaders, type Packet, type TunnelMessage, type TunnelMetadataFields } from '@janus/protocol';
 import { grpcTunnelMessage, GrpcMessageReader, GrpcStatus, statusFromHeaders, statusFromReset } from './grpc-wire.js';
 import { GATE_SERVICE_NAME } from './route-table.js';
 import type { ServiceRoute } from './router.js';
@@ -79,15 +78,16 @@ export class Tunnel {
     });
     stream.on('response', (headers) => {
       this.responded = true;
-      this.onSettled?.(true);
       const status = Number(headers[':status']);
       if (status !== 200) {
         this.fail(status === 404 || status === 501 ? GrpcStatus.UNIMPLEMENTED : GrpcStatus.UNAVAILABLE, `backend answered HTTP ${status}`);
         return;
       }
-      // Trailers-only response: the status arrives with the headers.
+      // Trailers-only response: the status arrives with the headers (a wrong method path gets
+      // UNIMPLEMENTED this way). The stream ended at once, so it was not accepted: finish first.
       const s = statusFromHeaders(headers);
       if (s) this.finish(s);
+      else this.onSettled?.(true);
     });
     stream.on('data', (chunk: Buffer) => {
       if (this.ended) return;
@@ -133,6 +133,9 @@ export class Tunnel {
     return this.accepting;
   }
 
+  /** The status the stream ended with (null while it is open). */
+  endStatus: TunnelStatus | null = null;
+
   /** Set by the channel when its connection failed (the status of the streams it takes down). */
   sessionLost: string | null = null;
 
@@ -173,6 +176,7 @@ export class Tunnel {
   private finish(s: TunnelStatus, rstCode: number = h2.NGHTTP2_NO_ERROR): void {
     if (this.ended) return;
     this.ended = true;
+    this.endStatus = s;
     if (this.cancelTimer) clearTimeout(this.cancelTimer);
     if (!this.stream.closed && !this.stream.destroyed) this.stream.close(rstCode);
     this.onSettled?.(false);
@@ -317,6 +321,16 @@ class Http2Channel {
     for (const [t, on] of this.streams) if (on === session) t.sessionLost ??= why;
   }
 
+  /** Adds this channel's open streams to `byService` (service name -> count). */
+  countStreams(byService: Map<string, number>): void {
+    for (const t of this.streams.keys()) byService.set(t.route.name, (byService.get(t.route.name) ?? 0) + 1);
+  }
+
+  /** Open streams on this channel. */
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
   /** Cancels every stream and closes the connection. */
   close(): void {
     this.closed = true;
@@ -397,6 +411,33 @@ export class ChannelPool {
     return this.channel(address).open(headers, route, md.oid, listener);
   }
 
+
+  /** Open streams by service name (for metrics and stats: O(streams), not for the data path). */
+  openByService(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const p of this.pools.values()) for (const c of p.channels) c.countStreams(m);
+    return m;
+  }
+
+  /** Open streams to `address` (`host:port`), over its channels. */
+  openToAddress(address: string): number {
+    let n = 0;
+    for (const c of this.pools.get(address)?.channels ?? []) n += c.streamCount;
+    return n;
+  }
+
+  /**
+   * Whether a backend at `address` accepts an HTTP/2 connection now (readiness): connects
+   * one of its channels, which then serves tunnels as usual. Never rejects.
+   */
+  reachable(address: string): Promise<boolean> {
+    return this.channel(address)
+      .connected()
+      .then(
+        () => true,
+        () => false,
+      );
+  }
 
   /** Cancels every stream still open, then closes every connection. */
   close(): void {

@@ -30,6 +30,9 @@ class FakeSession implements PushTarget {
     this.logouts.push(code);
     this.open = false;
   }
+  kick(code: number): void {
+    this.logout(code);
+  }
 }
 
 const body = (text: string, seq = 9) => ({ mod: 3, seq, obj: 5n, data: utf8(text), dataVersion: 2n, ver: 1 });

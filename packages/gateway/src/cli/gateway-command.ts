@@ -35,8 +35,11 @@ export function register(program: Command): void {
     .description('Run a gateway from a YAML config file (see docs/configuration.md). Stops gracefully on SIGTERM/SIGINT.')
     .requiredOption('--config <file>', 'the YAML config file')
     .action(async (opts: { config: string }) => {
-      const gw = await createGateway(loadConfigFile(opts.config));
-      await untilSignal();
+      const cfg = loadConfigFile(opts.config);
+      // Before the "gateway listening" line: a signal sent on reading it must find the handler.
+      const stopSignal = untilSignal();
+      const gw = await createGateway(cfg);
+      await stopSignal;
       await shutdown(gw);
     });
 }

@@ -32,6 +32,10 @@ export interface SenderLimits {
 export interface SenderEvents {
   /** The client does not read fast enough, or the record counter reached its last number: end with Waiting. */
   onCannotSend(reason: 'slow consumer' | 'record limit'): void;
+  /** A server-initiated Packet (index 0, not System) was written to the transport (metrics). */
+  onPushWritten?(): void;
+  /** A Packet over maxFrameBytes was not sent (metrics). */
+  onOversize?(): void;
 }
 
 /** One connection's outgoing Packets. */
@@ -136,7 +140,8 @@ export class Sender {
   private write(p: Packet): void {
     let body = encodePacket(p);
     if (body.length + (this.sealer ? RECORD_TAG_BYTES : 0) > this.limits.maxFrameBytes) {
-      this.log.warn({ mod: p.mod, seq: p.seq, bytes: body.length }, 'outgoing Packet over maxFrameBytes');
+      this.log.warn({ mod: p.mod, seq: p.seq, index: p.index, bytes: body.length }, 'outgoing Packet over maxFrameBytes');
+      this.events.onOversize?.();
       if (p.index !== 0) this.write(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'reply too large'));
       return;
     }
@@ -150,12 +155,13 @@ export class Sender {
     }
     this.transport.send(body);
     this.sent++;
+    if (p.index === 0 && p.mod !== MOD_SYSTEM) this.events.onPushWritten?.();
     this.checkQueue();
   }
 
   private checkQueue(): void {
     if (this.queuedBytes > this.limits.sendQueueBytes) {
-      this.log.warn({ queued: this.queuedBytes }, 'slow consumer');
+      // Logged once, by the connection's close line (reason slow_consumer).
       this.events.onCannotSend('slow consumer');
     }
   }

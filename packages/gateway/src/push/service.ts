@@ -14,6 +14,8 @@ export interface PushTarget extends SessionHolder {
   readonly color: string;
   /** Sends each Packet (a copy per session) if the session is open; false before SCAuth or once closing. */
   push(packets: readonly Packet[]): boolean;
+  /** Ends the session with ServerLogout `code` (flushed, then closed). */
+  kick(code: SCServerLogout_Code): void;
 }
 
 /** The fields of a PushBody (PROTOCOL.md 11): data, data_version, obj, mod, seq, ver. */
@@ -76,7 +78,7 @@ export class PushService<C extends PushTarget = PushTarget> {
   kick(uid: bigint, code: SCServerLogout_Code): boolean {
     const s = this.sessions.get(uid);
     if (!s) return false;
-    s.logout(code);
+    s.kick(code);
     return true;
   }
 }
