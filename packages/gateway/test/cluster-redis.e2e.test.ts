@@ -6,6 +6,7 @@
  * paths on a Redis Cluster of three masters.
  */
 import { strict as assert } from 'node:assert';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { encodePushMessage, gateRouteKey, routeKey, SCServerLogout_Code as Code, TUNNEL_PATHS, utf8 } from '@janus/protocol';
@@ -442,11 +443,38 @@ describe('gateway address claim', () => {
       });
       const c = await logIn(first, 601);
       await echo(c, 'the first gateway is unaffected');
-      c.close();
+      const watcher = createRedisClient({ nodes: [redis.address], cluster: false }, 'test-watch');
+      try {
+        await connectRedis(watcher, 3000);
+        assert.equal(await watcher.get(gateRouteKey('', 601n)), first.gw.gateAddress);
+        // A graceful stop logs the session out, deletes its entry and releases the claim.
+        await first.stop();
+        assert.equal(await watcher.get(gateRouteKey('', 601n)), null);
+        assert.equal(await watcher.get(`janus.gate.owner_127.0.0.1:${port}`), null);
+        assert.equal(await c.expectLogout(), Code.Waiting);
+      } finally {
+        closeRedis(watcher);
+      }
     } finally {
       await first.stop();
       await p.close();
       await redis.stop();
+    }
+  });
+
+  it('refuses to start when Redis does not answer within connectTimeoutMs (JANUS_ERR_ROUTE_TABLE_UNAVAILABLE)', async () => {
+    const keys = await makeKeys();
+    const p = await startPlayer('p');
+    try {
+      const started = Date.now();
+      await assert.rejects(
+        startGateway(keys, 'gw-x', null, [p], { config: { routeTable: { redis: { nodes: ['127.0.0.1:1'], connectTimeoutMs: 300, reconnectMinMs: 20, reconnectMaxMs: 50 } } } }),
+        (err: Error & { code?: string }) => err.code === 'JANUS_ERR_ROUTE_TABLE_UNAVAILABLE',
+      );
+      assert.ok(Date.now() - started < 3000, 'gave up after connectTimeoutMs');
+    } finally {
+      await p.close();
+      rmSync(keys.dir, { recursive: true, force: true });
     }
   });
 });
