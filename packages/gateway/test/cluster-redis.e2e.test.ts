@@ -425,6 +425,16 @@ describe('two gateways while Redis is killed and restarted', () => {
       closeRedis(backend);
     }
   });
+
+  it('stops gracefully while Redis is down: its clients get ServerLogout Waiting, nothing hangs', async () => {
+    const c = own(await logIn(a, 510));
+    await redis.kill();
+    const started = Date.now();
+    await a.stop();
+    assert.ok(Date.now() - started < 2500, `stopped in ${Date.now() - started} ms`);
+    assert.equal(await c.expectLogout(), Code.Waiting);
+    await redis.restart(); // for the other gateway's stop in after()
+  });
 });
 
 describe('gateway address claim', () => {

@@ -80,7 +80,7 @@ describe('PushBus on Redis', () => {
     server = await RedisServer.start();
     const o = { nodes: [server.address], cluster: false };
     pub = createRedisClient(o, 'bus-pub');
-    const sub = createRedisClient(o, 'bus-sub');
+    const sub = createRedisClient(o, 'bus-sub', { subscriber: true });
     await connectRedis(pub, 3000);
     await connectRedis(sub, 3000);
     bus = new RedisPushBus(pub, sub, true);
@@ -111,7 +111,7 @@ describe('PushBus on a Redis Cluster (3 masters)', () => {
     cluster = await startRedisCluster();
     const o = { nodes: cluster.seeds, cluster: true };
     const pub = createRedisClient(o, 'bus-pub');
-    const sub = createRedisClient(o, 'bus-sub');
+    const sub = createRedisClient(o, 'bus-sub', { subscriber: true });
     await connectRedis(pub, 10_000);
     await connectRedis(sub, 10_000);
     bus = new RedisPushBus(pub, sub, true);

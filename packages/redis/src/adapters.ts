@@ -20,7 +20,7 @@ export interface RedisAdapters {
  */
 export async function openRedisAdapters(o: RedisConnectionOptions): Promise<RedisAdapters> {
   const commands = createRedisClient(o, 'gateway');
-  const subscriber = createRedisClient(o, 'gateway-sub');
+  const subscriber = createRedisClient(o, 'gateway-sub', { subscriber: true });
   const routeTable = new RedisRouteTable(commands);
   const pushBus = new RedisPushBus(commands, subscriber);
   try {

@@ -52,10 +52,11 @@ export function parseNode(node: string): { host: string; port: number } {
 /**
  * A new client (not yet connected: call {@link connectRedis}, or let it connect lazily).
  * It carries an 'error' listener of its own: failures surface as rejected commands.
+ * `use.subscriber`: the client will only SUBSCRIBE (give it to a RedisPushBus).
  * `role` names it in errors and in Redis's CLIENT LIST (`janus-<role>`).
  * @throws JanusError JANUS_ERR_CONFIG_INVALID for a bad node or a standalone list of more than one node.
  */
-export function createRedisClient(o: RedisConnectionOptions, role: string): RedisClient {
+export function createRedisClient(o: RedisConnectionOptions, role: string, use: { subscriber?: boolean } = {}): RedisClient {
   const nodes = o.nodes.map(parseNode);
   if (nodes.length === 0) throw new JanusError(ErrorCode.ConfigInvalid, 'Redis: no node given');
   const minMs = o.reconnectMinMs ?? 100;
@@ -70,7 +71,11 @@ export function createRedisClient(o: RedisConnectionOptions, role: string): Redi
     // Never queue a command while disconnected: a routing decision fails at once and the
     // caller answers the client (ServerUnexpectedErr, or Waiting at login).
     maxRetriesPerRequest: 0,
-    autoResubscribe: true,
+    // A standalone subscriber is resubscribed by RedisPushBus itself: ioredis's own
+    // resubscribe after a reconnect leaves its promise unhandled, and a socket that closes
+    // again at that moment turns it into an unhandled rejection. A Cluster's subscriber
+    // client is ioredis's (ClusterSubscriber), which needs its own resubscribe.
+    autoResubscribe: o.cluster || !use.subscriber,
     lazyConnect: true,
   };
   let client: RedisClient;

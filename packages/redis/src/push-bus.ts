@@ -1,8 +1,10 @@
 /**
  * The push bus port (PROTOCOL.md 11, "Cluster") on Redis pub/sub: PUBLISH on a command
  * client, SUBSCRIBE on a client of its own (a subscribed connection can do nothing else).
- * ioredis subscribes again after every reconnect (autoResubscribe), so a gateway's channels
- * survive a Redis restart without anyone calling subscribe again.
+ * The bus subscribes its channels again after every reconnect (a standalone subscriber
+ * made with `createRedisClient(o, role, { subscriber: true })` leaves that to the bus; a
+ * Cluster's is resubscribed by ioredis as well), so a gateway's channels survive a Redis
+ * restart without anyone calling subscribe again.
  */
 import type { RedisClient } from './client.js';
 import { unavailable } from './client.js';
@@ -35,8 +37,8 @@ export class RedisPushBus {
     subscriber.on('ready', () => {
       if (!this.wasLost) return;
       this.wasLost = false;
-      // ioredis resubscribes right after 'ready'; a SUBSCRIBE of our own on the same
-      // connection is answered after it, so its reply says the channels are back.
+      // Our own SUBSCRIBE (after ioredis's, where it resubscribes too): its reply says the
+      // channels are back.
       const channels = [...this.listeners.keys()];
       const confirmed = channels.length > 0 ? this.subscriber.subscribe(...channels) : Promise.resolve();
       confirmed.then(
