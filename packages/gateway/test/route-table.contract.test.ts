@@ -142,7 +142,8 @@ describe('RouteTable on Redis standalone', () => {
     const opts = { nodes: [server.address], cluster: false };
     s.table = new RedisRouteTable(createRedisClient(opts, 'contract'));
     await connectRedis(s.table.client, 3000);
-    s.watcher = createRedisClient(opts, 'contract-watch');
+    // No resubscribe after the restart test (the last one): nothing watches expiries then.
+    s.watcher = createRedisClient(opts, 'contract-watch', { subscriber: true });
     await connectRedis(s.watcher, 3000);
     await s.table.client.config('SET', 'notify-keyspace-events', 'Ex');
     await s.watcher.psubscribe('__keyevent@0__:expired');
@@ -187,7 +188,7 @@ describe('RouteTable on a Redis Cluster (3 masters)', () => {
       const c = createRedisClient({ nodes: [seed], cluster: false }, 'contract-watch');
       await connectRedis(c, 3000);
       await c.config('SET', 'notify-keyspace-events', 'Ex');
-      const sub = createRedisClient({ nodes: [seed], cluster: false }, 'contract-watch');
+      const sub = createRedisClient({ nodes: [seed], cluster: false }, 'contract-watch', { subscriber: true });
       await connectRedis(sub, 3000);
       await sub.psubscribe('__keyevent@0__:expired');
       sub.on('pmessage', (p: string, ch: string, k: string) => s.watcher.emit('pmessage', p, ch, k));
