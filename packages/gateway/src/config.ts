@@ -35,6 +35,9 @@ const serviceSchema = z.strictObject({
   discoveryName: z.string().min(1),
 });
 
+/** Default of limits.sendQueueBytes when maxFrameBytes is at most this (bytes). */
+const DEFAULT_SEND_QUEUE_BYTES = 4 * 1024 * 1024;
+
 const redisSchema = z.strictObject({
   /** `host:port`: the server (standalone: exactly one), or a Redis Cluster's seed nodes. */
   nodes: z.array(z.string().regex(/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port')).min(1),
@@ -131,8 +134,11 @@ export const configSchema = z.strictObject({
       maxConnections: z.number().int().min(1).default(100000),
       /** Client connections at once per remote address; 0 = no limit. */
       maxConnectionsPerAddress: z.number().int().min(0).default(0),
-      /** Unsent bytes queued for one client before it is cut off as a slow consumer. */
-      sendQueueBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+      /**
+       * Unsent bytes queued for one client beyond the frame being written before it is cut off
+       * as a slow consumer; at least maxFrameBytes. Default max(4 MiB, maxFrameBytes).
+       */
+      sendQueueBytes: z.number().int().min(1024).default(DEFAULT_SEND_QUEUE_BYTES),
       /** Bytes of frames read ahead of processing per connection before its socket is paused. */
       inboxBytes: z.number().int().min(1024).default(256 * 1024),
       /** Client messages per second (token bucket rate) after login. */
@@ -210,8 +216,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** HTTP/2 connections per backend instance; tunnel streams spread over them. */
       channelsPerInstance: z.number().int().min(1).max(16).default(2),
-      /** HTTP/2 PING interval on a backend channel with open streams (ms); default 5.5 min: above grpc-go's 5 min enforcement minimum (a server GOAWAYs pings more frequent). */
-      keepaliveMs: z.number().int().min(1000).default(330000),
+      /** HTTP/2 PING interval on a backend channel with open streams (ms), at least 100; default 5.5 min: above grpc-go's 5 min enforcement minimum (a server GOAWAYs pings more frequent). */
+      keepaliveMs: z.number().int().min(100).default(330000),
       /** A PING unanswered this long closes the channel and fails its streams (ms). */
       keepaliveTimeoutMs: z.number().int().min(100).default(20000),
     })
@@ -245,6 +251,15 @@ export const configSchema = z.strictObject({
       processMetrics: z.boolean().default(true),
     })
     .prefault({}),
+  /** Hot reload (reload.ts): what triggers one besides SIGHUP and Gateway.reload(). */
+  reload: z
+    .strictObject({
+      /** Reload when the config file changes (fs.watch on its directory). Off by default. */
+      watch: z.boolean().default(false),
+      /** Quiet time after the last change event before the reload runs (ms). */
+      debounceMs: z.number().int().min(10).max(60000).default(500),
+    })
+    .prefault({}),
 });
 
 /** The validated, frozen configuration. */
@@ -252,7 +267,8 @@ export type GatewayConfig = z.output<typeof configSchema>;
 /** What a config file (or test) may give: everything optional. */
 export type GatewayConfigInput = z.input<typeof configSchema>;
 
-function deepFreeze<T>(o: T): T {
+/** Freezes `o` and everything reachable from it (a validated config; reload.ts freezes the config it builds). */
+export function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {
     Object.freeze(o);
     for (const v of Object.values(o)) deepFreeze(v);
@@ -278,13 +294,28 @@ function plaintextOnLoopback(input: unknown): unknown {
 }
 
 /**
+ * limits.sendQueueBytes defaults to max(4 MiB, maxFrameBytes): a frame limit raised past
+ * 4 MiB raises the queue limit with it unless the queue limit is given. Fills it into a copy
+ * of the raw input before defaults apply.
+ */
+function sendQueueDefault(input: unknown): unknown {
+  if (!input || typeof input !== 'object') return input;
+  const raw = input as Record<string, unknown>;
+  const limits = raw.limits as Record<string, unknown> | undefined;
+  if (!limits || typeof limits !== 'object' || limits.sendQueueBytes !== undefined) return input;
+  const frame = limits.maxFrameBytes;
+  if (typeof frame !== 'number' || !(frame > DEFAULT_SEND_QUEUE_BYTES)) return input;
+  return { ...raw, limits: { ...limits, sendQueueBytes: frame } };
+}
+
+/**
  * Validates a configuration object, fills defaults, checks cross-references and freezes it.
  * @param fromEnv config key -> the environment variable its value came from (named in the error instead of the file).
  * @throws JanusError JANUS_ERR_CONFIG_INVALID naming the first bad key, e.g. `limits.maxFrameBytes: ...`
  *   (or the variable, e.g. `environment JANUS_LOG_LEVEL (config log.level): ...`).
  */
 export function parseConfig(input: unknown, fromEnv: Readonly<Record<string, string>> = {}): GatewayConfig {
-  const r = configSchema.safeParse(plaintextOnLoopback(input ?? {}));
+  const r = configSchema.safeParse(sendQueueDefault(plaintextOnLoopback(input ?? {})));
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const key = issue.path.join('.') || '(root)';
@@ -294,6 +325,16 @@ export function parseConfig(input: unknown, fromEnv: Readonly<Record<string, str
     throw new JanusError(ErrorCode.ConfigInvalid, `config ${key}: ${issue.message}`, { key });
   }
   const cfg = r.data;
+  // The slow-consumer check counts bytes beyond the frame being written, so a client holds at
+  // most sendQueueBytes plus one frame; a queue limit below one frame would make that bound
+  // the frame limit's, not the queue limit's (docs/decisions/0011-send-queue-frame-limit-and-closes.md).
+  if (cfg.limits.sendQueueBytes < cfg.limits.maxFrameBytes) {
+    throw new JanusError(
+      ErrorCode.ConfigInvalid,
+      `config limits.sendQueueBytes: must be at least limits.maxFrameBytes (${cfg.limits.maxFrameBytes}), got ${cfg.limits.sendQueueBytes}`,
+      { key: 'limits.sendQueueBytes' },
+    );
+  }
   new TrustedProxies(cfg.listen.trustedProxies); // throws naming a bad entry
   if ((cfg.listen.tcp.proxyProtocol || cfg.listen.ws.forwardedFor) && cfg.listen.trustedProxies.length === 0) {
     const on = cfg.listen.tcp.proxyProtocol ? 'listen.tcp.proxyProtocol' : 'listen.ws.forwardedFor';

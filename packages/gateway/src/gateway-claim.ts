@@ -52,11 +52,11 @@ export class GatewayAddressClaim {
    */
   async acquire(): Promise<void> {
     const key = gatewayClaimKey(this.address);
-    const deadline = this.clock.now() + this.ttlS * 1000 + 1000;
+    const deadline = this.clock.monotonic() + this.ttlS * 1000 + 1000;
     for (;;) {
       const holder = await this.routes.setNX(key, this.instanceId, this.ttlS);
       if (holder === this.instanceId) break;
-      if (this.clock.now() >= deadline) {
+      if (this.clock.monotonic() >= deadline) {
         throw new JanusError(
           ErrorCode.GatewayAddressTaken,
           `gateway address ${this.address} is held by another running gateway (${holder}): give each gateway its own gateway.advertiseHost:listen.grpc.port`,

@@ -7,14 +7,15 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { encodePacket, ErrorCode, JanusError, SCServerLogout_Code, serverLogoutPacket, WS_SUBPROTOCOL, type CryptoBackend } from '@janus/protocol';
+import { encodePacket, ErrorCode, JanusError, SCServerLogout_Code, serverLogoutPacket, TUNNEL_FIELDS_HEADROOM_BYTES, WS_SUBPROTOCOL, type CryptoBackend } from '@janus/protocol';
 import { CryptoPool } from '@janus/protocol/node';
 import { Balancer } from './balancer.js';
 import { forwardedClientAddress, TrustedProxies } from './client-address.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import type { GatewayConfig, LogLevel } from './config.js';
 import { Connection, wsCodeForLogout, type ConnectionContext } from './connection/connection.js';
 import { HandshakeAdmission } from './connection/limits.js';
+import { checkDescriptorBudget, readOpenFileLimit } from './fd-limit.js';
 import { ZlibPool } from './connection/zlib-pool.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
 import { importOptional } from './cli/optional.js';
@@ -28,6 +29,7 @@ import { GatewayMetrics, type RefusalReason } from './management/metrics.js';
 import { RepeatLog } from './management/repeat-log.js';
 import { startManagementServer, type ManagementServer, type ReadyReport } from './management/server.js';
 import { readProxyHeader } from './proxy-protocol.js';
+import { Reloader, type ConfigSource, type ReloadResult, type ReloadTrigger } from './reload.js';
 import { MemoryRouteTable, type RouteTable } from './route-table.js';
 import { Router } from './router.js';
 import { SessionRegistry } from './sessions.js';
@@ -55,7 +57,7 @@ export interface GatewayOptions {
   discovery?: Discovery;
   /** Default: loaded from the config's key files and the environment. */
   keys?: KeyRing;
-  /** Wall time and timers (tests pass a manual clock). Default: the system clock. */
+  /** Wall time, monotonic time and timers (tests pass a manual clock). Default: the system clock. */
   clock?: Clock;
   /**
    * The back end of the server handshake's asymmetric crypto. Default: a CryptoPool of this
@@ -63,10 +65,23 @@ export interface GatewayOptions {
    * docs/decisions/0008-handshake-offload.md). A caller's back end is not closed by the gateway.
    */
   handshakeCrypto?: CryptoBackend;
+  /**
+   * Where reload() reads the config again (`fileConfigSource(file)` for a YAML file, which
+   * `reload.watch` then watches). Default: none, reload() is refused. reload.ts.
+   */
+  configSource?: ConfigSource;
+  /** Told of every reload attempt's result (SIGHUP, reload(), the file watch). */
+  onReload?: (result: ReloadResult) => void;
+  /**
+   * The open-file limit the start-up check compares maxConnections with (count; null:
+   * unknown, no check). Default: the soft limit read from /proc/self/limits.
+   */
+  openFileLimit?: number | null;
 }
 
 /** A running gateway. */
 export interface Gateway {
+  /** The running config (a reload replaces it). */
   readonly config: GatewayConfig;
   /** Bound ports (useful when the config asked for port 0). */
   readonly tcpPort: number;
@@ -91,6 +106,14 @@ export interface Gateway {
   readonly logLevel: string;
   /** Changes the log level of the gateway and of every live connection (the admin route). */
   setLogLevel(level: LogLevel): void;
+  /**
+   * Reads the config source again and applies what changed, dropping no connection:
+   * open sessions keep their session keys, limits and tunnels; new connections get the new
+   * config. Resolves with what changed, what needs a restart, or why it was refused (the
+   * running config then stays). Never rejects. docs/operations.md "Reload and key rotation".
+   * @param trigger for the log line: 'signal' (SIGHUP), 'api' (default), 'watch'.
+   */
+  reload(trigger?: ReloadTrigger): Promise<ReloadResult>;
   /**
    * Graceful shutdown (PROTOCOL.md 8): stop accepting, ServerLogout Waiting to every client,
    * half-close the tunnels, wait for the sockets to close (at most timeouts.shutdownMs),
@@ -184,8 +207,18 @@ function describeConnection(c: Connection, now: number): unknown {
  */
 export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Promise<Gateway> {
   const log = opts.logger ?? pino({ level: cfg.log.level, base: { gateway: cfg.gateway.id } });
+  const fds = checkDescriptorBudget(cfg, opts.openFileLimit === undefined ? readOpenFileLimit() : opts.openFileLimit);
+  if (fds.exceeded) {
+    // A warning, not a refusal: the default maxConnections (100000) is above many hosts' ulimit,
+    // and a gateway far below its maximum works; past the limit accepts fail (EMFILE, logged).
+    log.warn(
+      { maxConnections: fds.connections, ownDescriptors: fds.own, openFileLimit: fds.limit },
+      'limits.maxConnections plus the gateway\'s own descriptors exceed the open-file limit (ulimit -n): raise the limit or lower maxConnections',
+    );
+  }
   const clock = opts.clock ?? systemClock;
-  const keys = opts.keys ?? loadKeyRing(cfg);
+  // `cfg` and `keys` are the running ones: a reload reassigns them (the Reloader's apply hook below).
+  let keys = opts.keys ?? loadKeyRing(cfg);
   const wsTls = cfg.listen.ws.tls ? loadListenerTls(cfg.listen.ws.tls) : null;
   const trusted = new TrustedProxies(cfg.listen.trustedProxies);
   if (!opts.discovery) checkStaticDiscovery(cfg, log);
@@ -205,21 +238,23 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       throw err;
     }
   }
-  const routes = opts.routeTable ?? redis?.routeTable ?? new MemoryRouteTable(() => clock.now());
+  const routes = opts.routeTable ?? redis?.routeTable ?? new MemoryRouteTable(() => clock.monotonic());
   const bus = opts.pushBus ?? redis?.pushBus ?? new MemoryPushBus();
   const ownBus = opts.pushBus ? null : bus;
   const discovery = opts.discovery ?? new StaticDiscovery(cfg.discovery.static);
   // A backend message may carry up to maxInflateBytes of data (deflated on the way out) plus
-  // its fields; anything larger fails its stream instead of stalling the event loop in zlib.
+  // its fields; anything larger is read by without its data and refused (reply too large)
+  // instead of being buffered and stalling the event loop in zlib.
   const channels = new ChannelPool(
     cfg.tunnel.channelsPerInstance,
     cfg.timeouts.tunnelConnectMs,
     cfg.timeouts.tunnelHalfCloseMs,
-    Math.max(cfg.limits.maxInflateBytes, cfg.limits.maxFrameBytes) + 1024,
+    Math.max(cfg.limits.maxInflateBytes, cfg.limits.maxFrameBytes) + TUNNEL_FIELDS_HEADROOM_BYTES,
     cfg.tunnel,
+    clock,
   );
   const coalescer = new WriteCoalescer();
-  const handshakes = new HandshakeAdmission(cfg.limits, clock.now());
+  const handshakes = new HandshakeAdmission(cfg.limits, clock.monotonic());
   const sessions = new SessionRegistry<Connection>();
   const push = new PushService<Connection>(sessions);
   const pushChannel = new PushChannel<Connection>({
@@ -302,7 +337,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         ? 'max_connections'
         : maxConnectionsPerAddress > 0 && (perAddress.get(a) ?? 0) >= maxConnectionsPerAddress
           ? 'max_connections_per_address'
-          : !handshakes.admit(a, clock.now())
+          : !handshakes.admit(a, clock.monotonic())
             ? 'handshake_rate'
             : null;
     if (refusal) {
@@ -325,7 +360,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const tcpServer = createTcpServer({ noDelay: true }, (socket: Socket) => {
     const peer = socket.remoteAddress ?? '';
     if (!cfg.listen.tcp.proxyProtocol || !trusted.has(peer)) {
-      admit(new TcpTransport(socket, cfg.limits.maxFrameBytes, coalescer));
+      admit(new TcpTransport(socket, cfg.limits.maxFrameBytes, coalescer, clock));
       return;
     }
     // Admission waits for the header: the limits count the client's address, not the proxy's.
@@ -334,7 +369,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       (h) => {
         awaitingHeader.delete(socket);
         if (shuttingDown) socket.destroy();
-        else admit(new TcpTransport(socket, cfg.limits.maxFrameBytes, coalescer, h.source ?? peer));
+        else admit(new TcpTransport(socket, cfg.limits.maxFrameBytes, coalescer, clock, h.source ?? peer));
       },
       (err: Error) => {
         awaitingHeader.delete(socket);
@@ -350,6 +385,19 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const httpServer: HttpServer | HttpsServer = wsTls
     ? createHttpsServer({ ...wsTls, handshakeTimeout: cfg.timeouts.handshakeMs }, upgradeOnly)
     : createHttpServer(upgradeOnly);
+  // Under TLS, req.socket is the TLSSocket, which cannot send a RST (resetAndDestroy needs a
+  // TCP handle); the TCP socket under it can. Found by the peer's address and port, which
+  // are unique among one listener's connections.
+  const tcpUnderTls = new Map<string, Socket>();
+  const peerKey = (s: Socket): string => `${s.remoteAddress}|${s.remotePort}`;
+  if (wsTls) {
+    httpServer.on('connection', (raw: Socket) => {
+      const k = peerKey(raw);
+      tcpUnderTls.set(k, raw);
+      raw.once('close', () => tcpUnderTls.delete(k));
+    });
+  }
+  const wsTcpSocket = (req: IncomingMessage): Socket => tcpUnderTls.get(peerKey(req.socket)) ?? req.socket;
   const wsClientAddress = (req: IncomingMessage): string => {
     const peer = req.socket.remoteAddress ?? '';
     return cfg.listen.ws.forwardedFor ? forwardedClientAddress(peer, req.headers['x-forwarded-for'], trusted) : peer;
@@ -362,7 +410,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     // Select janus.v1 when offered; accept clients that offer none or only others.
     handleProtocols: (offered) => (offered.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
   });
-  wss.on('connection', (ws: WebSocket, req) => admit(new WsTransport(ws, wsClientAddress(req), req.socket)));
+  wss.on('connection', (ws: WebSocket, req) => admit(new WsTransport(ws, wsTcpSocket(req), wsClientAddress(req), clock)));
   // ws re-emits the HTTP server's errors; the listen failure is reported by listen() alone.
   wss.on('error', () => {});
 
@@ -402,6 +450,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
           metrics,
           logLevel: () => log.level,
           setLogLevel: (level) => setLogLevel(level),
+          reload: () => Promise.resolve(reloader.reload('api')),
         },
         { host: cfg.management.host, port: cfg.management.port, ...(cfg.management.adminToken ? { adminToken: cfg.management.adminToken } : {}) },
       ).catch((err: Error) => {
@@ -491,10 +540,37 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     }
     return { modules: cfg.modules, routes: cfg.routes, services };
   }
+  const reloader = new Reloader({
+    config: cfg,
+    keys: opts.keys ? null : keys,
+    tls: wsTls,
+    staticDiscovery: discovery instanceof StaticDiscovery,
+    source: opts.configSource ?? null,
+    clock,
+    log,
+    apply: ({ previous, config, keys: ring, tls }) => {
+      // What can throw first (reload.ts refuses the reload then), the plain swaps after.
+      if (!opts.discovery) checkStaticDiscovery(config, log);
+      if (discovery instanceof StaticDiscovery) discovery.update(config.discovery.static);
+      if (tls) (httpServer as HttpsServer).setSecureContext(tls);
+      const router = new Router(config, ctx.router);
+      cfg = config;
+      ctx.cfg = config;
+      if (ring) keys = ctx.keys = ring;
+      ctx.handshake = { ...ctx.handshake, clientKeys: keys.clientKeys, serverKeys: keys.serverKeys, handshakeSkew: config.timeouts.handshakeSkewS };
+      ctx.router = router;
+      handshakes.setLimits(config.limits);
+      // Only a changed log.level: a level set at runtime survives a reload that does not touch it.
+      if (config.log.level !== previous.log.level) setLogLevel(config.log.level);
+    },
+    ...(opts.onReload ? { onReload: opts.onReload } : {}),
+  });
 
   let closing: Promise<void> | null = null;
   return {
-    config: cfg,
+    get config() {
+      return cfg;
+    },
     tcpPort,
     wsPort,
     sessions,
@@ -511,9 +587,13 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     get connectionCount() {
       return connections.size;
     },
+    reload(trigger = 'api') {
+      return Promise.resolve(reloader.reload(trigger));
+    },
     close() {
       closing ??= (async () => {
         shuttingDown = true;
+        reloader.close();
         tcpServer.close();
         httpServer.close();
         offRecovered?.();
@@ -525,9 +605,9 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
           if (connections.size === 0) resolve();
         });
         for (const c of [...connections]) c.logout(SCServerLogout_Code.Waiting, 'shutdown');
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, cfg.timeouts.shutdownMs)))]);
-        clearTimeout(timer);
+        let timer: TimerHandle | undefined;
+        await Promise.race([done, new Promise<void>((r) => (timer = clock.setTimeout(r, cfg.timeouts.shutdownMs)))]);
+        if (timer) clock.clearTimeout(timer);
         for (const c of connections) c.transport.close({ kind: 'destroy', wsCode: WsCode.GoingAway }, 0);
         for (const ws of wss.clients) ws.terminate();
         wss.close();

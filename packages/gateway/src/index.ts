@@ -2,6 +2,17 @@
 export { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
 export { parseConfig, loadConfigFile, configSchema, type GatewayConfig, type GatewayConfigInput } from './config.js';
 export { loadKeyRing, type KeyRing } from './keys.js';
+export {
+  fileConfigSource,
+  planReload,
+  type ConfigSource,
+  type KeyRingChanges,
+  type ReloadApplied,
+  type ReloadRefused,
+  type ReloadResult,
+  type ReloadTrigger,
+  type VersionChanges,
+} from './reload.js';
 export { MemoryRouteTable, routeKey, gateRouteKey, GATE_SERVICE_NAME, type RouteTable } from './route-table.js';
 export { MemoryPushBus, type PushBus, type PushBusListener, type PushBusSubscription } from './push/bus.js';
 export { PushService, pushPackets, checkKickCode, type PushTarget, type PushBodyInit } from './push/service.js';

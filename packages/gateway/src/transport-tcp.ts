@@ -1,6 +1,7 @@
 /** TCP transport: length-prefixed frames (PROTOCOL.md 2) over a net.Socket. */
 import type { Socket } from 'node:net';
 import { checkBodyLength, describeForeignBytes, FRAME_HEADER_BYTES, FrameDecoder, JanusError } from '@janus/protocol';
+import type { Clock } from './clock.js';
 import type { CloseAction, Transport, TransportListener } from './transport.js';
 
 /**
@@ -65,6 +66,7 @@ export class TcpTransport implements Transport {
     private readonly socket: Socket,
     private readonly maxFrameBytes: number,
     private readonly coalescer: WriteCoalescer,
+    private readonly clock: Clock,
     remoteAddress?: string,
   ) {
     this.remoteAddress = remoteAddress ?? socket.remoteAddress ?? '';
@@ -168,8 +170,10 @@ export class TcpTransport implements Transport {
     this.flush();
     this.closing = true;
     this.socket.end();
-    const t = setTimeout(() => this.socket.destroy(), flushMs);
-    t.unref();
-    this.socket.once('close', () => clearTimeout(t));
+    // Past the flush deadline the client is not reading: reset (RST) rather than destroy. A
+    // destroy closes the descriptor but leaves the kernel holding the unsent bytes in
+    // FIN_WAIT1 against a zero window for as long as the client keeps its side open.
+    const t = this.clock.setTimeout(() => this.socket.resetAndDestroy(), flushMs);
+    this.socket.once('close', () => this.clock.clearTimeout(t));
   }
 }

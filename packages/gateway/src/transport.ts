@@ -5,7 +5,7 @@
 
 /** How a connection ends (PROTOCOL.md 2's table). */
 export type CloseAction =
-  /** After a ServerLogout: flush (at most logoutFlushMs), TCP FIN / WebSocket close with `wsCode`. */
+  /** After a ServerLogout: flush (at most logoutFlushMs, then the socket is reset), TCP FIN / WebSocket close with `wsCode`. */
   | { kind: 'end'; wsCode: number }
   /** Malformed input or over-limit: TCP destroy at once / WebSocket close with `wsCode`. */
   | { kind: 'destroy'; wsCode: number };

@@ -14,7 +14,7 @@ import { startStack } from './support/stack.js';
 describe('route table renewal', () => {
   it('keeps a connected session\'s gateway and player entries past their TTL, and drops the gateway entry at disconnect', async (t) => {
     const clock = new ManualClock();
-    const table = new MemoryRouteTable(() => clock.now());
+    const table = new MemoryRouteTable(() => clock.monotonic());
     const s = await startStack({ clock, routeTable: table, config: { routeTable: { ttlS: 10 } } });
     t.after(() => s.stop());
     const c = await loggedIn(s, 'tcp', 42);

@@ -104,6 +104,7 @@ describe('static discovery checked at start', () => {
     t.after(() => backend.close());
     const cfg = parseConfig({
       listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0 } },
+      limits: { maxConnections: 1000 },
       management: { port: 0 },
       keys: { dir: keys.dir },
       discovery: { static: { 'roma.player.service': [{ id: 'a', endpoints: [`grpc://127.0.0.1:${backend.port}`] }], 'roma.room.servce': [{ id: 'a', endpoints: [`grpc://127.0.0.1:${backend.port}`] }] } },
@@ -138,6 +139,7 @@ describe('a busy port', () => {
       const listen = { tcp: { host: '127.0.0.1', port: which === 'tcp' ? held.port : 0 }, ws: { host: '127.0.0.1', port: which === 'ws' ? held.port : 0 } };
       const cfg = parseConfig({
         listen,
+        limits: { maxConnections: 1000 },
         management: { host: '127.0.0.1', port: which === 'management' ? held.port : 0 },
         keys: { dir: keys.dir },
         discovery: { static: { 'roma.player.service': [{ id: 'a', endpoints: ['grpc://127.0.0.1:1'] }], 'roma.room.service': [{ id: 'a', endpoints: ['grpc://127.0.0.1:1'] }] } },
@@ -163,6 +165,7 @@ describe('a busy port', () => {
       [
         `listen: { tcp: { host: 127.0.0.1, port: ${held.port} }, ws: { host: 127.0.0.1, port: 0 } }`,
         'management: { port: 0 }',
+        'limits: { maxConnections: 1000 }',
         'keys: { dir: . }',
         'discovery: { static: { roma.player.service: [{ id: a, endpoints: ["grpc://127.0.0.1:1"] }], roma.room.service: [{ id: a, endpoints: ["grpc://127.0.0.1:1"] }] } }',
       ].join('\n'),

@@ -57,6 +57,8 @@ export const ErrorCode = {
   NoInstance: 'JANUS_ERR_NO_INSTANCE',
   /** A trusted proxy's connection does not start with a valid PROXY protocol v1/v2 header (docs/gateway.md). */
   ProxyHeaderInvalid: 'JANUS_ERR_PROXY_HEADER',
+  /** A config reload cannot run: the gateway is closing, or it has no config source (docs/operations.md). */
+  ReloadUnavailable: 'JANUS_ERR_RELOAD_UNAVAILABLE',
   /** The route table or push bus (Redis) did not answer: unreachable, reconnecting, or past its command timeout. PROTOCOL.md 10, 11. */
   RouteTableUnavailable: 'JANUS_ERR_ROUTE_TABLE_UNAVAILABLE',
   /** Another running gateway already owns this gateway's advertised gRPC address in the route table. PROTOCOL.md 10. */

@@ -67,7 +67,11 @@ import type { ZlibPool } from './zlib-pool.js';
 /** Connection states (PROTOCOL.md 7). */
 export type ConnectionState = 'handshaking' | 'authenticating' | 'open' | 'closing';
 
-/** What every connection of a gateway shares (built once in createGateway). */
+/**
+ * What every connection of a gateway shares (built once in createGateway). A config reload
+ * replaces `cfg`, `keys`, `handshake` and `router` (reload.ts): a connection reads them when
+ * it uses them, so what it took at its start (limits, session keys, tunnels) stays its own.
+ */
 export interface ConnectionContext {
   cfg: GatewayConfig;
   keys: KeyRing;
@@ -87,7 +91,7 @@ export interface ConnectionContext {
   repeat: RepeatLog;
   /** The gateway's metrics: counters bumped here, read at scrape time. */
   metrics: GatewayMetrics;
-  /** Wall time and timers. */
+  /** Wall time (wire timestamps), monotonic time and timers. */
   clock: Clock;
   /** Whether the gateway is shutting down (ServerLogout Waiting uses WebSocket 1001 then). */
   shuttingDown(): boolean;
@@ -198,6 +202,7 @@ export class Connection implements TunnelsOwner, LoginSubject, PushTarget {
   private readonly tunnels: ConnectionTunnels;
   private login: SessionLogin<Connection> | null = null;
   private requestedServerId = 0n;
+  /** Monotonic time of the last frame received (ms). */
   private lastRecvMs: number;
   private handshakeTimer: TimerHandle | null = null;
   private loginTimer: TimerHandle | null = null;
@@ -220,7 +225,7 @@ export class Connection implements TunnelsOwner, LoginSubject, PushTarget {
     private readonly ctx: ConnectionContext,
   ) {
     const { limits } = ctx.cfg;
-    const now = ctx.clock.now();
+    const now = ctx.clock.monotonic();
     this.lastRecvMs = now;
     this.startedMs = now;
     this.messages = new TokenBucket(limits.messagesPerSecond, limits.messageBurst, now);
@@ -263,7 +268,7 @@ export class Connection implements TunnelsOwner, LoginSubject, PushTarget {
       onBody: (body) => {
         if (this.state === 'closing') return;
         this.bodiesIn++;
-        this.lastRecvMs = this.ctx.clock.now();
+        this.lastRecvMs = this.ctx.clock.monotonic();
         this.inbox.push(body);
       },
       onProtocolError: (err) => {
@@ -368,15 +373,17 @@ export class Connection implements TunnelsOwner, LoginSubject, PushTarget {
 
   private async handleHandshake(body: Uint8Array): Promise<void> {
     const hs = decodeClientHello(body);
+    // One key set for both steps: a config reload in between must not take away the server key version just checked.
+    const hsConfig = this.ctx.handshake;
     const now = this.nowS();
-    const code = await checkClientHello(this.ctx.handshake, hs, now);
+    const code = await checkClientHello(hsConfig, hs, now);
     if (this.state !== 'handshaking') return;
     if (code !== null) {
       this.ctx.metrics.handshakeFailures[helloFailure(code)].n++;
       this.logout(code, 'handshake_refused');
       return;
     }
-    const sh = await createServerHello(this.ctx.handshake, { csBody: body, hs, timestamp: BigInt(now) });
+    const sh = await createServerHello(hsConfig, { csBody: body, hs, timestamp: BigInt(now) });
     if (this.state !== 'handshaking') return;
     this.requestedServerId = hs.serverId;
     this.receiver.nextIndex = sh.startIndex;
@@ -505,7 +512,7 @@ export class Connection implements TunnelsOwner, LoginSubject, PushTarget {
       }
       return this.ctx.zlib.inflate(p.data, this.ctx.cfg.limits.maxInflateBytes).then((data) => {
         this.inflatedBytes += data.length;
-        this.inflateBudget.charge(this.ctx.clock.now(), data.length);
+        this.inflateBudget.charge(this.ctx.clock.monotonic(), data.length);
         if (this.state !== 'open') return;
         p.data = data;
         p.compress = false;
@@ -618,6 +625,11 @@ export class Connection implements TunnelsOwner, LoginSubject, PushTarget {
       return;
     }
     this.sender.send(p);
+  }
+
+  /** @internal */
+  onTunnelMessageTooLarge(p: Packet, bytes: number): void {
+    this.sender.refuseTooLarge(p, bytes);
   }
 
   /** @internal */
@@ -735,10 +747,10 @@ export class Connection implements TunnelsOwner, LoginSubject, PushTarget {
   // Idle: re-armed lazily from lastRecvMs, so receiving costs no timer work.
   private armIdleTimer(): void {
     const idleMs = this.ctx.cfg.timeouts.idleMs;
-    const left = this.lastRecvMs + idleMs - this.ctx.clock.now();
+    const left = this.lastRecvMs + idleMs - this.ctx.clock.monotonic();
     this.idleTimer = this.ctx.clock.setTimeout(() => {
       if (this.state === 'closing') return;
-      if (this.ctx.clock.now() - this.lastRecvMs >= idleMs) {
+      if (this.ctx.clock.monotonic() - this.lastRecvMs >= idleMs) {
         this.close({ kind: 'end', wsCode: WsCode.Normal }, { reason: 'idle_timeout', logout: null, close: 'end', detail: `no frame for timeouts.idleMs ${idleMs} ms` });
       } else {
         this.armIdleTimer();

@@ -9,6 +9,8 @@
  *   GET /stats/connections   admin: connection counts by transport and state, a list of them
  *   GET /stats/routes        admin: module table, (mod, seq) routes, services, instances, tunnels
  *   GET|PUT /v1/admin/log-level  admin: the log level; PUT {"level":"debug"} changes it at runtime
+ *   POST /v1/admin/reload    admin: reload the config (Gateway.reload('api')); 200 applied,
+ *                            422 invalid config or key file, 503 no reload possible
  *
  * Admin routes require `Authorization: Bearer <management.adminToken>` when a token is
  * configured (compared in constant time); the probes and /metrics are open (they carry no
@@ -18,6 +20,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { ErrorCode, JanusError } from '@janus/protocol';
 import { LOG_LEVELS, type LogLevel } from '../config.js';
+import type { ReloadResult } from '../reload.js';
 import type { GatewayMetrics } from './metrics.js';
 
 /** One readiness check's outcome. */
@@ -43,6 +46,8 @@ export interface ManagementView {
   metrics: GatewayMetrics;
   logLevel(): string;
   setLogLevel(level: LogLevel): void;
+  /** Reloads the config (reload.ts); never rejects. */
+  reload(): Promise<ReloadResult>;
 }
 
 /** Options of {@link startManagementServer}. */
@@ -109,7 +114,7 @@ function readBody(req: IncomingMessage): Promise<string> {
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
 interface Route {
   admin: boolean;
-  methods: Partial<Record<'GET' | 'PUT', Handler>>;
+  methods: Partial<Record<'GET' | 'PUT' | 'POST', Handler>>;
 }
 
 /**
@@ -176,6 +181,15 @@ export async function startManagementServer(view: ManagementView, o: ManagementS
         },
       },
     },
+    '/v1/admin/reload': {
+      admin: true,
+      methods: {
+        POST: async (_q, res) => {
+          const r = await view.reload();
+          send(res, r.ok ? 200 : r.error.code === ErrorCode.ReloadUnavailable ? 503 : 422, r);
+        },
+      },
+    },
   };
 
   const server: Server = createServer((req, res) => {
@@ -185,7 +199,7 @@ export async function startManagementServer(view: ManagementView, o: ManagementS
     if (route.admin && expected && !bearerMatches(req.headers.authorization, expected)) {
       return sendError(res, 401, 'unauthorized', 'this route needs Authorization: Bearer <management.adminToken>', { 'www-authenticate': 'Bearer realm="janus"' });
     }
-    const handler = route.methods[req.method as 'GET' | 'PUT'];
+    const handler = route.methods[req.method as 'GET' | 'PUT' | 'POST'];
     if (!handler) return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}`, { allow: Object.keys(route.methods).join(', ') });
     Promise.resolve()
       .then(() => handler(req, res, url))

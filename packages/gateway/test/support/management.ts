@@ -15,7 +15,7 @@ export interface HttpAnswer {
 }
 
 /** Calls the stack's management server (127.0.0.1:its port). */
-export function mgmt(stack: Stack, path: string, o: { method?: string; body?: string; token?: string } = {}): Promise<HttpAnswer> {
+export function mgmt(stack: Pick<Stack, 'gw'>, path: string, o: { method?: string; body?: string; token?: string } = {}): Promise<HttpAnswer> {
   const m = stack.gw.management;
   if (!m) throw new Error('management server disabled');
   return new Promise((resolve, reject) => {
