@@ -19,7 +19,12 @@ import { HandshakeAdmission } from './connection/limits.js';
 import { checkDescriptorBudget, readOpenFileLimit } from './fd-limit.js';
 import { ZlibPool } from './connection/zlib-pool.js';
 import { StaticDiscovery, type Discovery } from './discovery.js';
+import { importOptional } from './cli/optional.js';
+import { GatewayAddressClaim, gatewayInstanceId } from './gateway-claim.js';
 import { loadKeyRing, type KeyRing } from './keys.js';
+import { MemoryPushBus, type PushBus } from './push/bus.js';
+import { PushChannel } from './push/channel.js';
+import { PushService } from './push/service.js';
 import { loadListenerTls } from './listener-tls.js';
 import { GatewayMetrics, type RefusalReason } from './management/metrics.js';
 import { RepeatLog } from './management/repeat-log.js';
@@ -39,8 +44,17 @@ import { ChannelPool } from './tunnel.js';
 export interface GatewayOptions {
   /** A pino logger; default: a new one at `log.level` with `gateway: gateway.id`. */
   logger?: Logger;
-  /** Default: in-memory table. */
+  /**
+   * Default: Redis when `routeTable.redis` is configured (`@janus/redis`, loaded only then),
+   * else an in-memory table. Closed by the gateway's close().
+   */
   routeTable?: RouteTable;
+  /**
+   * The cluster push channels. Default: Redis pub/sub when `routeTable.redis` is configured,
+   * else an in-process bus of this gateway's own. A caller's bus is not closed by the gateway
+   * (gateways of one process may share one MemoryPushBus).
+   */
+  pushBus?: PushBus;
   /** Default: the config's static instance lists. */
   discovery?: Discovery;
   /** Default: loaded from the config's key files and the environment. */
@@ -85,6 +99,14 @@ export interface Gateway {
   readonly connectionCount: number;
   /** Logged-in sessions. */
   readonly sessions: SessionRegistry<Connection>;
+  /** Push and kick over this gateway's sessions (PROTOCOL.md 11); the gRPC and HTTP fronts call it. */
+  readonly push: PushService<Connection>;
+  /** The cluster push channel consumer and its counters. */
+  readonly pushChannel: PushChannel<Connection>;
+  /** This gateway's advertised gRPC `host:port`: its gateway table value and own push channel. */
+  readonly gateAddress: string;
+  /** This process's instance id (its claim on `gateAddress`, decision 0017). */
+  readonly instanceId: string;
   /** The management server's bound address (`management.*`), or null when it is disabled. */
   readonly management: { host: string; port: number } | null;
   /** This gateway's metrics (its prom-client registry is `metrics.registry`). */
@@ -107,6 +129,11 @@ export interface Gateway {
    * then destroy what is left. Idempotent.
    */
   close(): Promise<void>;
+}
+
+/** An adapter that reports getting its store back after an outage (the Redis adapters do). */
+interface Recoverable {
+  onRecovered?(fn: () => void): () => void;
 }
 
 function listen(server: TcpServer | HttpServer, host: string, port: number, key: string): Promise<number> {
@@ -210,7 +237,23 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   if (!opts.discovery) checkStaticDiscovery(cfg, log);
   const ownPool = opts.handshakeCrypto ? null : new CryptoPool();
   const handshakeCrypto = opts.handshakeCrypto ?? ownPool!;
-  const routes = opts.routeTable ?? new MemoryRouteTable(() => clock.monotonic());
+  const gateAddress = `${cfg.gateway.advertiseHost}:${cfg.listen.grpc.port}`;
+  // Redis adapters only when configured: the import keeps ioredis out of a gateway without it.
+  let redis: { routeTable: RouteTable; pushBus: PushBus; close(): Promise<void> } | null = null;
+  const redisCfg = cfg.routeTable.redis;
+  if (redisCfg && (!opts.routeTable || !opts.pushBus)) {
+    try {
+      // Not a runtime dependency: a gateway on the embedded defaults installs without ioredis.
+      const { openRedisAdapters } = await importOptional('@janus/redis', 'routeTable.redis', 'install @janus/redis beside the gateway', () => import('@janus/redis'));
+      redis = await openRedisAdapters(redisCfg);
+    } catch (err) {
+      await ownPool?.close();
+      throw err;
+    }
+  }
+  const routes = opts.routeTable ?? redis?.routeTable ?? new MemoryRouteTable(() => clock.monotonic());
+  const bus = opts.pushBus ?? redis?.pushBus ?? new MemoryPushBus();
+  const ownBus = opts.pushBus ? null : bus;
   const discovery = opts.discovery ?? new StaticDiscovery(cfg.discovery.static);
   // A backend message may carry up to maxInflateBytes of data (deflated on the way out) plus
   // its fields; anything larger is read by without its data and refused (reply too large)
@@ -226,6 +269,17 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const coalescer = new WriteCoalescer();
   const handshakes = new HandshakeAdmission(cfg.limits, clock.monotonic());
   const sessions = new SessionRegistry<Connection>();
+  const push = new PushService<Connection>(sessions);
+  const pushChannel = new PushChannel<Connection>({
+    bus,
+    service: push,
+    session: (uid) => sessions.get(uid),
+    routes,
+    gateAddress,
+    broadcastChannel: cfg.push.broadcastChannel,
+    log,
+  });
+  const claim = new GatewayAddressClaim(routes, gateAddress, gatewayInstanceId(cfg.gateway.id), cfg.routeTable.ownerClaimTtlS, clock, log);
   const connections = new Set<Connection>();
   const perAddress = new Map<string, number>();
   let nextId = 1;
@@ -263,7 +317,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     sessions,
     routes,
     zlib: new ZlibPool(cfg.limits.zlibConcurrency),
-    gateAddress: `${cfg.gateway.advertiseHost}:${cfg.listen.grpc.port}`,
+    gateAddress,
+    kickElsewhere: (owner, uid) => pushChannel.kickElsewhere(owner, uid),
     log,
     repeat,
     metrics,
@@ -373,16 +428,30 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   // ws re-emits the HTTP server's errors; the listen failure is reported by listen() alone.
   wss.on('error', () => {});
 
+  /** Closes the route table (always), the push bus (unless the caller's) and the Redis connections. */
+  const closeStores = async (): Promise<void> => {
+    if (routes !== redis?.routeTable) await routes.close();
+    if (ownBus && ownBus !== redis?.pushBus) await ownBus.close();
+    if (redis) await redis.close();
+  };
+  /** Undoes what start-up did so far when a later step fails. */
   const stopAll = async (): Promise<void> => {
     tcpServer.close();
     httpServer.close();
     wss.close();
+    await pushChannel.stop().catch(() => {});
+    await claim.release();
+    await closeStores();
+    await discovery.close();
     await ownPool?.close();
   };
   let tcpPort: number;
   let wsPort: number;
   let mgmt: ManagementServer | null = null;
   try {
+    // One running gateway per advertised address, then its channels, then the listeners.
+    await claim.acquire();
+    await pushChannel.start();
     tcpPort = await listen(tcpServer, cfg.listen.tcp.host, cfg.listen.tcp.port, 'listen.tcp');
     wsPort = await listen(httpServer, cfg.listen.ws.host, cfg.listen.ws.port, 'listen.ws');
     if (cfg.management.enabled) {
@@ -407,6 +476,12 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     throw err;
   }
   listening = true;
+  // A Redis that came back (perhaps restarted empty): write back every open session's entry.
+  const offRecovered = (routes as Recoverable).onRecovered?.(() => {
+    log.info({ sessions: sessions.size }, 'route table reachable again; writing back the gateway table entries');
+    for (const c of [...sessions.values()]) c.restoreGateEntry().catch((err: unknown) => log.warn({ err }, 'gateway route reassert failed'));
+  });
+  const offBusRecovered = (bus as Recoverable).onRecovered?.(() => log.info('push channels subscribed again'));
   // After listen(), an accept error (EMFILE, ENFILE, ENOBUFS...) must not crash the process;
   // it repeats on every accept while it lasts: one line per window with the count.
   const onServerError = (err: Error): void => {
@@ -514,6 +589,10 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     tcpPort,
     wsPort,
     sessions,
+    push,
+    pushChannel,
+    gateAddress,
+    instanceId: claim.instanceId,
     management: mgmt ? { host: mgmt.host, port: mgmt.port } : null,
     metrics,
     get logLevel() {
@@ -532,6 +611,9 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         reloader.close();
         tcpServer.close();
         httpServer.close();
+        offRecovered?.();
+        offBusRecovered?.();
+        await pushChannel.stop().catch((err: unknown) => log.warn({ err }, 'push channel unsubscribe failed'));
         for (const s of awaitingHeader) s.destroy();
         const done = new Promise<void>((resolve) => {
           closedAll = resolve;
@@ -546,7 +628,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         wss.close();
         httpServer.closeAllConnections();
         channels.close();
-        await routes.close();
+        await claim.release();
+        await closeStores();
         await discovery.close();
         await ownPool?.close();
         await mgmt?.close();
