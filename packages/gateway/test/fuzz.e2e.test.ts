@@ -3,21 +3,30 @@
  * every compressed Packet goes through, PROTOCOL.md 8) and a live gateway fed hostile
  * frames before and after login. A rejection must be typed: on the wire that means the
  * connection is closed as PROTOCOL.md 2 says, never the ServerLogout Server (code 0) that
- * an untyped throw inside a connection ends in (Connection.fail). CI-sized here;
+ * an untyped throw inside a connection ends in (Connection.fail), and the gateway keeps
+ * serving a witness session. CI-sized here;
  * `FUZZ_RUNS=N` (`npm run fuzz`) for the long run.
  */
 import { strict as assert } from 'node:assert';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { deflateSync, inflateSync } from 'node:zlib';
 import fc from 'fast-check';
-import { ErrorCode, isJanusError } from '@janus/protocol';
+import { createClientHello, decodeMessage, decodePacket, encodeFrame, ErrorCode, isJanusError, SCServerLogout_Code, SCServerLogoutSchema, type Packet } from '@janus/protocol';
+import { nodeCrypto } from '@janus/protocol/node';
 import { ZlibPool } from '../src/connection/zlib-pool.js';
+import { RawClient } from './support/raw-client.js';
+import { loggedIn, str, text } from './support/session.js';
+import { startStack, type Stack } from './support/stack.js';
 
-/** Runs of one target: FUZZ_RUNS when set (the long run), else the CI-sized `ciRuns`. */
-function fuzzRuns(ciRuns: number): number {
-  const n = Number(process.env.FUZZ_RUNS ?? ciRuns);
+/**
+ * Runs of one target: the CI-sized `ciRuns`, or with FUZZ_RUNS set (the long run) FUZZ_RUNS,
+ * divided by 100 for a target whose every run is a connection (`perConnection`).
+ */
+function fuzzRuns(ciRuns: number, perConnection = false): number {
+  if (!process.env.FUZZ_RUNS) return ciRuns;
+  const n = Number(process.env.FUZZ_RUNS);
   if (!Number.isSafeInteger(n) || n < 1) throw new Error(`FUZZ_RUNS must be a positive integer, got ${process.env.FUZZ_RUNS}`);
-  return n;
+  return perConnection ? Math.max(ciRuns, Math.floor(n / 100)) : n;
 }
 
 describe('ZlibPool', () => {
@@ -69,5 +78,139 @@ describe('fuzz: the gateway zlib path', () => {
       }),
       { numRuns: fuzzRuns(1500) },
     );
+  });
+});
+
+/** The ServerLogout code in `p`, or null when it is not a ServerLogout. */
+function logoutCode(p: Packet): number | null {
+  return p.mod === 1 && p.seq === 4 ? decodeMessage(SCServerLogoutSchema, p.data).code : null;
+}
+
+describe('fuzz: a live gateway fed hostile input', () => {
+  let stack: Stack;
+  let witness: RawClient;
+  let uid = 1000;
+
+  before(async () => {
+    stack = await startStack({
+      config: {
+        limits: { maxFrameBytes: 4096, maxInflateBytes: 65536, handshakesPerSecond: 100000, handshakesPerSecondPerAddress: 100000 },
+        // Short, so an input that leaves a frame incomplete ends quickly (end, nothing sent).
+        timeouts: { handshakeMs: 300, shutdownMs: 2000, tunnelConnectMs: 1000 },
+      },
+    });
+    witness = await loggedIn(stack, 'tcp', 1);
+  });
+
+  after(async () => {
+    witness.close();
+    await stack.stop();
+  });
+
+  async function witnessEchoes(): Promise<void> {
+    const req = witness.send({ mod: 3, seq: 1, data: text('still here') });
+    const reply = await witness.nextPacket();
+    assert.equal(reply?.index, req.index);
+    assert.equal(str(reply?.data), 'still here');
+  }
+
+  it('before the handshake: hostile first frames are answered only with SCHandshake or a 7.2 ServerLogout, then closed', { timeout: 300_000 }, async () => {
+    const valid = (
+      await createClientHello({ crypto: nodeCrypto, clientKey: stack.keys.clientKey, certVersion: 1, serverId: 0n, serverCertVersion: 0, timestamp: BigInt(Math.floor(Date.now() / 1000)) })
+    ).body;
+    const input = fc.oneof(
+      fc.uint8Array({ minLength: 1, maxLength: 64 }),
+      fc.uint8Array({ minLength: 1, maxLength: 200 }).map((b) => encodeFrame(b, 1 << 24)),
+      fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 }), fc.boolean()).map(([at, x, extra]) => {
+        const b = Uint8Array.from(valid);
+        b[at % b.length]! ^= x;
+        return Uint8Array.from([...encodeFrame(b, 1 << 24), ...(extra ? encodeFrame(Uint8Array.of(0x08, 0x01), 1 << 24) : [])]);
+      }),
+    );
+    const allowed = new Set<number>([SCServerLogout_Code.BadVersion, SCServerLogout_Code.Unauthorized, SCServerLogout_Code.ClockSkew]);
+    let answered = 0;
+    await fc.assert(
+      fc.asyncProperty(input, async (bytes) => {
+        const c = await RawClient.connect('tcp', stack.gw.tcpPort);
+        c.sendRaw(bytes);
+        for (;;) {
+          const b = await c.nextBody(5000);
+          if (b === null) break;
+          answered++;
+          // Before keys exist everything the gateway sends is a plaintext Packet.
+          const p = decodePacket(b);
+          const code = logoutCode(p);
+          if (code !== null) assert.ok(allowed.has(code), `ServerLogout ${SCServerLogout_Code[code]} before the handshake: an untyped failure?`);
+          else {
+            assert.deepEqual([p.mod, p.seq], [1, 1], 'only SCHandshake or ServerLogout');
+            c.close(); // the handshake went through: nothing more to learn from this input
+            break;
+          }
+        }
+        await c.ending;
+      }),
+      { numRuns: fuzzRuns(60, true) },
+    );
+    assert.ok(answered > 0, 'no input got an answer: the target never reached the checks of 7.2');
+    await witnessEchoes();
+  });
+
+  it('after login: hostile Packets in valid records are answered or close the connection, never with ServerLogout Server; a later request is still answered', { timeout: 300_000 }, async () => {
+    const int32 = fc.oneof(fc.integer({ min: -2, max: 12 }), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }));
+    const data = fc.oneof(
+      fc.uint8Array({ maxLength: 64 }),
+      fc.constantFrom('{}', '{"name":"x"}', '{"text":"hi"}', '{"text":5}', '[]', 'null').map(text),
+      fc.uint8Array({ maxLength: 64 }).map((b) => deflateSync(b)),
+      fc.integer({ min: 60_000, max: 70_000 }).map((n) => deflateSync(Buffer.alloc(n), { level: 9 })),
+    );
+    const hostilePacket = fc.record({
+      mod: fc.oneof(fc.constantFrom(1, 3, 4), int32),
+      seq: fc.oneof(fc.integer({ min: 0, max: 12 }), int32),
+      obj: fc.oneof(fc.constant(0n), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })),
+      compress: fc.boolean(),
+      data,
+      ver: int32,
+      connId: int32,
+    });
+    const step = fc.oneof(
+      { weight: 6, arbitrary: hostilePacket.map((f) => ({ kind: 'packet' as const, f })) },
+      { weight: 1, arbitrary: fc.uint8Array({ maxLength: 40 }).map((b) => ({ kind: 'record' as const, b })) },
+      { weight: 1, arbitrary: fc.integer({ min: -3, max: 3 }).filter((d) => d !== 0).map((d) => ({ kind: 'index' as const, d })) },
+    );
+    let closed = 0;
+    let probed = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 4 }), async (steps) => {
+        const c = await loggedIn(stack, 'tcp', ++uid);
+        for (const s of steps) {
+          if (s.kind === 'packet') {
+            const f = s.f.mod === 1 ? { ...s.f, compress: false } : s.f; // mod 1 + compress is a malformed Packet; covered by 'record'
+            c.send(f);
+          } else if (s.kind === 'record') c.sendBody(c.sealer!.seal(s.b));
+          else c.send({ mod: 3, seq: 1, index: c.index + s.d });
+        }
+        const probe = c.send({ mod: 3, seq: 1, data: text('probe') });
+        for (;;) {
+          const p = await c.nextPacket(5000);
+          if (p === null) {
+            closed++;
+            break;
+          }
+          const code = logoutCode(p);
+          assert.notEqual(code, SCServerLogout_Code.Server, 'ServerLogout Server: an untyped failure in the connection');
+          if (code !== null) continue; // e.g. RateLimited; the close follows
+          if (p.index === probe.index) {
+            probed++;
+            assert.equal(str(p.data), 'probe');
+            break;
+          }
+        }
+        c.close();
+        await c.ending;
+      }),
+      { numRuns: fuzzRuns(100, true) },
+    );
+    assert.ok(closed > 0 && probed > 0, `closed ${closed}, probe answered ${probed}: the target must reach both outcomes`);
+    await witnessEchoes();
   });
 });
