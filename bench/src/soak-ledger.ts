@@ -12,6 +12,11 @@
  *   restart legitimately leaves requests without a reply of their own. Codes other than
  *   Waiting are counted apart (`logouts`), a soak expects none.
  * - the client cut the connection itself (abrupt disconnect, RST): **abandoned**.
+ *
+ * Before that, ServerUnexpectedErr with index 0 (PROTOCOL.md 9: an object stream that
+ * failed, carrying the mod and seq of its last request) **answers by stream error** every
+ * request of that mod still in flight: the stream that would have answered them is gone.
+ * (A soak session talks to one object per object module, its room.)
  * - anything else (our graceful close after the drain timeout, or the gateway closing
  *   without a ServerLogout): **lost**.
  *
@@ -31,6 +36,8 @@ export interface LedgerTotals {
   unexpectedErr: number;
   /** Requests in flight when a ServerLogout ended their session. */
   answeredByLogout: number;
+  /** Requests in flight on an object stream that failed (ServerUnexpectedErr with index 0 for their mod). */
+  answeredByStreamError: number;
   /** Requests in flight when the client cut its own connection. */
   abandoned: number;
   /** Requests whose session ended otherwise with no answer. Must be 0. */
@@ -49,6 +56,8 @@ export interface LedgerTotals {
   ownPushesByLogout: number;
   /** ... still due when the client cut its own connection. */
   ownPushesAbandoned: number;
+  /** ... still due when the room stream failed. */
+  ownPushesByStreamError: number;
   /** ... never delivered otherwise. Must be 0. */
   ownPushesLost: number;
   /** Own Message pushes seen twice, or for a Say never answered. Must be 0. */
@@ -66,6 +75,7 @@ export function emptyTotals(): LedgerTotals {
     replied: 0,
     unexpectedErr: 0,
     answeredByLogout: 0,
+    answeredByStreamError: 0,
     abandoned: 0,
     lost: 0,
     duplicated: 0,
@@ -75,6 +85,7 @@ export function emptyTotals(): LedgerTotals {
     ownPushesDelivered: 0,
     ownPushesByLogout: 0,
     ownPushesAbandoned: 0,
+    ownPushesByStreamError: 0,
     ownPushesLost: 0,
     ownPushesDuplicated: 0,
     logouts: {},
@@ -123,6 +134,11 @@ export class SessionBook {
     return this.outstanding.size;
   }
 
+  /** True while the request with `index` is in flight. */
+  isInFlight(index: number): boolean {
+    return this.outstanding.has(index);
+  }
+
   /** Own chat pushes due and not seen yet. */
   get pushesDue(): number {
     return this.ownPushesDue.size;
@@ -166,6 +182,21 @@ export class SessionBook {
     if (typeof o === 'string') return o;
     this.totals.unexpectedErr++;
     return 'answered';
+  }
+
+  /**
+   * An object stream of module `mod` failed (ServerUnexpectedErr, index 0): the requests
+   * of that mod in flight are answered by it, and own pushes due are void.
+   */
+  objectStreamFailed(mod: number): void {
+    for (const [index, o] of this.outstanding) {
+      if (o.mod !== mod) continue;
+      this.outstanding.delete(index);
+      this.answered.add(index);
+      this.totals.answeredByStreamError++;
+    }
+    this.totals.ownPushesByStreamError += this.ownPushesDue.size;
+    this.ownPushesDue.clear();
   }
 
   /** A Say with chat text `text` got its reply: its own Message push is now due. */
@@ -216,7 +247,7 @@ export class SessionBook {
  */
 export function ledgerViolations(t: LedgerTotals): string[] {
   const out: string[] = [];
-  const accounted = t.replied + t.unexpectedErr + t.answeredByLogout + t.abandoned + t.lost;
+  const accounted = t.replied + t.unexpectedErr + t.answeredByLogout + t.answeredByStreamError + t.abandoned + t.lost;
   if (accounted !== t.sent) out.push(`${t.sent} requests sent but ${accounted} settled (${t.sent - accounted} still open)`);
   for (const k of ['lost', 'duplicated', 'stray', 'mismatched', 'ownPushesLost', 'ownPushesDuplicated', 'unexplainedCloses'] as const) {
     if (t[k] !== 0) out.push(`${k} = ${t[k]}`);

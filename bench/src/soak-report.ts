@@ -15,9 +15,9 @@ export function formatSoakSummary(r: SoakResult): string[] {
     `soak: ${f1(r.elapsedS / 60)} min churn, ${r.options.sessions} workers, rate ${r.rate} requests/s` +
       (r.calibratedCapacity === null ? ' (given)' : ` (half of ${r.calibratedCapacity.toFixed(0)} answers/s measured in a closed loop of the same mix)`) +
       `, achieved ${r.achievedRate.toFixed(0)}/s; ${r.notSent} dispatcher slots found no session ready`,
-    `requests: ${t.sent} sent = ${t.replied} replied + ${t.unexpectedErr} ServerUnexpectedErr + ${t.answeredByLogout} answered by ServerLogout + ${t.abandoned} abandoned (client reset) + ${t.lost} lost`,
+    `requests: ${t.sent} sent = ${t.replied} replied + ${t.unexpectedErr} ServerUnexpectedErr + ${t.answeredByLogout} answered by ServerLogout + ${t.answeredByStreamError} by an object stream's error + ${t.abandoned} abandoned (client reset) + ${t.lost} lost`,
     `exactly once: lost ${t.lost}, duplicated ${t.duplicated}, stray ${t.stray}, mismatched ${t.mismatched}`,
-    `own chat pushes: ${t.ownPushesExpected} due = ${t.ownPushesDelivered} delivered + ${t.ownPushesByLogout} cut by ServerLogout + ${t.ownPushesAbandoned} abandoned + ${t.ownPushesLost} lost; duplicated ${t.ownPushesDuplicated}`,
+    `own chat pushes: ${t.ownPushesExpected} due = ${t.ownPushesDelivered} delivered + ${t.ownPushesByLogout} cut by ServerLogout + ${t.ownPushesByStreamError} by a stream error + ${t.ownPushesAbandoned} abandoned + ${t.ownPushesLost} lost; duplicated ${t.ownPushesDuplicated}`,
     `logins: ${r.logins.ok} ok, refused ${JSON.stringify(r.logins.refused)} (SCServerLogout code: count), failed ${JSON.stringify(r.logins.failed)}` +
       (r.logins.firstFailure ? `, first: ${r.logins.firstFailure}` : ''),
     `session ends: ${r.clientCloses.graceful} graceful client closes, ${r.clientCloses.abrupt} client resets, ServerLogouts ${JSON.stringify(t.logouts)}, unexplained gateway closes ${t.unexplainedCloses}`,

@@ -316,7 +316,7 @@ export async function runSoak(o: SoakOptions, signal?: AbortSignal): Promise<Soa
     const echoData = (uid: number, n: number): Uint8Array => json({ u: uid, n, pad: 'soak' });
     const timed = (p: Promise<{ kind: string }>, at: number): void => {
       void p.then((a) => {
-        if (a.kind !== 'ended') latency.record(performance.now() - at);
+        if (a.kind === 'reply' || a.kind === 'unexpectedErr') latency.record(performance.now() - at);
       });
     };
 
@@ -386,7 +386,8 @@ export async function runSoak(o: SoakOptions, signal?: AbortSignal): Promise<Soa
         cal
           .map(async (a) => {
             while (calibrating && !a.session.isClosed && !stop.signal.aborted) {
-              if ((await sendMix(a)).kind !== 'ended') answers++;
+              const k = (await sendMix(a)).kind;
+              if (k === 'reply' || k === 'unexpectedErr') answers++;
             }
           })
           .concat([pause(o.calibrateS * 1000, stop.signal).then(() => void (calibrating = false))]),

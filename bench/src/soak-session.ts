@@ -30,6 +30,7 @@ import {
   RecordSealer,
   SCAuthSchema,
   SCServerLogoutSchema,
+  SCServerUnexpectedErrSchema,
   SystemSeq,
   type Packet,
   type SigningKey,
@@ -64,7 +65,7 @@ export interface SoakSessionOptions {
 export class LoginRefused extends JanusError {}
 
 /** An answer to one request. */
-export type Answer = { kind: 'reply'; packet: Packet } | { kind: 'unexpectedErr' } | { kind: 'ended' };
+export type Answer = { kind: 'reply'; packet: Packet } | { kind: 'unexpectedErr' } | { kind: 'streamError' } | { kind: 'ended' };
 
 /** Per-request callbacks and checks. */
 export interface RequestOptions {
@@ -273,6 +274,8 @@ export class SoakSession {
       }
       if (p.seq === SystemSeq.SERVER_UNEXPECTED_ERR) {
         if (p.index === 0) {
+          this.book.objectStreamFailed(decodeMessage(SCServerUnexpectedErrSchema, p.data).mod);
+          this.failWaiters();
           this.o.onPush?.(p);
           return this.bookChanged();
         }
@@ -288,6 +291,15 @@ export class SoakSession {
       return this.bookChanged();
     }
     if (this.book.reply(p.index, p.mod, p.seq, p.data) === 'answered') this.settle(p.index, { kind: 'reply', packet: p });
+  }
+
+  /** Resolves (`streamError`) the waiters whose requests the book no longer holds in flight. */
+  private failWaiters(): void {
+    for (const [index, w] of this.waiters) {
+      if (this.book.isInFlight(index)) continue;
+      this.waiters.delete(index);
+      w.resolve({ kind: 'streamError' });
+    }
   }
 
   private settle(index: number, a: Answer): void {

@@ -53,6 +53,19 @@ describe('soak ledger', () => {
     assert.deepEqual(ledgerViolations(t), ['unexplainedCloses = 1']);
   });
 
+  it('lets a failed object stream (ServerUnexpectedErr, index 0) answer the requests of its mod in flight', () => {
+    const t = emptyTotals();
+    const b = new SessionBook(t);
+    b.sent(1, 4, 3);
+    b.sent(2, 4, 1);
+    b.sent(3, 3, 1);
+    b.ownPushDue('s1-1');
+    b.objectStreamFailed(4);
+    assert.equal(b.reply(1, 4, 3, bytes('{}')), 'duplicate', 'a reply after the stream error is one answer too many');
+    b.end({ kind: 'closed', byGateway: false });
+    assert.deepEqual([t.answeredByStreamError, t.ownPushesByStreamError, t.lost, t.duplicated], [2, 1, 1, 1]);
+  });
+
   it('expects the own chat push once per answered Say', () => {
     const t = emptyTotals();
     const b = new SessionBook(t);
