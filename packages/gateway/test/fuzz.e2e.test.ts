@@ -29,6 +29,9 @@ function fuzzRuns(ciRuns: number, perConnection = false): number {
   return perConnection ? Math.max(ciRuns, Math.floor(n / 100)) : n;
 }
 
+/** Test timeout: generous for the long run, which scales the live-gateway targets too. */
+const LONG_TIMEOUT_MS = process.env.FUZZ_RUNS ? 3_600_000 : 300_000;
+
 describe('ZlibPool', () => {
   it('a zlib call that throws at once (limit over buffer.kMaxLength) rejects typed and frees its slot', { timeout: 5000 }, async () => {
     const pool = new ZlibPool(1);
@@ -43,7 +46,7 @@ describe('ZlibPool', () => {
 });
 
 describe('fuzz: the gateway zlib path', () => {
-  it('ZlibPool.inflate on hostile, mutated and bomb-like data: the reference output within the limit, else JANUS_ERR_INFLATE; never a stuck slot', { timeout: 120_000 }, async () => {
+  it('ZlibPool.inflate on hostile, mutated and bomb-like data: the reference output within the limit, else JANUS_ERR_INFLATE; never a stuck slot', { timeout: LONG_TIMEOUT_MS }, async () => {
     // One slot: a job that never ends its slot makes the next run hang (the test times out).
     const pool = new ZlibPool(1);
     const data = fc.oneof(
@@ -114,7 +117,7 @@ describe('fuzz: a live gateway fed hostile input', () => {
     assert.equal(str(reply?.data), 'still here');
   }
 
-  it('before the handshake: hostile first frames are answered only with SCHandshake or a 7.2 ServerLogout, then closed', { timeout: 300_000 }, async () => {
+  it('before the handshake: hostile first frames are answered only with SCHandshake or a 7.2 ServerLogout, then closed', { timeout: LONG_TIMEOUT_MS }, async () => {
     const valid = (
       await createClientHello({ crypto: nodeCrypto, clientKey: stack.keys.clientKey, certVersion: 1, serverId: 0n, serverCertVersion: 0, timestamp: BigInt(Math.floor(Date.now() / 1000)) })
     ).body;
@@ -155,7 +158,7 @@ describe('fuzz: a live gateway fed hostile input', () => {
     await witnessEchoes();
   });
 
-  it('after login: hostile Packets in valid records are answered or close the connection, never with ServerLogout Server; a later request is still answered', { timeout: 300_000 }, async () => {
+  it('after login: hostile Packets in valid records are answered or close the connection, never with ServerLogout Server; a later request is still answered', { timeout: LONG_TIMEOUT_MS }, async () => {
     const int32 = fc.oneof(fc.integer({ min: -2, max: 12 }), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }));
     const data = fc.oneof(
       fc.uint8Array({ maxLength: 64 }),
