@@ -117,46 +117,53 @@ describe('fuzz: a live gateway fed hostile input', () => {
     assert.equal(str(reply?.data), 'still here');
   }
 
-  it('before the handshake: hostile first frames are answered only with SCHandshake or a 7.2 ServerLogout, then closed', { timeout: LONG_TIMEOUT_MS }, async () => {
-    const valid = (
-      await createClientHello({ crypto: nodeCrypto, clientKey: stack.keys.clientKey, certVersion: 1, serverId: 0n, serverCertVersion: 0, timestamp: BigInt(Math.floor(Date.now() / 1000)) })
-    ).body;
-    const input = fc.oneof(
-      fc.uint8Array({ minLength: 1, maxLength: 64 }),
-      fc.uint8Array({ minLength: 1, maxLength: 200 }).map((b) => encodeFrame(b, 1 << 24)),
-      fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 }), fc.boolean()).map(([at, x, extra]) => {
-        const b = Uint8Array.from(valid);
-        b[at % b.length]! ^= x;
-        return Uint8Array.from([...encodeFrame(b, 1 << 24), ...(extra ? encodeFrame(Uint8Array.of(0x08, 0x01), 1 << 24) : [])]);
-      }),
-    );
-    const allowed = new Set<number>([SCServerLogout_Code.BadVersion, SCServerLogout_Code.Unauthorized, SCServerLogout_Code.ClockSkew]);
-    let answered = 0;
-    await fc.assert(
-      fc.asyncProperty(input, async (bytes) => {
-        const c = await RawClient.connect('tcp', stack.gw.tcpPort);
-        c.sendRaw(bytes);
-        for (;;) {
-          const b = await c.nextBody(5000);
-          if (b === null) break;
-          answered++;
-          // Before keys exist everything the gateway sends is a plaintext Packet.
-          const p = decodePacket(b);
-          const code = logoutCode(p);
-          if (code !== null) assert.ok(allowed.has(code), `ServerLogout ${SCServerLogout_Code[code]} before the handshake: an untyped failure?`);
-          else {
-            assert.deepEqual([p.mod, p.seq], [1, 1], 'only SCHandshake or ServerLogout');
-            c.close(); // the handshake went through: nothing more to learn from this input
-            break;
+  for (const kind of ['tcp', 'ws'] as const) {
+    it(`before the handshake (${kind}): hostile first frames are answered only with SCHandshake or a 7.2 ServerLogout, then closed`, { timeout: LONG_TIMEOUT_MS }, async () => {
+      const valid = (
+        await createClientHello({ crypto: nodeCrypto, clientKey: stack.keys.clientKey, certVersion: 1, serverId: 0n, serverCertVersion: 0, timestamp: BigInt(Math.floor(Date.now() / 1000)) })
+      ).body;
+      // TCP: raw bytes (any length prefix) or whole frames. WebSocket: one binary message per body.
+      const frame = (b: Uint8Array): Uint8Array => (kind === 'tcp' ? encodeFrame(b, 1 << 24) : b);
+      const input = fc.oneof(
+        fc.uint8Array({ minLength: kind === 'tcp' ? 1 : 0, maxLength: 64 }),
+        fc.uint8Array({ minLength: 1, maxLength: 200 }).map(frame),
+        fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })).map(([at, x]) => {
+          const b = Uint8Array.from(valid);
+          b[at % b.length]! ^= x;
+          return frame(b);
+        }),
+      );
+      const allowed = new Set<number>([SCServerLogout_Code.BadVersion, SCServerLogout_Code.Unauthorized, SCServerLogout_Code.ClockSkew]);
+      let answered = 0;
+      await fc.assert(
+        fc.asyncProperty(input, async (bytes) => {
+          const c = await RawClient.connect(kind, kind === 'tcp' ? stack.gw.tcpPort : stack.gw.wsPort);
+          c.sendRaw(bytes);
+          for (;;) {
+            const b = await c.nextBody(5000);
+            if (b === null) break;
+            answered++;
+            // Before keys exist everything the gateway sends is a plaintext Packet.
+            const p = decodePacket(b);
+            const code = logoutCode(p);
+            if (code !== null) assert.ok(allowed.has(code), `ServerLogout ${SCServerLogout_Code[code]} before the handshake: an untyped failure?`);
+            else {
+              assert.deepEqual([p.mod, p.seq], [1, 1], 'only SCHandshake or ServerLogout');
+              c.close(); // the handshake went through: nothing more to learn from this input
+              break;
+            }
           }
-        }
-        await c.ending;
-      }),
-      { numRuns: fuzzRuns(60, true) },
-    );
-    assert.ok(answered > 0, 'no input got an answer: the target never reached the checks of 7.2');
-    await witnessEchoes();
-  });
+          const ending = await c.ending;
+          // WebSocket: a malformed body is 1002, a ServerLogout of 7.2 is 1008, the handshake
+          // timeout 1008, our own close after SCHandshake 1005/1006 (PROTOCOL.md 2).
+          if (kind === 'ws') assert.ok([1002, 1005, 1006, 1008].includes(ending.wsCode!), `WebSocket close ${ending.wsCode}`);
+        }),
+        { numRuns: fuzzRuns(60, true) },
+      );
+      assert.ok(answered > 0, 'no input got an answer: the target never reached the checks of 7.2');
+      await witnessEchoes();
+    });
+  }
 
   it('after login: hostile Packets in valid records are answered or close the connection, never with ServerLogout Server; a later request is still answered', { timeout: LONG_TIMEOUT_MS }, async () => {
     const int32 = fc.oneof(fc.integer({ min: -2, max: 12 }), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }));
