@@ -3,10 +3,12 @@
  * the subprotocol `janus.v1` and turns permessage-deflate off: compression is the Packet's
  * own (PROTOCOL.md 8).
  */
-import { EventEmitter } from 'node:events';
-import { WebSocket, type RawData } from 'ws';
+import { EventEmitter } from 'eventemitter3';
+import { WebSocket, type ClientOptions as WsClientOptions, type RawData } from 'ws';
 import { ErrorCode, JanusError, WS_SUBPROTOCOL } from '@janus/protocol';
-import { CLOSE_GRACE_MS, type Transport, type TransportClose } from './transport.js';
+import type { ClientTlsOptions } from './options.js';
+import { wsUrl } from './url.js';
+import { CLOSE_GRACE_MS, type Transport, type TransportClose, type TransportEvents } from './transport.js';
 
 export { WS_SUBPROTOCOL };
 
@@ -23,15 +25,12 @@ export interface WsConnectOptions {
   path: string;
   /** Largest message accepted (bytes); larger ones close the connection with 1009. */
   maxFrameBytes: number;
+  /** `wss://` with these TLS options; null or absent: `ws://`. */
+  tls?: Readonly<ClientTlsOptions> | null;
   /** Aborting terminates the connection; the promise rejects with JANUS_ERR_CONNECTION_CLOSED. */
   signal?: AbortSignal;
 }
 
-/** `ws://host:port/path`, with brackets around an IPv6 literal. */
-export function wsUrl(host: string, port: number, path: string): string {
-  const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return `ws://${h}:${port}${path}`;
-}
 
 function toBytes(data: RawData): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);
@@ -39,8 +38,32 @@ function toBytes(data: RawData): Uint8Array {
   return data;
 }
 
+/**
+ * Whether an upgrade failure says the server is not a WebSocket endpoint at all: an HTTP
+ * answer other than 101, bytes that are not HTTP (a gRPC or Janus TCP port, which hangs up or
+ * answers HTTP/2), rather than nothing listening.
+ */
+function notAWebSocketServer(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  return err.message.startsWith('Unexpected server response') || code.startsWith('HPE_') || code === 'ECONNRESET';
+}
+
+function wrongPortHint(o: WsConnectOptions): string {
+  return ` (${wsUrl(o.host, o.port, o.path)} is not a Janus WebSocket endpoint: is this the gateway's listen.ws.port, default 17002, and path listen.ws.path, default /ws?)`;
+}
+
+/** {@link ClientTlsOptions} as node:tls takes them (`ca` as strings or Buffers). */
+function nodeTls(t: Readonly<ClientTlsOptions>): WsClientOptions {
+  const asNode = (x: string | Uint8Array): string | Buffer => (typeof x === 'string' ? x : Buffer.from(x.buffer, x.byteOffset, x.byteLength));
+  const out: WsClientOptions & { servername?: string } = {};
+  if (t.ca !== undefined) out.ca = Array.isArray(t.ca) ? t.ca.map(asNode) : asNode(t.ca as string | Uint8Array);
+  if (t.rejectUnauthorized !== undefined) out.rejectUnauthorized = t.rejectUnauthorized;
+  if (t.servername !== undefined) out.servername = t.servername;
+  return out;
+}
+
 /** A WebSocket carrying one body per binary message. See {@link Transport} for events. */
-export class WsTransport extends EventEmitter implements Transport {
+export class WsTransport extends EventEmitter<TransportEvents> implements Transport {
   private error: JanusError | undefined;
   private done = false;
   /** No more bodies are delivered (closing, or the peer broke the protocol). */
@@ -53,9 +76,11 @@ export class WsTransport extends EventEmitter implements Transport {
    */
   static connect(o: WsConnectOptions): Promise<WsTransport> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(wsUrl(o.host, o.port, o.path), WS_SUBPROTOCOL, {
+      const tls: WsClientOptions = o.tls ? nodeTls(o.tls) : {};
+      const ws = new WebSocket(wsUrl(o.host, o.port, o.path, o.tls !== null && o.tls !== undefined), WS_SUBPROTOCOL, {
         perMessageDeflate: false,
         maxPayload: o.maxFrameBytes,
+        ...tls,
       });
       const fail = (message: string, cause?: unknown): void => {
         o.signal?.removeEventListener('abort', onAbort);
@@ -67,7 +92,7 @@ export class WsTransport extends EventEmitter implements Transport {
       const onAbort = (): void => fail('WebSocket connect aborted');
       if (o.signal?.aborted) return onAbort();
       o.signal?.addEventListener('abort', onAbort, { once: true });
-      ws.once('error', (err) => fail(`WebSocket connect failed: ${err.message}`, err));
+      ws.once('error', (err) => fail(`WebSocket connect failed: ${err.message}${notAWebSocketServer(err) ? wrongPortHint(o) : ''}`, err));
       ws.once('close', (code) => fail(`WebSocket closed before open (code ${code})`));
       ws.once('open', () => {
         o.signal?.removeEventListener('abort', onAbort);

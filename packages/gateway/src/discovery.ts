@@ -21,18 +21,36 @@ export interface Discovery {
   close(): Promise<void>;
 }
 
+/** One instance as the config's `discovery.static` lists it (the Kratos shape). */
+export interface StaticInstance {
+  id: string;
+  /** `grpc://host:port` endpoints; the first is used. */
+  endpoints: readonly string[];
+  metadata: { color: string; weight: number };
+}
+
 /** Static instance lists keyed by discovery name. */
 export class StaticDiscovery implements Discovery {
-  private readonly byName = new Map<string, Instance[]>();
+  private byName = new Map<string, Instance[]>();
 
   /** @param lists discovery name -> instances as in the config (`endpoints: ["grpc://host:port"]`). */
-  constructor(lists: Readonly<Record<string, readonly { id: string; endpoints: readonly string[]; metadata: { color: string; weight: number } }[]>>) {
+  constructor(lists: Readonly<Record<string, readonly StaticInstance[]>>) {
+    this.update(lists);
+  }
+
+  /**
+   * Replaces every list at once (a config reload): the next pick sees the new instances;
+   * tunnels already open to a removed instance stay until they end.
+   */
+  update(lists: Readonly<Record<string, readonly StaticInstance[]>>): void {
+    const next = new Map<string, Instance[]>();
     for (const [name, list] of Object.entries(lists)) {
-      this.byName.set(
+      next.set(
         name,
         list.map((i) => ({ id: i.id, address: i.endpoints[0]!.slice('grpc://'.length), color: i.metadata.color, weight: i.metadata.weight })),
       );
     }
+    this.byName = next;
   }
 
   instances(name: string): readonly Instance[] {

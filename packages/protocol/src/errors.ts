@@ -55,6 +55,10 @@ export const ErrorCode = {
   ArgInvalid: 'JANUS_ERR_ARG_INVALID',
   /** A module or service has no backend instance, or its tunnel failed. PROTOCOL.md 8, 9. */
   NoInstance: 'JANUS_ERR_NO_INSTANCE',
+  /** A trusted proxy's connection does not start with a valid PROXY protocol v1/v2 header (docs/gateway.md). */
+  ProxyHeaderInvalid: 'JANUS_ERR_PROXY_HEADER',
+  /** A config reload cannot run: the gateway is closing, or it has no config source (docs/operations.md). */
+  ReloadUnavailable: 'JANUS_ERR_RELOAD_UNAVAILABLE',
 } as const;
 
 /** One of the {@link ErrorCode} values. */

@@ -82,6 +82,7 @@ export class RawClient {
     } else {
       ws!.on('message', (d: Buffer) => push(Uint8Array.from(d)));
       ws!.on('error', () => {});
+      ws!.once('upgrade', (res: { socket: Socket }) => (this.wsSocket = res.socket));
       this.ending = new Promise((resolve) =>
         ws!.once('close', (code: number) => {
           this.finish();
@@ -99,18 +100,35 @@ export class RawClient {
   /**
    * Connects to the gateway on 127.0.0.1. `localAddress` binds the client's end (another
    * loopback address, e.g. 127.0.0.2, is another client address to the gateway).
+   * WebSocket only: `headers` go on the upgrade request; `ca` (PEM) makes it `wss://`,
+   * trusting that certificate.
    */
-  static async connect(kind: 'tcp' | 'ws', port: number, protocols: string[] = ['janus.v1'], o: { localAddress?: string } = {}): Promise<RawClient> {
+  static async connect(
+    kind: 'tcp' | 'ws',
+    port: number,
+    protocols: string[] = ['janus.v1'],
+    o: { localAddress?: string; headers?: Record<string, string>; ca?: string } = {},
+  ): Promise<RawClient> {
     const local = o.localAddress ? { localAddress: o.localAddress } : {};
     if (kind === 'tcp') {
       const s = netConnect({ port, host: '127.0.0.1', ...local });
       await once(s, 'connect');
       return new RawClient('tcp', s, null);
     }
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, protocols, { perMessageDeflate: false, ...local });
+    const tls = o.ca === undefined ? {} : { ca: o.ca };
+    const headers = o.headers ? { headers: o.headers } : {};
+    const ws = new WebSocket(`${o.ca === undefined ? 'ws' : 'wss'}://127.0.0.1:${port}/ws`, protocols, { perMessageDeflate: false, ...local, ...tls, ...headers });
     const c = new RawClient('ws', null, ws);
     await once(ws, 'open');
     return c;
+  }
+
+  /** The WebSocket's TCP socket (from its upgrade response). */
+  private wsSocket: Socket | null = null;
+
+  /** The client's own port (of the TCP socket, or the WebSocket's). */
+  get localPort(): number {
+    return (this.socket ?? this.wsSocket)?.localPort ?? 0;
   }
 
   get wsProtocol(): string {
