@@ -28,8 +28,8 @@ export const DASHBOARD_HTML = `<!doctype html>
   main { display: grid; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); gap: 14px; padding: 14px 20px; }
   section { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; min-width: 0; }
   h2 { font-size: 13px; font-weight: 600; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 0 0 6px; }
-  .figures { display: flex; gap: 18px; flex-wrap: wrap; margin-bottom: 4px; }
-  .figure b { font-size: 22px; font-variant-numeric: tabular-nums; }
+  .figures { display: flex; gap: 12px; flex-wrap: wrap; margin-bottom: 4px; }
+  .figure b { font-size: 19px; font-variant-numeric: tabular-nums; }
   .figure span { color: var(--muted); margin-left: 4px; }
   svg.chart { width: 100%; height: 120px; display: block; }
   svg.chart .grid { stroke: var(--line); stroke-width: 1; }
