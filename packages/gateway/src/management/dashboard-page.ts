@@ -38,9 +38,10 @@ export const DASHBOARD_HTML = `<!doctype html>
   .legend { color: var(--muted); font-size: 12px; }
   .legend i { display: inline-block; width: 10px; height: 3px; margin: 0 4px 2px 10px; vertical-align: middle; }
   table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
-  th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid var(--line); }
+  th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid var(--line); white-space: nowrap; }
   th { color: var(--muted); font-weight: 500; font-size: 12px; }
   td.n, th.n { text-align: right; }
+  #backends td:first-child { white-space: normal; }
   .bar { height: 6px; background: #2e90fa; border-radius: 3px; }
   .empty { color: var(--muted); }
 </style>
@@ -133,7 +134,9 @@ export const DASHBOARD_HTML = `<!doctype html>
         var py = top + (H - top - bottom) * (1 - (max > 0 ? v / max : 0));
         pts.push(px.toFixed(1) + ',' + py.toFixed(1));
       });
-      svg.appendChild(el('svg:polyline', { points: pts.join(' '), stroke: s.color, 'data-series': s.name, 'data-points': pts.length }));
+      var attrs = { points: pts.join(' '), stroke: s.color, 'data-series': s.name, 'data-points': pts.length };
+      if (s.dash) attrs['stroke-dasharray'] = '5 4';
+      svg.appendChild(el('svg:polyline', attrs));
     });
   }
 
@@ -179,7 +182,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     }
     chart($('chart-connections'), s, [
       { name: 'connections', color: '#2e90fa', get: function (x) { return x.connections; } },
-      { name: 'sessions', color: '#12b76a', get: function (x) { return x.sessions; } },
+      { name: 'sessions', color: '#12b76a', dash: true, get: function (x) { return x.sessions; } },
     ]);
     chart($('chart-msgs'), s, [
       { name: 'msgs', color: '#7a5af8', get: function (x) { return x.msgsPerS; } },
