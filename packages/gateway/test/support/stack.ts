@@ -70,7 +70,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const backendPort = backend?.port ?? 1; // port 1 on loopback: nothing listens, connections are refused
   const instances = [{ id: 'demo-1', endpoints: [`grpc://127.0.0.1:${backendPort}`] }];
   const base: GatewayConfigInput = {
-    listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 19100 } },
+    listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 } },
     keys: { dir: keys.dir },
     discovery: { static: { 'roma.player.service': instances, 'roma.room.service': instances } },
     timeouts: { shutdownMs: 2000, tunnelConnectMs: 1000 },
