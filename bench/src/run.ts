@@ -125,7 +125,7 @@ export interface LoadResult {
 export function benchGatewayConfig(keysDir: string, backendPort: number): GatewayConfigInput {
   const instances = [{ id: 'demo-1', endpoints: [`grpc://127.0.0.1:${backendPort}`] }];
   return {
-    listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0 } },
+    listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 } },
     keys: { dir: keysDir },
     discovery: { static: { 'roma.player.service': instances, 'roma.room.service': instances } },
     limits: { ...BENCH_RATE_LIMIT },

@@ -32,3 +32,4 @@ export {
   type PushBodyFields,
   type PushTargetOptions,
 } from './push.js';
+export { GatewayPushClient, DEFAULT_PUSH_CALL_DEADLINE_MS, type GatewayPushClientOptions } from './push-client.js';

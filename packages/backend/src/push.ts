@@ -107,9 +107,7 @@ export class ClusterPusher {
    * AdminKickOut). Resolves the gateway told, or null when the uid is connected nowhere.
    */
   async kick(uid: bigint, code: SCServerLogout_Code = SCServerLogout_Code.AdminKickOut, o: PushTargetOptions = {}): Promise<string | null> {
-    if (!Number.isInteger(code) || SCServerLogout_Code[code] === undefined) {
-      throw new JanusError(ErrorCode.ArgInvalid, `kick code ${code} is not an SCServerLogout code`, { code });
-    }
+    checkKickCode(code);
     const gw = await this.gatewayOf(uid, o);
     if (gw === null) return null;
     await this.publish(gw, { uids: [uid], kick: true, kickCode: code });
@@ -122,9 +120,23 @@ export class ClusterPusher {
   }
 }
 
-function checkBodies(bodies: readonly PushBodyFields[]): Parameters<typeof encodePushMessage>[0]['bodies'] {
+/**
+ * PushBody fields with every default filled in.
+ * @throws JanusError JANUS_ERR_ARG_INVALID for a body of mod 1 (System is the gateway's own).
+ */
+export function checkBodies(bodies: readonly PushBodyFields[]): Parameters<typeof encodePushMessage>[0]['bodies'] {
   return bodies.map((b) => {
     if (b.mod === MOD_SYSTEM) throw new JanusError(ErrorCode.ArgInvalid, 'a push body cannot be of mod 1 (System)', { mod: b.mod, seq: b.seq });
     return { mod: b.mod, seq: b.seq, data: b.data ?? new Uint8Array(0), obj: b.obj ?? 0n, dataVersion: b.dataVersion ?? 0n, ver: b.ver ?? 0 };
   });
+}
+
+/**
+ * Checks a kick's ServerLogout code (PROTOCOL.md 4).
+ * @throws JanusError JANUS_ERR_ARG_INVALID when `code` is not an SCServerLogout code.
+ */
+export function checkKickCode(code: number): void {
+  if (!Number.isInteger(code) || SCServerLogout_Code[code] === undefined) {
+    throw new JanusError(ErrorCode.ArgInvalid, `kick code ${code} is not an SCServerLogout code`, { code });
+  }
 }

@@ -24,6 +24,7 @@ import { GatewayAddressClaim, gatewayInstanceId } from './gateway-claim.js';
 import { loadKeyRing, type KeyRing } from './keys.js';
 import { MemoryPushBus, type PushBus } from './push/bus.js';
 import { PushChannel } from './push/channel.js';
+import { startPushGrpcServer, type PushGrpcServer } from './push/grpc-server.js';
 import { PushService } from './push/service.js';
 import { loadListenerTls } from './listener-tls.js';
 import { GatewayMetrics, type RefusalReason } from './management/metrics.js';
@@ -104,8 +105,13 @@ export interface Gateway {
   readonly push: PushService<Connection>;
   /** The cluster push channel consumer and its counters. */
   readonly pushChannel: PushChannel<Connection>;
-  /** This gateway's advertised gRPC `host:port`: its gateway table value and own push channel. */
+  /**
+   * This gateway's advertised gRPC `host:port`: its gateway table value and own push channel
+   * (`gateway.advertiseHost` and the bound `listen.grpc` port).
+   */
   readonly gateAddress: string;
+  /** The bound port of the gRPC PushService (`listen.grpc`; useful when the config asked for port 0). */
+  readonly grpcPort: number;
   /** This process's instance id (its claim on `gateAddress`, decision 0017). */
   readonly instanceId: string;
   /** The management server's bound address (`management.*`), or null when it is disabled. */
@@ -238,7 +244,25 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   if (!opts.discovery) checkStaticDiscovery(cfg, log);
   const ownPool = opts.handshakeCrypto ? null : new CryptoPool();
   const handshakeCrypto = opts.handshakeCrypto ?? ownPool!;
-  const gateAddress = `${cfg.gateway.advertiseHost}:${cfg.listen.grpc.port}`;
+  const sessions = new SessionRegistry<Connection>();
+  const push = new PushService<Connection>(sessions);
+  // The gRPC PushService (PROTOCOL.md 11). A fixed port is bound after this process's claim on
+  // its address (a second gateway with the same address is refused by the claim, decision 0017);
+  // port 0 is bound first, since the bound port is part of the address.
+  const startGrpc = (): Promise<PushGrpcServer> =>
+    startPushGrpcServer(push, { host: cfg.listen.grpc.host, port: cfg.listen.grpc.port, log }).catch((err: Error) => {
+      throw listenError(err, cfg.listen.grpc.host, cfg.listen.grpc.port, 'listen.grpc');
+    });
+  let grpc: PushGrpcServer | null = null;
+  if (cfg.listen.grpc.port === 0) {
+    try {
+      grpc = await startGrpc();
+    } catch (err) {
+      await ownPool?.close();
+      throw err;
+    }
+  }
+  const gateAddress = `${cfg.gateway.advertiseHost}:${grpc?.port ?? cfg.listen.grpc.port}`;
   // Redis adapters only when configured: the import keeps ioredis out of a gateway without it.
   let redis: { routeTable: RouteTable; pushBus: PushBus; close(): Promise<void> } | null = null;
   const redisCfg = cfg.routeTable.redis;
@@ -248,6 +272,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       const { openRedisAdapters } = await importOptional('@janus/redis', 'routeTable.redis', 'install @janus/redis beside the gateway', () => import('@janus/redis'));
       redis = await openRedisAdapters(redisCfg);
     } catch (err) {
+      await grpc?.close();
       await ownPool?.close();
       throw err;
     }
@@ -269,8 +294,6 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   );
   const coalescer = new WriteCoalescer();
   const handshakes = new HandshakeAdmission(cfg.limits, clock.monotonic());
-  const sessions = new SessionRegistry<Connection>();
-  const push = new PushService<Connection>(sessions);
   const pushChannel = new PushChannel<Connection>({
     bus,
     service: push,
@@ -441,6 +464,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     httpServer.close();
     wss.close();
     await pushChannel.stop().catch(() => {});
+    await grpc?.close();
     await claim.release();
     await closeStores();
     await discovery.close();
@@ -454,6 +478,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   try {
     // One running gateway per advertised address, then its channels, then the listeners.
     await claim.acquire();
+    grpc ??= await startGrpc();
     await pushChannel.start();
     tcpPort = await listen(tcpServer, cfg.listen.tcp.host, cfg.listen.tcp.port, 'listen.tcp');
     wsPort = await listen(httpServer, cfg.listen.ws.host, cfg.listen.ws.port, 'listen.ws');
@@ -469,6 +494,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
           logLevel: () => log.level,
           setLogLevel: (level) => setLogLevel(level),
           reload: () => Promise.resolve(reloader.reload('api')),
+          push,
         },
         { host: cfg.management.host, port: cfg.management.port, ...(cfg.management.adminToken ? { adminToken: cfg.management.adminToken } : {}) },
       ).catch((err: Error) => {
@@ -500,6 +526,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       tcp: `${cfg.listen.tcp.host}:${tcpPort}`,
       ws: `${cfg.listen.ws.host}:${wsPort}${cfg.listen.ws.path}`,
       management: mgmt ? `http://${mgmt.host}:${mgmt.port}` : null,
+      grpc: `${cfg.listen.grpc.host}:${grpc!.port}`,
       wsTls: wsTls !== null,
       encrypted: cfg.encrypted,
       ...(tracing ? { tracing: opts.tracerProvider ? 'caller provider' : `${cfg.tracing.otlp.protocol} ${cfg.tracing.otlp.endpoint}` } : {}),
@@ -607,6 +634,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     push,
     pushChannel,
     gateAddress,
+    grpcPort: grpc!.port,
     instanceId: claim.instanceId,
     management: mgmt ? { host: mgmt.host, port: mgmt.port } : null,
     metrics,
@@ -644,6 +672,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         wss.close();
         httpServer.closeAllConnections();
         channels.close();
+        await grpc?.close();
         await claim.release();
         await closeStores();
         await discovery.close();

@@ -1,6 +1,6 @@
 /**
- * The parts of gRPC over HTTP/2 that a tunnel client needs (the gRPC "PROTOCOL-HTTP2"
- * document): status codes, the 5-byte length-prefixed message framing, request headers,
+ * The parts of gRPC over HTTP/2 that a tunnel client (and the unary push server,
+ * push/grpc-server.ts) needs (the gRPC "PROTOCOL-HTTP2" document): status codes, the 5-byte length-prefixed message framing, request headers,
  * and reading a status from trailers or a stream reset.
  */
 import { constants as h2 } from 'node:http2';
@@ -11,6 +11,7 @@ export const GrpcStatus = {
   OK: 0,
   CANCELLED: 1,
   UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
   RESOURCE_EXHAUSTED: 8,
   UNIMPLEMENTED: 12,
   INTERNAL: 13,

@@ -43,7 +43,7 @@ test('a page connects over wss:// to a gateway with a self-signed certificate th
       listen: {
         tcp: { host: '127.0.0.1', port: 0 },
         ws: { host: '127.0.0.1', port: 0, tls: { certFile: cert.certFile, keyFile: cert.keyFile } },
-        grpc: { host: '127.0.0.1', port: 19100 },
+        grpc: { host: '127.0.0.1', port: 0 },
       },
     },
   });

@@ -39,7 +39,7 @@ describe('janus gateway --config', () => {
     writeFileSync(
       file,
       [
-        'listen: { tcp: { host: 127.0.0.1, port: 0 }, ws: { host: 127.0.0.1, port: 0 } }',
+        'listen: { tcp: { host: 127.0.0.1, port: 0 }, ws: { host: 127.0.0.1, port: 0 }, grpc: { host: 127.0.0.1, port: 0 } }',
         'keys: { dir: . }',
         'discovery:',
         '  static:',

@@ -41,7 +41,7 @@ async function stackFor(t: TestContext, listen: GatewayConfigInput['listen']): P
     noBackend: true,
     clock: new ManualClock(),
     config: {
-      listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 19100 }, ...listen },
+      listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 }, ...listen },
       discovery: discoveryAt(backend.port),
       limits: { handshakesPerSecondPerAddress: 1 },
     },
@@ -136,7 +136,7 @@ describe('PROXY header deadline and shutdown', () => {
       noBackend: true,
       clock,
       config: {
-        listen: { tcp: { host: '127.0.0.1', port: 0, proxyProtocol: true }, ws: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 19100 }, trustedProxies: [PROXY] },
+        listen: { tcp: { host: '127.0.0.1', port: 0, proxyProtocol: true }, ws: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 }, trustedProxies: [PROXY] },
         discovery: discoveryAt(backend.port),
         timeouts: { handshakeMs: 5000, shutdownMs: 2000 },
       },

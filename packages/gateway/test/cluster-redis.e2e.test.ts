@@ -10,7 +10,7 @@ import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { encodePushMessage, gateRouteKey, routeKey, SCServerLogout_Code as Code, TUNNEL_PATHS, utf8 } from '@janus/protocol';
-import { ClusterPusher, TunnelServer } from '@janus/backend';
+import { ClusterPusher, GatewayPushClient, TunnelServer } from '@janus/backend';
 import { closeRedis, connectRedis, createRedisClient, openRedisAdapters, type RedisAdapters, type RedisClient } from '@janus/redis';
 import type { RouteTable } from '../src/index.js';
 import { RawClient } from './support/raw-client.js';
@@ -253,6 +253,36 @@ describe('two gateways on Redis', () => {
     await echo(u3, 'u3 unaffected');
     own(await logIn(b, 304));
     assert.equal(await backendRedis.get(gateRouteKey('', 302n)), null, 'the kicked session\'s entry is gone');
+  });
+
+  it('a backend finds a uid\'s gateway in the gateway table and pushes and kicks through that gateway\'s gRPC PushService', async () => {
+    const u1 = own(await logIn(a, 311));
+    const u2 = own(await logIn(b, 312));
+    const clients = new Map<string, GatewayPushClient>();
+    const via = async (uid: bigint): Promise<GatewayPushClient> => {
+      const gw = await pusher.gatewayOf(uid);
+      assert.ok(gw, `uid ${uid} is in the gateway table`);
+      let c = clients.get(gw);
+      if (!c) clients.set(gw, (c = new GatewayPushClient(gw)));
+      return c;
+    };
+    try {
+      assert.equal((await via(311n)).address, a.gw.gateAddress);
+      assert.equal((await via(312n)).address, b.gw.gateAddress);
+      assert.equal(await (await via(311n)).push(311n, [{ mod: 3, seq: 16, data: utf8('grpc to 311') }]), true);
+      await expectPush(u1, 16, 'grpc to 311');
+      assert.equal(await (await via(312n)).push(312n, [{ mod: 3, seq: 16, data: utf8('grpc to 312') }]), true);
+      await expectPush(u2, 16, 'grpc to 312');
+      // The call acts on that gateway's sessions only: A does not hold 312.
+      assert.equal(await (await via(311n)).push(312n, [{ mod: 3, seq: 16, data: utf8('wrong gateway') }]), false);
+      assert.equal(await (await via(312n)).kick(312n, Code.Banned), true);
+      assert.equal(await u2.expectLogout(), Code.Banned);
+      assert.deepEqual(await u2.ending, { fin: true });
+      await echo(u1, 'u1 unaffected');
+      await echo(own(await logIn(b, 313)), 'b still serves');
+    } finally {
+      for (const c of clients.values()) c.close();
+    }
   });
 
   it('drops a stale conflicting-login kick (the table names this gateway again) and a malformed message; an admin kick still ends the session', async () => {

@@ -232,7 +232,7 @@ describe('fault 5: a slow client past the logout flush deadline', () => {
           discovery: discoveryAt(backend.port),
           limits: { sendQueueBytes: 64 * 1024, maxFrameBytes: 64 * 1024, compressThreshold: 1 << 20 },
           ...(variant === 'wss'
-            ? { listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0, tls: { certFile: cert.certFile, keyFile: cert.keyFile } } } }
+            ? { listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0, tls: { certFile: cert.certFile, keyFile: cert.keyFile } }, grpc: { host: '127.0.0.1', port: 0 } } }
             : {}),
         },
       });

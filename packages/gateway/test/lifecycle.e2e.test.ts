@@ -39,7 +39,7 @@ describe('gateway route entry', () => {
     const newer = await loggedIn(s, 'ws', 7); // kicks the older one while it waits
     assert.equal(await older.expectLogout(), Code.ConflictingLogin);
     await new Promise((r) => setTimeout(r, 400));
-    assert.equal(await table.get(routeKey(GATE_SERVICE_NAME, '', 7n)), '127.0.0.1:19100');
+    assert.equal(await table.get(routeKey(GATE_SERVICE_NAME, '', 7n)), s.gw.gateAddress);
     newer.close();
     await newer.ending;
     for (let i = 0; i < 100 && (await table.get(routeKey(GATE_SERVICE_NAME, '', 7n))) !== null; i++) await new Promise((r) => setTimeout(r, 10));

@@ -73,7 +73,7 @@ describe('janus gateway: SIGHUP', () => {
       writeFileSync(
         file,
         stringify({
-          listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0 } },
+          listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 } },
           management: { host: '127.0.0.1', port: 0 },
           keys: { dir: '.' },
           discovery: { static: { 'roma.player.service': [{ id: 'b1', endpoints: [`grpc://127.0.0.1:${backend.port}`] }] } },

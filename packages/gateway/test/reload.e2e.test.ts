@@ -261,7 +261,7 @@ describe('reload: refused and restart-only changes', () => {
     const c = await s.login('tcp', 501, versionKeys(s.keys.dir, 1));
     const port = s.gw.tcpPort;
     s.write({
-      listen: { tcp: { host: '127.0.0.1', port: 1 }, ws: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 19100 } },
+      listen: { tcp: { host: '127.0.0.1', port: 1 }, ws: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 } },
       limits: { maxFrameBytes: 4096, messagesPerSecond: 50 },
       timeouts: { shutdownMs: 2000, tunnelConnectMs: 1000, loginMs: 4000 },
     });
@@ -366,7 +366,7 @@ describe('reload: the wss certificate', () => {
     const a = await makeSelfSignedCert(s.keys.dir, 'a');
     const b = await makeSelfSignedCert(s.keys.dir, 'b');
     const listenTls = (ws: Record<string, unknown>) => ({
-      listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0, ...ws }, grpc: { host: '127.0.0.1', port: 19100 } },
+      listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0, ...ws }, grpc: { host: '127.0.0.1', port: 0 } },
     });
     // wss from the start needs a gateway started with tls: a second stack with cert a.
     const w = await startFileStack({ extra: listenTls({ tls: { certFile: a.certFile, keyFile: a.keyFile } }) });

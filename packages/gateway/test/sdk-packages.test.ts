@@ -227,7 +227,7 @@ describe('packed SDKs, installed outside the workspace', () => {
     writeFileSync(
       join(ops, 'gateway.yaml'),
       [
-        'listen: { tcp: { host: 127.0.0.1, port: 0 }, ws: { host: 127.0.0.1, port: 0 } }',
+        'listen: { tcp: { host: 127.0.0.1, port: 0 }, ws: { host: 127.0.0.1, port: 0 }, grpc: { host: 127.0.0.1, port: 0 } }',
         'keys: { dir: keys }',
         'discovery:',
         '  static:',

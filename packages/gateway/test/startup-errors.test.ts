@@ -44,7 +44,7 @@ function demoConfig(backendPort: number): { dir: string; file: string } {
   writeFileSync(
     file,
     [
-      'listen: { tcp: { host: 127.0.0.1, port: 0 }, ws: { host: 127.0.0.1, port: 0 } }',
+      'listen: { tcp: { host: 127.0.0.1, port: 0 }, ws: { host: 127.0.0.1, port: 0 }, grpc: { host: 127.0.0.1, port: 0 } }',
       'management: { port: 0 }',
       `keys: { dir: ${JSON.stringify(join(REPO, '.janus', 'keys'))} }`,
       `discovery: { static: { roma.player.service: [{ id: a, endpoints: ["grpc://127.0.0.1:${backendPort}"] }] } }`,
@@ -103,7 +103,7 @@ describe('static discovery checked at start', () => {
     const backend = await startDemoBackend({ host: '127.0.0.1', port: 0 });
     t.after(() => backend.close());
     const cfg = parseConfig({
-      listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0 } },
+      listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 } },
       limits: { maxConnections: 1000 },
       management: { port: 0 },
       keys: { dir: keys.dir },
@@ -119,7 +119,7 @@ describe('static discovery checked at start', () => {
   it('refuses to start with no instance of the player service, naming its discovery name', async (t) => {
     const keys = await makeKeys();
     t.after(() => rmSync(keys.dir, { recursive: true }));
-    const cfg = parseConfig({ listen: { tcp: { port: 0 }, ws: { port: 0 } }, management: { port: 0 }, keys: { dir: keys.dir }, discovery: { static: { 'roma.player.servic': [{ id: 'a', endpoints: ['grpc://127.0.0.1:1'] }] } } });
+    const cfg = parseConfig({ listen: { tcp: { port: 0 }, ws: { port: 0 }, grpc: { port: 0 } }, management: { port: 0 }, keys: { dir: keys.dir }, discovery: { static: { 'roma.player.servic': [{ id: 'a', endpoints: ['grpc://127.0.0.1:1'] }] } } });
     await assert.rejects(createGateway(cfg, { logger: memoryLogger('silent').logger }), (e: unknown) => {
       assert.ok(isJanusError(e, ErrorCode.ConfigInvalid));
       assert.match(e.message, /^config discovery\.static\.roma\.player\.service: no instance of the player service .*discovery\.static lists "roma\.player\.servic"/);
@@ -129,14 +129,14 @@ describe('static discovery checked at start', () => {
 });
 
 describe('a busy port', () => {
-  for (const which of ['tcp', 'ws', 'management'] as const) {
+  for (const which of ['tcp', 'ws', 'grpc', 'management'] as const) {
     it(`${which}: one error naming the config key, nothing logged`, async (t) => {
       const held = await holdPort();
       t.after(() => held.server.close());
       const log = memoryLogger('trace');
       const keys = await makeKeys();
       t.after(() => rmSync(keys.dir, { recursive: true }));
-      const listen = { tcp: { host: '127.0.0.1', port: which === 'tcp' ? held.port : 0 }, ws: { host: '127.0.0.1', port: which === 'ws' ? held.port : 0 } };
+      const listen = { tcp: { host: '127.0.0.1', port: which === 'tcp' ? held.port : 0 }, ws: { host: '127.0.0.1', port: which === 'ws' ? held.port : 0 }, grpc: { host: '127.0.0.1', port: which === 'grpc' ? held.port : 0 } };
       const cfg = parseConfig({
         listen,
         limits: { maxConnections: 1000 },
@@ -163,7 +163,7 @@ describe('a busy port', () => {
     writeFileSync(
       file,
       [
-        `listen: { tcp: { host: 127.0.0.1, port: ${held.port} }, ws: { host: 127.0.0.1, port: 0 } }`,
+        `listen: { tcp: { host: 127.0.0.1, port: ${held.port} }, ws: { host: 127.0.0.1, port: 0 }, grpc: { host: 127.0.0.1, port: 0 } }`,
         'management: { port: 0 }',
         'limits: { maxConnections: 1000 }',
         'keys: { dir: . }',

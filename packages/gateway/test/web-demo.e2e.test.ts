@@ -29,7 +29,7 @@ const WAIT_MS = 15_000;
 function listenOn(stack: Stack, wsPort: number): Parameters<typeof startStack>[0] {
   return {
     keys: stack.keys,
-    config: { listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: wsPort }, grpc: { host: '127.0.0.1', port: 19100 } } },
+    config: { listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: wsPort }, grpc: { host: '127.0.0.1', port: 0 } } },
   };
 }
 

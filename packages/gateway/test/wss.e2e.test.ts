@@ -33,7 +33,7 @@ async function wssStack(t: TestContext): Promise<Stack> {
       listen: {
         tcp: { host: '127.0.0.1', port: 0 },
         ws: { host: '127.0.0.1', port: 0, tls: { certFile: cert.certFile, keyFile: cert.keyFile } },
-        grpc: { host: '127.0.0.1', port: 19100 },
+        grpc: { host: '127.0.0.1', port: 0 },
       },
     },
   });

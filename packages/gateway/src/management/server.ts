@@ -13,6 +13,8 @@
  *   GET|PUT /v1/admin/log-level  admin: the log level; PUT {"level":"debug"} changes it at runtime
  *   POST /v1/admin/reload    admin: reload the config (Gateway.reload('api')); 200 applied,
  *                            422 invalid config or key file, 503 no reload possible
+ *   POST /v1/push/{push,multicast,broadcast,kick}  admin: the push API as JSON (PROTOCOL.md 11,
+ *                            push/http-routes.ts); only with an admin token configured, else 404
  *
  * Admin routes require `Authorization: Bearer <management.adminToken>` when a token is
  * configured (compared in constant time); the probes, /metrics and the dashboard are open
@@ -23,6 +25,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { ErrorCode, JanusError } from '@janus/protocol';
 import { LOG_LEVELS, type LogLevel } from '../config.js';
+import type { PushOps } from '../push/api.js';
+import { MAX_PUSH_HTTP_BODY_BYTES, PUSH_HTTP_ROUTES, runPushJson } from '../push/http-routes.js';
 import type { ReloadResult } from '../reload.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard-page.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -55,6 +59,8 @@ export interface ManagementView {
   setLogLevel(level: LogLevel): void;
   /** Reloads the config (reload.ts); never rejects. */
   reload(): Promise<ReloadResult>;
+  /** This gateway's push delivery, served under /v1/push/... when an admin token is configured. */
+  push?: PushOps;
 }
 
 /** Options of {@link startManagementServer}. */
@@ -100,14 +106,14 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
   send(res, status, { error: { code, message } }, headers);
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<string> {
   return new Promise((resolve, reject) => {
     let size = 0;
     const parts: Buffer[] = [];
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new JanusError(ErrorCode.ArgInvalid, `request body over ${MAX_BODY_BYTES} bytes`));
+      if (size > maxBytes) {
+        reject(new JanusError(ErrorCode.ArgInvalid, `request body over ${maxBytes} bytes`));
         req.destroy();
         return;
       }
@@ -209,6 +215,27 @@ export async function startManagementServer(view: ManagementView, o: ManagementS
       },
     },
   };
+  // The push API only behind a token (PROTOCOL.md 11): with none configured it is off (404).
+  const pushOps = view.push;
+  if (pushOps && expected) {
+    for (const [path, name] of PUSH_HTTP_ROUTES) {
+      routes[path] = {
+        admin: true,
+        methods: {
+          POST: async (req, res) => {
+            let text: string;
+            try {
+              text = await readBody(req, MAX_PUSH_HTTP_BODY_BYTES);
+            } catch (err) {
+              return sendError(res, 413, ErrorCode.ArgInvalid, (err as Error).message, { connection: 'close' });
+            }
+            const a = runPushJson(pushOps, name, text);
+            send(res, a.status, a.body);
+          },
+        },
+      };
+    }
+  }
 
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://management');

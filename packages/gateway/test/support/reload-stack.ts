@@ -59,7 +59,7 @@ export const RELOAD_ADMIN_TOKEN = 'reload-test-admin-token-0123456789';
 function baseConfig(backendPort: number): Record<string, unknown> {
   const instances = [{ id: 'demo-1', endpoints: [`grpc://127.0.0.1:${backendPort}`] }];
   return {
-    listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 19100 } },
+    listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 } },
     management: { host: '127.0.0.1', port: 0, adminToken: RELOAD_ADMIN_TOKEN },
     metrics: { processMetrics: false },
     keys: { dir: '.' },

@@ -61,6 +61,8 @@ export interface StackOptions {
   tracerProvider?: TracerProvider;
   /** The gateway's push bus (GatewayOptions.pushBus). */
   pushBus?: PushBus;
+  /** Token colors served besides '' (one more instance entry of the demo backend per color). */
+  colors?: string[];
 }
 
 /** Starts the demo backend and a gateway in front of it. */
@@ -68,9 +70,12 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
   const keys = o.keys ?? (await makeKeys());
   let backend = o.noBackend ? null : await startDemoBackend({ host: '127.0.0.1', port: 0 });
   const backendPort = backend?.port ?? 1; // port 1 on loopback: nothing listens, connections are refused
-  const instances = [{ id: 'demo-1', endpoints: [`grpc://127.0.0.1:${backendPort}`] }];
+  const instances = [
+    { id: 'demo-1', endpoints: [`grpc://127.0.0.1:${backendPort}`] },
+    ...(o.colors ?? []).map((color) => ({ id: `demo-1-${color}`, endpoints: [`grpc://127.0.0.1:${backendPort}`], metadata: { color } })),
+  ];
   const base: GatewayConfigInput = {
-    listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 19100 } },
+    listen: { tcp: { host: '127.0.0.1', port: 0 }, ws: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 } },
     keys: { dir: keys.dir },
     discovery: { static: { 'roma.player.service': instances, 'roma.room.service': instances } },
     timeouts: { shutdownMs: 2000, tunnelConnectMs: 1000 },

@@ -1,0 +1,161 @@
+/**
+ * The gRPC PushService (`gate.service.push.v1.PushService`, PROTOCOL.md 11) on the
+ * gateway's internal gRPC listener (`listen.grpc`, default 127.0.0.1:19100): a unary gRPC
+ * server on node:http2 (cleartext HTTP/2, as the tunnels), framing with grpc-wire.ts
+ * (docs/decisions/0022-push-grpc-server-on-node-http2.md). Each call acts on this
+ * gateway's sessions only (api.ts).
+ *
+ * Answers: OK with the response message; INVALID_ARGUMENT for a request that does not
+ * decode or that api.ts refuses; UNIMPLEMENTED for an unknown method or a compressed
+ * message (no compression is offered); RESOURCE_EXHAUSTED for a request message over
+ * `maxMessageBytes`; INTERNAL for a request with no message or several; UNAVAILABLE once
+ * the server is closing. A request that is not a gRPC POST gets HTTP 405 / 415.
+ */
+import { createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { JanusError, ErrorCode } from '@janus/protocol';
+import type { Logger } from 'pino';
+import { GRPC_PREFIX_BYTES, GrpcMessageReader, GrpcStatus } from '../grpc-wire.js';
+import { PUSH_METHODS, type PushMethod, type PushOps } from './api.js';
+
+/** The service's full name; method paths are `/gate.service.push.v1.PushService/{Method}`. */
+export const PUSH_SERVICE_NAME = 'gate.service.push.v1.PushService';
+
+/** Default largest request message (bytes): grpc-js's and grpc-go's default receive limit. */
+export const DEFAULT_PUSH_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+/** Options of {@link startPushGrpcServer}. */
+export interface PushGrpcServerOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Largest request message (bytes, without its 5-byte prefix). Default {@link DEFAULT_PUSH_MAX_MESSAGE_BYTES}. */
+  maxMessageBytes?: number;
+  log: Logger;
+}
+
+/** A running push gRPC server. */
+export interface PushGrpcServer {
+  readonly host: string;
+  readonly port: number;
+  /** Stops listening and closes every HTTP/2 session (calls under way are cut). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** A gRPC status answered as a trailers-only response (its message percent-encoded). */
+function answerStatus(stream: ServerHttp2Stream, code: number, message: string): void {
+  if (stream.destroyed || stream.headersSent) return;
+  stream.respond(
+    { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) },
+    { endStream: true },
+  );
+}
+
+function answerHttp(stream: ServerHttp2Stream, status: number): void {
+  if (!stream.destroyed && !stream.headersSent) stream.respond({ ':status': status }, { endStream: true });
+}
+
+/** One unary call: read exactly one message, run it, answer message + OK trailers. */
+function serveCall(stream: ServerHttp2Stream, m: PushMethod, ops: PushOps, maxBytes: number, log: Logger): void {
+  const messages: Buffer[] = [];
+  let failed = false;
+  const fail = (code: number, message: string, unread = false): void => {
+    if (failed) return;
+    failed = true;
+    answerStatus(stream, code, message);
+    // The rest of the request is not read: reset its side after the status (RST_STREAM NO_ERROR).
+    if (unread) stream.close();
+  };
+  const reader = new GrpcMessageReader(
+    maxBytes,
+    (body) => messages.push(Buffer.from(body)),
+    (_fields, bytes) => fail(GrpcStatus.RESOURCE_EXHAUSTED, `request message of ${bytes} bytes is over the limit of ${maxBytes} bytes`, true),
+  );
+  let received = 0;
+  stream.on('data', (chunk: Buffer) => {
+    if (failed) return;
+    received += chunk.length;
+    if (received > maxBytes + GRPC_PREFIX_BYTES) return fail(GrpcStatus.RESOURCE_EXHAUSTED, `request over the limit of ${maxBytes} bytes`, true);
+    const err = reader.push(chunk);
+    if (err) fail(err.code === GrpcStatus.INTERNAL && err.details.startsWith('compressed') ? GrpcStatus.UNIMPLEMENTED : err.code, err.details, true);
+  });
+  stream.on('end', () => {
+    if (failed) return;
+    if (messages.length !== 1) return fail(GrpcStatus.INTERNAL, `a unary call takes exactly one request message, got ${messages.length}`);
+    let req;
+    try {
+      req = fromBinary(m.input, messages[0]!);
+    } catch (err) {
+      return fail(GrpcStatus.INVALID_ARGUMENT, `request is not a valid ${m.input.typeName}: ${(err as Error).message}`);
+    }
+    let reply: Uint8Array;
+    try {
+      reply = toBinary(m.output, m.call(ops, req));
+    } catch (err) {
+      if (err instanceof JanusError && err.code === ErrorCode.ArgInvalid) return fail(GrpcStatus.INVALID_ARGUMENT, err.message);
+      log.error({ err, method: m.name }, 'push call failed');
+      return fail(GrpcStatus.INTERNAL, 'push call failed');
+    }
+    if (stream.destroyed) return;
+    const frame = Buffer.allocUnsafe(GRPC_PREFIX_BYTES + reply.length);
+    frame[0] = 0;
+    frame.writeUInt32BE(reply.length, 1);
+    frame.set(reply, GRPC_PREFIX_BYTES);
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(GrpcStatus.OK) }));
+    stream.end(frame);
+  });
+}
+
+/**
+ * Starts the PushService on `o.host:o.port` over cleartext HTTP/2.
+ * @throws the listen error (EADDRINUSE, EACCES ...); the caller names the config key.
+ */
+export async function startPushGrpcServer(ops: PushOps, o: PushGrpcServerOptions): Promise<PushGrpcServer> {
+  const maxBytes = o.maxMessageBytes ?? DEFAULT_PUSH_MAX_MESSAGE_BYTES;
+  const sessions = new Set<Http2Session>();
+  let closing = false;
+  const server: Http2Server = createServer();
+  server.on('session', (s) => {
+    sessions.add(s);
+    s.once('close', () => sessions.delete(s));
+    // A peer's broken session ends only itself.
+    s.on('error', () => {});
+  });
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    stream.on('error', () => {});
+    if (headers[':method'] !== 'POST') return answerHttp(stream, 405);
+    const type = headers['content-type'] ?? '';
+    if (type !== 'application/grpc' && !type.startsWith('application/grpc+') && !type.startsWith('application/grpc;')) return answerHttp(stream, 415);
+    if (closing) return answerStatus(stream, GrpcStatus.UNAVAILABLE, 'the gateway is shutting down');
+    const path = headers[':path'] ?? '';
+    const slash = path.lastIndexOf('/');
+    const m = path.slice(0, slash) === `/${PUSH_SERVICE_NAME}` ? PUSH_METHODS.get(path.slice(slash + 1)) : undefined;
+    if (!m) return answerStatus(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`);
+    const enc = headers['grpc-encoding'];
+    if (enc !== undefined && enc !== 'identity') return answerStatus(stream, GrpcStatus.UNIMPLEMENTED, `grpc-encoding ${String(enc)} is not supported (identity only)`);
+    serveCall(stream, m, ops, maxBytes, o.log);
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      const a = server.address();
+      resolve(typeof a === 'object' && a ? a.port : o.port);
+    });
+  });
+  server.on('error', (err) => o.log.error({ err }, 'push gRPC server error'));
+  let closed: Promise<void> | null = null;
+  return {
+    host: o.host,
+    port,
+    close() {
+      closing = true;
+      closed ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sessions) s.destroy();
+      });
+      return closed;
+    },
+  };
+}
