@@ -6,7 +6,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { encodePacket, SCServerLogout_Code, serverLogoutPacket, WS_SUBPROTOCOL, type CryptoBackend } from '@janus/protocol';
+import { encodePacket, GATE_DISCOVERY_NAME, SCServerLogout_Code, serverLogoutPacket, WS_SUBPROTOCOL, type CryptoBackend } from '@janus/protocol';
 import { CryptoPool } from '@janus/protocol/node';
 import { Balancer } from './balancer.js';
 import { systemClock, type Clock } from './clock.js';
@@ -14,7 +14,7 @@ import type { GatewayConfig } from './config.js';
 import { Connection, wsCodeForLogout, type ConnectionContext } from './connection/connection.js';
 import { HandshakeAdmission } from './connection/limits.js';
 import { ZlibPool } from './connection/zlib-pool.js';
-import { StaticDiscovery, type Discovery } from './discovery.js';
+import { onAddressesGone, StaticDiscovery, type Discovery } from './discovery.js';
 import { loadKeyRing, type KeyRing } from './keys.js';
 import { MemoryRouteTable, type RouteTable } from './route-table.js';
 import { Router } from './router.js';
@@ -30,7 +30,10 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Default: in-memory table. */
   routeTable?: RouteTable;
-  /** Default: the config's static instance lists. */
+  /**
+   * Default: etcd when `discovery.etcd` is configured (the gateway also registers itself
+   * there), else the config's static instance lists. A caller's discovery is closed by close().
+   */
   discovery?: Discovery;
   /** Default: loaded from the config's key files and the environment. */
   keys?: KeyRing;
@@ -54,12 +57,42 @@ export interface Gateway {
   readonly connectionCount: number;
   /** Logged-in sessions. */
   readonly sessions: SessionRegistry<Connection>;
+  /** Where backend instances come from (static lists or etcd). */
+  readonly discovery: Discovery;
   /**
    * Graceful shutdown (PROTOCOL.md 8): stop accepting, ServerLogout Waiting to every client,
    * half-close the tunnels, wait for the sockets to close (at most timeouts.shutdownMs),
    * then destroy what is left. Idempotent.
    */
   close(): Promise<void>;
+}
+
+/** The endpoints this gateway registers in etcd (PROTOCOL.md 10): its gRPC address. */
+export function gatewayEndpoints(cfg: GatewayConfig): string[] {
+  return [`grpc://${cfg.gateway.advertiseHost}:${cfg.listen.grpc.port}`];
+}
+
+/**
+ * Loads the etcd adapter (only now: a gateway without etcd never loads etcd3) and starts
+ * watching `names`. docs/decisions/0016-etcd-discovery.md.
+ * @throws JanusError JANUS_ERR_CONFIG_INVALID when the etcd options do not validate.
+ */
+async function openEtcd(cfg: GatewayConfig, names: readonly string[], clock: Clock, log: Logger) {
+  const { EtcdRegistry } = await import('@janus/discovery-etcd');
+  const registry = new EtcdRegistry(cfg.discovery.etcd!, { timers: clock, log: log.child({ component: 'etcd' }) });
+  return { registry, discovery: registry.discovery(names) };
+}
+
+/**
+ * Waits for the first instance lists, at most `ms`; past it the gateway starts on what it
+ * has (logins fail with no instance until discovery catches up).
+ */
+async function untilReady(discovery: Discovery, ms: number, clock: Clock, log: Logger): Promise<void> {
+  let timer: ReturnType<Clock['setTimeout']> | undefined;
+  const timedOut = new Promise<boolean>((resolve) => (timer = clock.setTimeout(() => resolve(true), ms)));
+  const late = await Promise.race([discovery.ready().then(() => false), timedOut]);
+  clock.clearTimeout(timer!);
+  if (late) log.warn({ waitedMs: ms }, 'discovery has not listed every service yet; starting anyway, it keeps trying');
 }
 
 function listen(server: TcpServer | HttpServer, host: string, port: number): Promise<number> {
@@ -84,7 +117,9 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const ownPool = opts.handshakeCrypto ? null : new CryptoPool();
   const handshakeCrypto = opts.handshakeCrypto ?? ownPool!;
   const routes = opts.routeTable ?? new MemoryRouteTable(() => clock.now());
-  const discovery = opts.discovery ?? new StaticDiscovery(cfg.discovery.static);
+  const discoveryNames = [...new Set(Object.values(cfg.services).map((s) => s.discoveryName))];
+  const etcd = !opts.discovery && cfg.discovery.etcd ? await openEtcd(cfg, discoveryNames, clock, log) : null;
+  const discovery = opts.discovery ?? etcd?.discovery ?? new StaticDiscovery(cfg.discovery.static);
   // A backend message may carry up to maxInflateBytes of data (deflated on the way out) plus
   // its fields; anything larger fails its stream instead of stalling the event loop in zlib.
   const channels = new ChannelPool(
@@ -94,6 +129,9 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     Math.max(cfg.limits.maxInflateBytes, cfg.limits.maxFrameBytes) + 1024,
     cfg.tunnel,
   );
+  // Connections to an instance discovery removed close once their streams end.
+  onAddressesGone(discovery, discoveryNames, (address) => channels.retire(address));
+  await untilReady(discovery, cfg.discovery.etcd?.startWaitMs ?? 0, clock, log);
   const coalescer = new WriteCoalescer();
   const handshakes = new HandshakeAdmission(cfg.limits, clock.now());
   const sessions = new SessionRegistry<Connection>();
@@ -177,15 +215,29 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   wss.on('error', onServerError);
   wss.on('connection', (ws: WebSocket, req) => admit(new WsTransport(ws, req.socket.remoteAddress ?? '')));
 
-  const tcpPort = await listen(tcpServer, cfg.listen.tcp.host, cfg.listen.tcp.port);
+  let tcpPort: number;
   let wsPort: number;
   try {
-    wsPort = await listen(httpServer, cfg.listen.ws.host, cfg.listen.ws.port);
+    tcpPort = await listen(tcpServer, cfg.listen.tcp.host, cfg.listen.tcp.port);
+    try {
+      wsPort = await listen(httpServer, cfg.listen.ws.host, cfg.listen.ws.port);
+    } catch (err) {
+      tcpServer.close();
+      throw err;
+    }
   } catch (err) {
-    tcpServer.close();
+    channels.close();
+    await discovery.close();
+    await etcd?.registry.close();
+    await ownPool?.close();
     throw err;
   }
   log.info({ tcp: `${cfg.listen.tcp.host}:${tcpPort}`, ws: `${cfg.listen.ws.host}:${wsPort}${cfg.listen.ws.path}`, encrypted: cfg.encrypted }, 'gateway listening');
+  // Registered once it listens; kept alive (and re-created after a loss) in the background.
+  const registration =
+    etcd && cfg.discovery.etcd!.register
+      ? etcd.registry.register({ id: cfg.gateway.id, name: GATE_DISCOVERY_NAME, version: '', metadata: {}, endpoints: gatewayEndpoints(cfg) })
+      : null;
 
   let closing: Promise<void> | null = null;
   return {
@@ -193,12 +245,15 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     tcpPort,
     wsPort,
     sessions,
+    discovery,
     get connectionCount() {
       return connections.size;
     },
     close() {
       closing ??= (async () => {
         shuttingDown = true;
+        // Out of the registry first, so nothing new is sent this way while sessions drain.
+        await registration?.close();
         tcpServer.close();
         httpServer.close();
         const done = new Promise<void>((resolve) => {
@@ -216,6 +271,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         channels.close();
         await routes.close();
         await discovery.close();
+        await etcd?.registry.close();
         await ownPool?.close();
         log.info('gateway stopped');
       })();

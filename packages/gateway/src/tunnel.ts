@@ -317,6 +317,18 @@ class Http2Channel {
     for (const [t, on] of this.streams) if (on === session) t.sessionLost ??= why;
   }
 
+  /**
+   * Takes no new streams; the connection closes gracefully (HTTP/2 GOAWAY) once the streams
+   * open on it have ended. For an instance discovery removed.
+   */
+  retire(): void {
+    this.closed = true;
+    const session = this.session;
+    this.session = null;
+    this.ready = null;
+    if (session && !session.destroyed && !session.closed) session.close();
+  }
+
   /** Cancels every stream and closes the connection. */
   close(): void {
     this.closed = true;
@@ -397,6 +409,21 @@ export class ChannelPool {
     return this.channel(address).open(headers, route, md.oid, listener);
   }
 
+  /** Backend addresses with connections in the pool. */
+  get addressCount(): number {
+    return this.pools.size;
+  }
+
+  /**
+   * Forgets `address` (an instance discovery removed): its connections take no new streams
+   * and close once their open streams end. A later open() to it starts a new pool.
+   */
+  retire(address: string): void {
+    const p = this.pools.get(address);
+    if (!p) return;
+    this.pools.delete(address);
+    for (const c of p.channels) c.retire();
+  }
 
   /** Cancels every stream still open, then closes every connection. */
   close(): void {

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { Balancer, SmoothWeightedRoundRobin } from '../src/balancer.js';
-import { StaticDiscovery, type Discovery, type Instance } from '../src/discovery.js';
+import { StaticDiscovery, type Instance } from '../src/discovery.js';
 import { MemoryRouteTable, routeKey } from '../src/route-table.js';
 
 describe('MemoryRouteTable', () => {
@@ -60,14 +60,12 @@ describe('Balancer', () => {
   it('uses another writer\'s stored choice, and replaces a stored instance that is gone', async () => {
     const table = new MemoryRouteTable();
     await table.set(routeKey('svc', 'blue', 9n), '127.0.0.12:1', 600);
-    const live: Instance[] = [
-      { id: 'x', address: '127.0.0.11:1', color: 'blue', weight: 100 },
-      { id: 'y', address: '127.0.0.12:1', color: 'blue', weight: 100 },
-    ];
-    const d: Discovery = { instances: () => live, close: async () => {} };
+    const x = { id: 'x', endpoints: ['grpc://127.0.0.11:1'], metadata: { color: 'blue', weight: 100 } };
+    const y = { id: 'y', endpoints: ['grpc://127.0.0.12:1'], metadata: { color: 'blue', weight: 100 } };
+    const d = new StaticDiscovery({ svc: [x, y] });
     const b = new Balancer(d, table, 600);
     assert.equal(await b.pick('svc', 'blue', 9n), '127.0.0.12:1');
-    live.pop();
+    d.update({ svc: [x] });
     assert.equal(await b.pick('svc', 'blue', 9n), '127.0.0.11:1');
     assert.equal(await table.get(routeKey('svc', 'blue', 9n)), '127.0.0.11:1');
   });
