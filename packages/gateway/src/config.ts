@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import {
   ErrorCode,
+  grpcAddress,
   JanusError,
   MAX_FRAME_BYTES_CEILING,
   MIN_FRAME_BYTES_SETTING,
@@ -24,8 +25,11 @@ const listener = (defPort: number, defHost: string) =>
 
 const instanceSchema = z.strictObject({
   id: z.string().min(1),
-  /** `grpc://host:port` endpoints (Kratos layout, PROTOCOL.md 10); the first grpc one is used. */
-  endpoints: z.array(z.string().regex(/^grpc:\/\/[^/\s]+:\d+$/, 'must be grpc://host:port')).min(1),
+  /** Endpoints such as `grpc://host:port`, `http://host:port` (Kratos layout, PROTOCOL.md 10); the first grpc one is used. */
+  endpoints: z
+    .array(z.string().regex(/^[a-z][a-z0-9+.-]*:\/\/[^/\s?]+:\d+$/, 'must be scheme://host:port'))
+    .min(1)
+    .refine((l) => grpcAddress(l) !== null, 'needs a grpc://host:port endpoint'),
   metadata: z
     .strictObject({ color: z.string().default(''), weight: z.number().int().min(1).default(100) })
     .prefault({}),

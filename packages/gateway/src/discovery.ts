@@ -42,6 +42,7 @@ export interface StaticInstance {
 export class StaticDiscovery implements Discovery {
   private byName = new Map<string, readonly Instance[]>();
   private readonly listeners = new Set<(name: string) => void>();
+  private closed = false;
 
   /**
    * @param lists discovery name -> instances as in the config.
@@ -82,10 +83,11 @@ export class StaticDiscovery implements Discovery {
   }
 
   /**
-   * Replaces every list; subscribers hear of each name whose list changed.
+   * Replaces every list; subscribers hear of each name whose list changed. Ignored once closed.
    * @throws JanusError JANUS_ERR_REGISTRY_VALUE as the constructor (nothing is replaced then).
    */
   update(lists: Readonly<Record<string, readonly StaticInstance[]>>): void {
+    if (this.closed) return;
     const next = StaticDiscovery.build(lists);
     const before = this.byName;
     this.byName = next;
@@ -95,6 +97,7 @@ export class StaticDiscovery implements Discovery {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.listeners.clear();
   }
 }
