@@ -1,0 +1,190 @@
+/**
+ * A gateway on etcd discovery (PROTOCOL.md 10), end to end on a real etcd process, with
+ * backends registered through the backend SDK: the gateway's own registration, a killed
+ * backend whose lease expires, etcd killed and restarted under open sessions, and color
+ * isolation.
+ */
+import { strict as assert } from 'node:assert';
+import { after, before, describe, it } from 'node:test';
+import { Etcd3 } from 'etcd3';
+import { GATE_DISCOVERY_NAME, SCServerLogout_Code } from '@janus/protocol';
+import { MemoryRouteTable, routeKey } from '../src/index.js';
+import { until } from './support/discovery-contract.js';
+import { spawnRegisteredBackend, startRegisteredBackend, type RegisterAs } from './support/etcd-backend.js';
+import { EtcdServer } from './support/etcd-server.js';
+import { RawClient } from './support/raw-client.js';
+import { loggedIn, str, text } from './support/session.js';
+import { startStack, type Stack } from './support/stack.js';
+
+const PLAYER = 'roma.player.service';
+let etcd: EtcdServer;
+let raw: Etcd3;
+let prefixes = 0;
+
+before(async () => {
+  etcd = await EtcdServer.start();
+  raw = new Etcd3({ hosts: etcd.endpoint });
+});
+after(async () => {
+  raw.close();
+  await etcd.stop();
+});
+
+/** A gateway on etcd under a prefix of its own, with a route table the test can read. */
+async function etcdStack(prefix: string, extra: Record<string, unknown> = {}): Promise<{ stack: Stack; routes: MemoryRouteTable }> {
+  const routes = new MemoryRouteTable();
+  const stack = await startStack({
+    noBackend: true,
+    routeTable: routes,
+    config: { discovery: { etcd: { endpoints: [etcd.endpoint], prefix, leaseTtlS: 2, backoffMinMs: 50, backoffMaxMs: 500, dialTimeoutMs: 500, requestTimeoutMs: 1000, ...extra } } },
+  });
+  return { stack, routes };
+}
+
+const as = (prefix: string, id: string, color = '', leaseTtlS = 15): RegisterAs => ({ endpoint: etcd.endpoint, prefix, name: PLAYER, id, color, leaseTtlS });
+
+/** Sends a Player Echo and checks the reply. */
+async function echo(c: RawClient, s: string): Promise<void> {
+  const req = c.send({ mod: 3, seq: 1, data: text(s) });
+  const reply = await c.nextPacket();
+  assert.deepEqual([reply?.mod, reply?.seq, reply?.index, str(reply?.data)], [3, 1, req.index, s]);
+}
+
+describe('gateway on etcd', { timeout: 60_000 }, () => {
+  it('registers itself as janus.gate.interface with its gRPC endpoint, and deregisters on close', async () => {
+    const prefix = `/e2e-${++prefixes}`;
+    const { stack } = await etcdStack(prefix);
+    const key = `${prefix}/${GATE_DISCOVERY_NAME}/${stack.gw.config.gateway.id}`;
+    let stopped = false;
+    try {
+      const probe = new Etcd3({ hosts: etcd.endpoint });
+      const seen = await (async () => {
+        const w = await probe.watch().key(key).create();
+        const put = new Promise<string>((resolve) => w.on('put', (kv) => resolve(kv.value.toString())));
+        const now = await probe.get(key).string();
+        const v = now ?? (await put);
+        await w.cancel();
+        probe.close();
+        return v;
+      })();
+      assert.deepEqual(JSON.parse(seen), { id: 'janus-1', name: GATE_DISCOVERY_NAME, version: '', metadata: {}, endpoints: ['grpc://127.0.0.1:19100'] });
+      await stack.stop();
+      stopped = true;
+      assert.equal(await raw.get(key).string(), null, 'gone at once, not after the lease TTL');
+    } finally {
+      if (!stopped) await stack.stop();
+    }
+  });
+
+  it('a killed backend: its lease expires, it leaves discovery, and new logins (and its old users) route to the survivor', async () => {
+    const prefix = `/e2e-${++prefixes}`;
+    const survivor = await startRegisteredBackend(as(prefix, 'survivor'));
+    const doomed = await spawnRegisteredBackend(as(prefix, 'doomed', '', 2));
+    const { stack, routes } = await etcdStack(prefix);
+    const clients: RawClient[] = [];
+    try {
+      await until(stack.gw.discovery, PLAYER, (l) => l.length === 2);
+      // Two logins: smooth weighted round robin over equal weights puts one on each.
+      const byUid = new Map<number, string>();
+      for (const uid of [101, 102]) {
+        const c = await loggedIn(stack, 'tcp', uid);
+        clients.push(c);
+        byUid.set(uid, (await routes.get(routeKey(PLAYER, '', BigInt(uid))))!);
+      }
+      assert.deepEqual(new Set(byUid.values()), new Set([survivor.address, doomed.address]));
+      const doomedUid = [...byUid].find(([, a]) => a === doomed.address)![0];
+      const survivorUid = [...byUid].find(([, a]) => a === survivor.address)![0];
+      const onSurvivor = clients[survivorUid === 101 ? 0 : 1]!;
+      const onDoomed = clients[doomedUid === 101 ? 0 : 1]!;
+
+      await doomed.kill();
+      // Its player tunnel broke: that session ends with Waiting; the other one is untouched.
+      assert.equal(await onDoomed.expectLogout(), SCServerLogout_Code.Waiting);
+      await until(stack.gw.discovery, PLAYER, (l) => l.length === 1 && l[0]!.id === 'survivor');
+      await echo(onSurvivor, 'still here');
+
+      for (const uid of [201, 202, 203]) {
+        const c = await loggedIn(stack, 'tcp', uid);
+        clients.push(c);
+        assert.equal(await routes.get(routeKey(PLAYER, '', BigInt(uid))), survivor.address, `uid ${uid} routes to the survivor`);
+        await echo(c, `hi ${uid}`);
+      }
+      const back = await loggedIn(stack, 'ws', doomedUid);
+      clients.push(back);
+      assert.equal(await routes.get(routeKey(PLAYER, '', BigInt(doomedUid))), survivor.address, 'the sticky entry of the dead instance was replaced');
+      await echo(back, 'moved');
+    } finally {
+      for (const c of clients) c.close();
+      await stack.stop();
+      await doomed.kill();
+      await survivor.stop();
+    }
+  });
+
+  it('etcd killed and restarted: open sessions keep working, logins route on the cached list, and the gateway recovers by itself', async () => {
+    const prefix = `/e2e-${++prefixes}`;
+    const first = await startRegisteredBackend(as(prefix, 'first'));
+    const { stack, routes } = await etcdStack(prefix);
+    const clients: RawClient[] = [];
+    let second: Awaited<ReturnType<typeof startRegisteredBackend>> | null = null;
+    try {
+      await until(stack.gw.discovery, PLAYER, (l) => l.length === 1);
+      const open = await loggedIn(stack, 'tcp', 301);
+      clients.push(open);
+      let dropped = false;
+      void open.ending.then(() => (dropped = true));
+
+      await etcd.kill();
+      await echo(open, 'etcd is down');
+      const during = await loggedIn(stack, 'ws', 302);
+      clients.push(during);
+      assert.equal(await routes.get(routeKey(PLAYER, '', 302n)), first.address, 'routed on the cached instance list');
+      await echo(during, 'logged in while etcd was down');
+
+      await etcd.restart();
+      // Recovered: a backend registered after the restart is discovered without touching the gateway.
+      second = await startRegisteredBackend(as(prefix, 'second'));
+      await until(stack.gw.discovery, PLAYER, (l) => l.map((i) => i.id).join() === 'first,second');
+      const gateKey = `${prefix}/${GATE_DISCOVERY_NAME}/${stack.gw.config.gateway.id}`;
+      assert.notEqual(await raw.get(gateKey).string(), null, 'the gateway is still registered');
+      await echo(open, 'etcd is back');
+      await echo(during, 'etcd is back');
+      assert.equal(dropped, false, 'no open session was dropped');
+    } finally {
+      for (const c of clients) c.close();
+      await stack.stop();
+      await second?.stop();
+      await first.stop();
+    }
+  });
+
+  it('color isolation: a blue client only ever reaches the blue instance, green the green one, and a color with no instance is refused', async () => {
+    const prefix = `/e2e-${++prefixes}`;
+    const blue = await startRegisteredBackend(as(prefix, 'blue-1', 'blue'));
+    const green = await startRegisteredBackend(as(prefix, 'green-1', 'green'));
+    const { stack, routes } = await etcdStack(prefix);
+    const clients: RawClient[] = [];
+    try {
+      await until(stack.gw.discovery, PLAYER, (l) => l.length === 2);
+      for (let uid = 401; uid <= 406; uid++) {
+        const color = uid % 2 === 0 ? 'blue' : 'green';
+        const c = await loggedIn(stack, 'tcp', uid, { color });
+        clients.push(c);
+        await echo(c, color);
+        assert.equal(await routes.get(routeKey(PLAYER, color, BigInt(uid))), color === 'blue' ? blue.address : green.address, `uid ${uid} (${color})`);
+      }
+      assert.equal(blue.backend.streamCount, 3, 'the blue instance holds exactly the three blue sessions');
+      assert.equal(green.backend.streamCount, 3);
+      const red = await RawClient.connect('tcp', stack.gw.tcpPort);
+      clients.push(red);
+      await red.handshake(stack.keys.clientKey, stack.keys.pins);
+      red.sendAuth(await stack.token(499, { color: 'red' }));
+      assert.equal(await red.expectLogout(), SCServerLogout_Code.Waiting, 'no red instance: the login is refused');
+    } finally {
+      for (const c of clients) c.close();
+      await stack.stop();
+      await blue.stop();
+      await green.stop();
+    }
+  });
+});
