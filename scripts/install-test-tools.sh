@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs and a fresh Debian machine lacks:
-# chromium (packages/protocol/test/browser.test.ts). Idempotent; runs before `npm test`
-# (the pretest script) and in .ci/run.
+# chromium (packages/protocol/test/browser.test.ts), etcd-server (the etcd tests start their
+# own etcd: packages/gateway/test/support/etcd-server.ts). Idempotent; runs before
+# `npm test` (the pretest script) and in .ci/run.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
