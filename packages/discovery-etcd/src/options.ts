@@ -48,13 +48,13 @@ function int(o: EtcdOptionsInput, key: keyof typeof ETCD_DEFAULTS & keyof EtcdOp
 /**
  * Checks `o` and fills defaults.
  * @throws JanusError JANUS_ERR_CONFIG_INVALID naming the bad option: no endpoints, an
- *   endpoint that is not `http(s)://host:port`, a prefix not starting with `/` or ending
+ *   endpoint that is not `http://host:port` (no TLS yet), a prefix not starting with `/` or ending
  *   with one, a number out of range, backoffMaxMs below backoffMinMs.
  */
 export function resolveEtcdOptions(o: EtcdOptionsInput): EtcdOptions {
   if (!o || !Array.isArray(o.endpoints) || o.endpoints.length === 0) throw invalid('endpoints', 'at least one http://host:port is required');
   for (const e of o.endpoints) {
-    if (typeof e !== 'string' || !/^https?:\/\/[^/\s]+:\d+\/?$/.test(e)) throw invalid('endpoints', `must be http://host:port, got ${JSON.stringify(e)}`);
+    if (typeof e !== 'string' || !/^http:\/\/[^/\s]+:\d+\/?$/.test(e)) throw invalid('endpoints', `must be http://host:port, got ${JSON.stringify(e)}`);
   }
   const prefix = o.prefix ?? ETCD_DEFAULTS.prefix;
   if (typeof prefix !== 'string' || !/^\/\S*[^/\s]$/.test(prefix)) throw invalid('prefix', `must start with "/" and not end with one, got ${JSON.stringify(prefix)}`);

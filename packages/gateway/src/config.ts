@@ -37,7 +37,7 @@ const instanceSchema = z.strictObject({
 
 const etcdSchema = z.strictObject({
   /** etcd client URLs (`http://host:port`), at least one. */
-  endpoints: z.array(z.string().regex(/^https?:\/\/[^/\s]+:\d+\/?$/, 'must be http://host:port')).min(1),
+  endpoints: z.array(z.string().regex(/^http:\/\/[^/\s]+:\d+\/?$/, 'must be http://host:port')).min(1),
   /** Registry key prefix (Kratos: /microservices): keys are {prefix}/{name}/{id}. */
   prefix: z.string().regex(/^\/\S*[^/\s]$/, 'must start with "/" and not end with one').default(ETCD_DEFAULTS.prefix),
   /** TTL of this gateway's registration lease (s); etcd's minimum is 2. */
