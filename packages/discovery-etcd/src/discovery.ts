@@ -15,7 +15,7 @@ import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { decodeServiceInstance, instanceOf, registryNamePrefix, sameInstances, type Instance } from '@janus/protocol';
 import type { EtcdOptions } from './options.js';
 import { describe } from './registration.js';
-import { Backoff, type Log, type Timers } from './timers.js';
+import { Backoff, holdingProcess, type Log, type Timers } from './timers.js';
 
 interface NameState {
   readonly name: string;
@@ -77,10 +77,13 @@ export class EtcdDiscovery {
     return this.states.get(name)?.list ?? [];
   }
 
-  /** Resolves once every name has been listed once (it may never, while etcd is unreachable). */
+  /**
+   * Resolves once every name has been listed once (it may never, while etcd is
+   * unreachable), or at close(); the process stays alive while a caller waits.
+   */
   ready(): Promise<void> {
     if (this.allListed()) return Promise.resolve();
-    return new Promise((resolve) => this.readyWaiters.push(resolve));
+    return holdingProcess(new Promise((resolve) => this.readyWaiters.push(resolve)));
   }
 
   /** Calls `fn(name)` after each change of a name's list; returns the unsubscribe function. */
@@ -195,5 +198,7 @@ export class EtcdDiscovery {
       this.dropWatch(s);
     }
     this.listeners.clear();
+    // Nobody waits on a closed discovery (its cached lists stay readable).
+    for (const w of this.readyWaiters.splice(0)) w();
   }
 }

@@ -16,7 +16,7 @@
 import { EtcdLeaseInvalidError, type Etcd3, type Lease } from 'etcd3';
 import { encodeServiceInstance, registryKey, type ServiceInstance } from '@janus/protocol';
 import type { EtcdOptions } from './options.js';
-import { Backoff, type Log, type Timers } from './timers.js';
+import { Backoff, holdingProcess, type Log, type Timers } from './timers.js';
 
 /** What a registration reports (for logs and tests). */
 export type RegistrationEvent = 'registered' | 'lost' | 'closed';
@@ -66,11 +66,12 @@ export class EtcdRegistration {
   }
 
   /**
-   * Resolves at the first successful registration; rejects (JanusError-free plain Error)
-   * only when close() comes first. Registration keeps retrying until then.
+   * Resolves at the first successful registration; rejects (a plain Error) only when
+   * close() comes first. Registration keeps retrying until then, and the process stays
+   * alive while a caller waits.
    */
   ready(): Promise<void> {
-    return this.readyPromise;
+    return this.stateNow === 'unregistered' && this.grants === 0 ? holdingProcess(this.readyPromise) : this.readyPromise;
   }
 
   /** Calls `fn` on each 'registered' (first time and after every re-creation), 'lost' and 'closed'. */

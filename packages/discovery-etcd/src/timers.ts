@@ -58,3 +58,15 @@ export interface Log {
 
 /** A logger that drops everything. */
 export const silentLog: Log = { info() {}, warn() {} };
+
+/**
+ * `p`, holding the process open until it settles: the adapters' timers are unref'd, so a
+ * caller awaiting a first registration or listing with nothing else alive (no listener yet)
+ * would otherwise see the process end while etcd is unreachable.
+ */
+export function holdingProcess<T>(p: Promise<T>): Promise<T> {
+  const hold = setInterval(() => {}, 60_000);
+  const release = (): void => clearInterval(hold);
+  p.then(release, release);
+  return p;
+}

@@ -90,7 +90,11 @@ async function openEtcd(cfg: GatewayConfig, names: readonly string[], clock: Clo
 async function untilReady(discovery: Discovery, ms: number, clock: Clock, log: Logger): Promise<void> {
   let timer: ReturnType<Clock['setTimeout']> | undefined;
   const timedOut = new Promise<boolean>((resolve) => (timer = clock.setTimeout(() => resolve(true), ms)));
+  // Clock timers and the adapters' retry timers do not hold the process open, and nothing
+  // listens yet: without this a start with etcd unreachable would end the process.
+  const hold = setInterval(() => {}, 60_000);
   const late = await Promise.race([discovery.ready().then(() => false), timedOut]);
+  clearInterval(hold);
   clock.clearTimeout(timer!);
   if (late) log.warn({ waitedMs: ms }, 'discovery has not listed every service yet; starting anyway, it keeps trying');
 }
