@@ -5,30 +5,19 @@
  * isolation.
  */
 import { strict as assert } from 'node:assert';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { GATE_DISCOVERY_NAME, SCServerLogout_Code } from '@janus/protocol';
 import { MemoryRouteTable, routeKey } from '../src/index.js';
 import { until } from './support/discovery-contract.js';
 import { spawnRegisteredBackend, startRegisteredBackend, type RegisterAs } from './support/etcd-backend.js';
-import { EtcdServer } from './support/etcd-server.js';
+import { etcdPerFile } from './support/etcd-server.js';
 import { RawClient } from './support/raw-client.js';
 import { loggedIn, str, text } from './support/session.js';
 import { startStack, type Stack } from './support/stack.js';
 
 const PLAYER = 'roma.player.service';
-let etcd: EtcdServer;
-let raw: Etcd3;
-let prefixes = 0;
-
-before(async () => {
-  etcd = await EtcdServer.start();
-  raw = new Etcd3({ hosts: etcd.endpoint });
-});
-after(async () => {
-  raw.close();
-  await etcd.stop();
-});
+const etcd = etcdPerFile();
 
 /** A gateway on etcd under a prefix of its own, with a route table the test can read. */
 async function etcdStack(prefix: string, extra: Record<string, unknown> = {}): Promise<{ stack: Stack; routes: MemoryRouteTable }> {
@@ -36,12 +25,12 @@ async function etcdStack(prefix: string, extra: Record<string, unknown> = {}): P
   const stack = await startStack({
     noBackend: true,
     routeTable: routes,
-    config: { discovery: { etcd: { endpoints: [etcd.endpoint], prefix, leaseTtlS: 2, backoffMinMs: 50, backoffMaxMs: 500, dialTimeoutMs: 500, requestTimeoutMs: 1000, ...extra } } },
+    config: { discovery: { etcd: { endpoints: [etcd.server.endpoint], prefix, leaseTtlS: 2, backoffMinMs: 50, backoffMaxMs: 500, dialTimeoutMs: 500, requestTimeoutMs: 1000, ...extra } } },
   });
   return { stack, routes };
 }
 
-const as = (prefix: string, id: string, color = '', leaseTtlS = 15): RegisterAs => ({ endpoint: etcd.endpoint, prefix, name: PLAYER, id, color, leaseTtlS });
+const as = (prefix: string, id: string, color = '', leaseTtlS = 15): RegisterAs => ({ endpoint: etcd.server.endpoint, prefix, name: PLAYER, id, color, leaseTtlS });
 
 /** Sends a Player Echo and checks the reply. */
 async function echo(c: RawClient, s: string): Promise<void> {
@@ -52,12 +41,12 @@ async function echo(c: RawClient, s: string): Promise<void> {
 
 describe('gateway on etcd', { timeout: 60_000 }, () => {
   it('registers itself as janus.gate.interface with its gRPC endpoint, and deregisters on close', async () => {
-    const prefix = `/e2e-${++prefixes}`;
+    const prefix = etcd.prefix('e2e');
     const { stack } = await etcdStack(prefix);
     const key = `${prefix}/${GATE_DISCOVERY_NAME}/${stack.gw.config.gateway.id}`;
     let stopped = false;
     try {
-      const probe = new Etcd3({ hosts: etcd.endpoint });
+      const probe = new Etcd3({ hosts: etcd.server.endpoint });
       const seen = await (async () => {
         const w = await probe.watch().key(key).create();
         const put = new Promise<string>((resolve) => w.on('put', (kv) => resolve(kv.value.toString())));
@@ -70,14 +59,14 @@ describe('gateway on etcd', { timeout: 60_000 }, () => {
       assert.deepEqual(JSON.parse(seen), { id: 'janus-1', name: GATE_DISCOVERY_NAME, version: '', metadata: {}, endpoints: ['grpc://127.0.0.1:19100'] });
       await stack.stop();
       stopped = true;
-      assert.equal(await raw.get(key).string(), null, 'gone at once, not after the lease TTL');
+      assert.equal(await etcd.raw.get(key).string(), null, 'gone at once, not after the lease TTL');
     } finally {
       if (!stopped) await stack.stop();
     }
   });
 
   it('a killed backend: its lease expires, it leaves discovery, and new logins (and its old users) route to the survivor', async () => {
-    const prefix = `/e2e-${++prefixes}`;
+    const prefix = etcd.prefix('e2e');
     const survivor = await startRegisteredBackend(as(prefix, 'survivor'));
     const doomed = await spawnRegisteredBackend(as(prefix, 'doomed', '', 2));
     const { stack, routes } = await etcdStack(prefix);
@@ -122,7 +111,7 @@ describe('gateway on etcd', { timeout: 60_000 }, () => {
   });
 
   it('etcd killed and restarted: open sessions keep working, logins route on the cached list, and the gateway recovers by itself', async () => {
-    const prefix = `/e2e-${++prefixes}`;
+    const prefix = etcd.prefix('e2e');
     const first = await startRegisteredBackend(as(prefix, 'first'));
     const { stack, routes } = await etcdStack(prefix);
     const clients: RawClient[] = [];
@@ -134,19 +123,19 @@ describe('gateway on etcd', { timeout: 60_000 }, () => {
       let dropped = false;
       void open.ending.then(() => (dropped = true));
 
-      await etcd.kill();
+      await etcd.server.kill();
       await echo(open, 'etcd is down');
       const during = await loggedIn(stack, 'ws', 302);
       clients.push(during);
       assert.equal(await routes.get(routeKey(PLAYER, '', 302n)), first.address, 'routed on the cached instance list');
       await echo(during, 'logged in while etcd was down');
 
-      await etcd.restart();
+      await etcd.server.restart();
       // Recovered: a backend registered after the restart is discovered without touching the gateway.
       second = await startRegisteredBackend(as(prefix, 'second'));
       await until(stack.gw.discovery, PLAYER, (l) => l.map((i) => i.id).join() === 'first,second');
       const gateKey = `${prefix}/${GATE_DISCOVERY_NAME}/${stack.gw.config.gateway.id}`;
-      assert.notEqual(await raw.get(gateKey).string(), null, 'the gateway is still registered');
+      assert.notEqual(await etcd.raw.get(gateKey).string(), null, 'the gateway is still registered');
       await echo(open, 'etcd is back');
       await echo(during, 'etcd is back');
       assert.equal(dropped, false, 'no open session was dropped');
@@ -159,7 +148,7 @@ describe('gateway on etcd', { timeout: 60_000 }, () => {
   });
 
   it('color isolation: a blue client only ever reaches the blue instance, green the green one, and a color with no instance is refused', async () => {
-    const prefix = `/e2e-${++prefixes}`;
+    const prefix = etcd.prefix('e2e');
     const blue = await startRegisteredBackend(as(prefix, 'blue-1', 'blue'));
     const green = await startRegisteredBackend(as(prefix, 'green-1', 'green'));
     const { stack, routes } = await etcdStack(prefix);

@@ -9,6 +9,8 @@
  * sees the pipe close and SIGKILLs etcd, so no etcd outlives its test run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { after, before } from 'node:test';
+import { Etcd3 } from 'etcd3';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -157,4 +159,40 @@ export class EtcdServer {
     await this.end('SIGTERM');
     rmSync(this.dataDir, { recursive: true, force: true });
   }
+}
+
+/** One etcd for a test file; see {@link etcdPerFile}. */
+export interface EtcdFixture {
+  /** The server (set once before() ran). */
+  readonly server: EtcdServer;
+  /** A plain etcd3 client on it, for the test's own reads and writes. */
+  readonly raw: Etcd3;
+  /** A key prefix no other test of the file uses, e.g. `/e2e-3`. */
+  prefix(tag: string): string;
+}
+
+/** Starts one etcd in the file's before() and stops it (and the raw client) in its after(). */
+export function etcdPerFile(): EtcdFixture {
+  let server: EtcdServer | null = null;
+  let raw: Etcd3 | null = null;
+  let n = 0;
+  before(async () => {
+    server = await EtcdServer.start();
+    raw = new Etcd3({ hosts: server.endpoint });
+  });
+  after(async () => {
+    raw?.close();
+    await server?.stop();
+  });
+  return {
+    get server() {
+      if (!server) throw new Error('etcd is not started yet (use it inside a test)');
+      return server;
+    },
+    get raw() {
+      if (!raw) throw new Error('etcd is not started yet (use it inside a test)');
+      return raw;
+    },
+    prefix: (tag) => `/${tag}-${++n}`,
+  };
 }
