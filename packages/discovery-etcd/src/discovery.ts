@@ -105,11 +105,13 @@ export class EtcdDiscovery {
       res = await this.client.getAll().prefix(s.prefix).exec();
     } catch (err) {
       if (gen !== s.generation || this.closed) return;
-      this.log.warn({ name: s.name, err: describe(err) }, 'etcd list failed; serving the cached instances, retrying');
+      // One warning per outage, not one per retry.
+      if (s.backoff.streak === 0) this.log.warn({ name: s.name, err: describe(err) }, 'etcd list failed; serving the cached instances, retrying');
       this.retry(s);
       return;
     }
     if (gen !== s.generation || this.closed) return;
+    if (s.backoff.streak > 0) this.log.info({ name: s.name, failures: s.backoff.streak }, 'etcd listed again');
     this.listings++;
     const byKey = new Map<string, Instance>();
     for (const kv of res.kvs) {
@@ -145,7 +147,7 @@ export class EtcdDiscovery {
     });
     const restart = (why: string) => (err: unknown) => {
       if (!current()) return;
-      this.log.warn({ name: s.name, err: describe(err) }, `etcd watch ${why}; serving the cached instances, listing again`);
+      if (s.backoff.streak === 0) this.log.warn({ name: s.name, err: describe(err) }, `etcd watch ${why}; serving the cached instances, listing again`);
       this.retry(s);
     };
     w.on('disconnected', restart('lost'));

@@ -116,7 +116,7 @@ export class EtcdRegistration {
         void lease.revoke(this.deadline()).catch(() => {});
         return;
       }
-      this.log.warn({ key: this.key, err: describe(err) }, 'etcd registration failed; retrying');
+      if (this.backoff.streak === 0) this.log.warn({ key: this.key, err: describe(err) }, 'etcd registration failed; retrying');
       this.schedule(this.backoff.next());
       return;
     }

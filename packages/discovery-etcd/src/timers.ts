@@ -48,6 +48,11 @@ export class Backoff {
   reset(): void {
     this.failures = 0;
   }
+
+  /** Failures since the last reset (0: the last try worked, or none was made). */
+  get streak(): number {
+    return this.failures;
+  }
 }
 
 /** The minimal logger the adapters write to (pino's Logger fits it). */
