@@ -110,6 +110,65 @@ describe('gateway on etcd', { timeout: 60_000 }, () => {
     }
   });
 
+  it('weights from metadata.weight: logins spread 3:1 over instances of weight 300 and 100', async () => {
+    const prefix = etcd.prefix('e2e');
+    const heavy = await startRegisteredBackend({ ...as(prefix, 'heavy'), weight: 300 });
+    const light = await startRegisteredBackend(as(prefix, 'light'));
+    const { stack, routes } = await etcdStack(prefix);
+    const clients: RawClient[] = [];
+    try {
+      await until(stack.gw.discovery, PLAYER, (l) => l.length === 2);
+      assert.deepEqual(stack.gw.discovery.instances(PLAYER).map((i) => [i.id, i.weight]), [['heavy', 300], ['light', 100]]);
+      const counts = new Map<string, number>();
+      for (let uid = 501; uid <= 508; uid++) {
+        clients.push(await loggedIn(stack, 'tcp', uid));
+        const a = (await routes.get(routeKey(PLAYER, '', BigInt(uid))))!;
+        counts.set(a, (counts.get(a) ?? 0) + 1);
+      }
+      assert.deepEqual([counts.get(heavy.address), counts.get(light.address)], [6, 2]);
+    } finally {
+      for (const c of clients) c.close();
+      await stack.stop();
+      await heavy.stop();
+      await light.stop();
+    }
+  });
+
+  it('a deregistered instance gets no new routes, while its open sessions run on until it ends them', async () => {
+    const prefix = etcd.prefix('e2e');
+    const leaving = await startRegisteredBackend(as(prefix, 'leaving'));
+    const staying = await startRegisteredBackend(as(prefix, 'staying'));
+    const { stack, routes } = await etcdStack(prefix);
+    const clients: RawClient[] = [];
+    try {
+      await until(stack.gw.discovery, PLAYER, (l) => l.length === 2);
+      let onLeaving: RawClient | null = null;
+      for (const uid of [601, 602]) {
+        const c = await loggedIn(stack, 'tcp', uid);
+        clients.push(c);
+        if ((await routes.get(routeKey(PLAYER, '', BigInt(uid)))) === leaving.address) onLeaving = c;
+      }
+      assert.ok(onLeaving, 'one of two logins went to each instance');
+      await leaving.reg.close();
+      await until(stack.gw.discovery, PLAYER, (l) => l.length === 1 && l[0]!.id === 'staying');
+      await echo(onLeaving, 'draining');
+      for (const uid of [603, 604, 605]) {
+        clients.push(await loggedIn(stack, 'ws', uid));
+        assert.equal(await routes.get(routeKey(PLAYER, '', BigInt(uid))), staying.address, `uid ${uid}`);
+      }
+      assert.equal(leaving.backend.streamCount, 1, 'only the session it already had');
+      await echo(onLeaving, 'still draining');
+      // The instance ends its streams: that session ends like any whose player backend went away.
+      await leaving.backend.close();
+      assert.equal(await onLeaving.expectLogout(), SCServerLogout_Code.Waiting);
+    } finally {
+      for (const c of clients) c.close();
+      await stack.stop();
+      await leaving.stop();
+      await staying.stop();
+    }
+  });
+
   it('etcd killed and restarted: open sessions keep working, logins route on the cached list, and the gateway recovers by itself', async () => {
     const prefix = etcd.prefix('e2e');
     const first = await startRegisteredBackend(as(prefix, 'first'));

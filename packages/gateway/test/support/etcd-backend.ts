@@ -19,6 +19,8 @@ export interface RegisterAs {
   id: string;
   color: string;
   leaseTtlS: number;
+  /** metadata.weight; default 100. */
+  weight?: number;
 }
 
 /** A demo backend in this process, registered (ready) in etcd. */
@@ -34,7 +36,7 @@ export interface RegisteredBackend {
 export async function startRegisteredBackend(o: RegisterAs): Promise<RegisteredBackend> {
   const backend = await startDemoBackend({ host: '127.0.0.1', port: 0 });
   const address = `127.0.0.1:${backend.port}`;
-  const reg = await registerService({ etcd: { endpoints: [o.endpoint], prefix: o.prefix, leaseTtlS: o.leaseTtlS }, name: o.name, id: o.id, endpoints: [`grpc://${address}`], color: o.color });
+  const reg = await registerService({ etcd: { endpoints: [o.endpoint], prefix: o.prefix, leaseTtlS: o.leaseTtlS }, name: o.name, id: o.id, endpoints: [`grpc://${address}`], color: o.color, ...(o.weight ? { weight: o.weight } : {}) });
   await reg.ready();
   return {
     backend,
