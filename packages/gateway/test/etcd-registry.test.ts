@@ -5,7 +5,6 @@
  * killed and restarted.
  */
 import { strict as assert } from 'node:assert';
-import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { ErrorCode, isJanusError } from '@janus/protocol';
@@ -27,18 +26,6 @@ const next = (r: EtcdRegistration, e: 'registered' | 'lost'): Promise<void> =>
       }
     });
   });
-
-/** Resolves once `key` is absent (now or at its deletion). */
-async function deleted(key: string): Promise<void> {
-  const w = await etcd.raw.watch().key(key).create();
-  try {
-    const gone = once(w, 'delete');
-    if ((await etcd.raw.get(key).string()) === null) return;
-    await gone;
-  } finally {
-    await w.cancel();
-  }
-}
 
 describe('etcd registration', { timeout: 30_000 }, () => {
   it('writes the Kratos ServiceInstance at {prefix}/{name}/{id}, metadata as strings, and revokes it on close', async () => {
@@ -74,7 +61,7 @@ describe('etcd registration', { timeout: 30_000 }, () => {
       const lost = next(reg, 'lost');
       const again = next(reg, 'registered');
       await etcd.raw.leaseClient.leaseRevoke({ ID: first });
-      await deleted(reg.key);
+      await etcd.gone(reg.key);
       // The next keepalive (TTL/3 later) hears the lease is gone and registers again at once.
       await lost;
       await again;

@@ -6,12 +6,12 @@
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
-import { Etcd3 } from 'etcd3';
 import { GATE_DISCOVERY_NAME, SCServerLogout_Code } from '@janus/protocol';
 import { MemoryRouteTable, routeKey } from '../src/index.js';
 import { until } from './support/discovery-contract.js';
 import { spawnRegisteredBackend, startRegisteredBackend, type RegisterAs } from './support/etcd-backend.js';
 import { etcdPerFile } from './support/etcd-server.js';
+import { BlackholeProxy } from './support/blackhole-proxy.js';
 import { RawClient } from './support/raw-client.js';
 import { loggedIn, str, text } from './support/session.js';
 import { startStack, type Stack } from './support/stack.js';
@@ -46,16 +46,7 @@ describe('gateway on etcd', { timeout: 60_000 }, () => {
     const key = `${prefix}/${GATE_DISCOVERY_NAME}/${stack.gw.config.gateway.id}`;
     let stopped = false;
     try {
-      const probe = new Etcd3({ hosts: etcd.server.endpoint });
-      const seen = await (async () => {
-        const w = await probe.watch().key(key).create();
-        const put = new Promise<string>((resolve) => w.on('put', (kv) => resolve(kv.value.toString())));
-        const now = await probe.get(key).string();
-        const v = now ?? (await put);
-        await w.cancel();
-        probe.close();
-        return v;
-      })();
+      const seen = await etcd.present(key);
       assert.deepEqual(JSON.parse(seen), { id: 'janus-1', name: GATE_DISCOVERY_NAME, version: '', metadata: {}, endpoints: ['grpc://127.0.0.1:19100'] });
       await stack.stop();
       stopped = true;
@@ -203,6 +194,43 @@ describe('gateway on etcd', { timeout: 60_000 }, () => {
       await stack.stop();
       await second?.stop();
       await first.stop();
+    }
+  });
+
+  it('etcd that vanished without a reset (packets dropped): logins go on on the cached list and shutdown does not hang; the key then expires', async () => {
+    const prefix = etcd.prefix('e2e');
+    const backend = await startRegisteredBackend(as(prefix, 'only'));
+    const proxy = await BlackholeProxy.start(Number(new URL(etcd.server.endpoint).port));
+    const routes = new MemoryRouteTable();
+    const stack = await startStack({
+      noBackend: true,
+      routeTable: routes,
+      config: { discovery: { etcd: { endpoints: [`http://127.0.0.1:${proxy.port}`], prefix, leaseTtlS: 2, requestTimeoutMs: 500, dialTimeoutMs: 500, backoffMinMs: 50, backoffMaxMs: 200 } } },
+    });
+    const clients: RawClient[] = [];
+    let stopped = false;
+    try {
+      await until(stack.gw.discovery, PLAYER, (l) => l.length === 1);
+      const gateKey = `${prefix}/${GATE_DISCOVERY_NAME}/${stack.gw.config.gateway.id}`;
+      await etcd.present(gateKey);
+      proxy.freeze();
+      for (const uid of [701, 702]) {
+        const c = await loggedIn(stack, 'tcp', uid);
+        clients.push(c);
+        await echo(c, 'etcd is unreachable');
+        assert.equal(await routes.get(routeKey(PLAYER, '', BigInt(uid))), backend.address);
+      }
+      for (const c of clients) c.close();
+      // The lease revoke cannot get through: close() gives up after requestTimeoutMs.
+      await stack.stop();
+      stopped = true;
+      assert.ok(proxy.dropped > 0, 'the gateway did try to reach etcd');
+      await etcd.gone(gateKey);
+    } finally {
+      for (const c of clients) c.close();
+      if (!stopped) await stack.stop();
+      proxy.close();
+      await backend.stop();
     }
   });
 

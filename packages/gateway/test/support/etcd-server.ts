@@ -169,6 +169,21 @@ export interface EtcdFixture {
   readonly raw: Etcd3;
   /** A key prefix no other test of the file uses, e.g. `/e2e-3`. */
   prefix(tag: string): string;
+  /** The value at `key` once it exists (now, or at its put). */
+  present(key: string): Promise<string>;
+  /** Resolves once `key` is absent (now, or at its deletion). */
+  gone(key: string): Promise<void>;
+}
+
+/** Resolves with `now()` when it is not undefined, else at the watch's first `event` on `key`. */
+async function watchFor<T>(raw: Etcd3, key: string, event: 'put' | 'delete', now: () => Promise<T | undefined>, fromEvent: (v: string) => T): Promise<T> {
+  const w = await raw.watch().key(key).create();
+  try {
+    const seen = new Promise<T>((resolve) => w.once(event, (kv: { value: Buffer }) => resolve(fromEvent(kv.value.toString()))));
+    return (await now()) ?? (await seen);
+  } finally {
+    await w.cancel();
+  }
 }
 
 /** Starts one etcd in the file's before() and stops it (and the raw client) in its after(). */
@@ -194,5 +209,13 @@ export function etcdPerFile(): EtcdFixture {
       return raw;
     },
     prefix: (tag) => `/${tag}-${++n}`,
+    present(key) {
+      const r = this.raw;
+      return watchFor(r, key, 'put', async () => (await r.get(key).string()) ?? undefined, (v) => v);
+    },
+    async gone(key) {
+      const r = this.raw;
+      await watchFor(r, key, 'delete', async () => ((await r.get(key).string()) === null ? true : undefined), () => true);
+    },
   };
 }
