@@ -60,9 +60,10 @@ export interface Gateway {
   /** Where backend instances come from (static lists or etcd). */
   readonly discovery: Discovery;
   /**
-   * Graceful shutdown (PROTOCOL.md 8): stop accepting, ServerLogout Waiting to every client,
-   * half-close the tunnels, wait for the sockets to close (at most timeouts.shutdownMs),
-   * then destroy what is left. Idempotent.
+   * Graceful shutdown (PROTOCOL.md 8): leave etcd (lease revoked, at most
+   * discovery.etcd.requestTimeoutMs, alongside the rest), stop accepting, ServerLogout
+   * Waiting to every client, half-close the tunnels, wait for the sockets to close (at most
+   * timeouts.shutdownMs), then destroy what is left. Idempotent.
    */
   close(): Promise<void>;
 }
@@ -256,8 +257,9 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     close() {
       closing ??= (async () => {
         shuttingDown = true;
-        // Out of the registry first, so nothing new is sent this way while sessions drain.
-        await registration?.close();
+        // Out of the registry first, so nothing new is sent this way while sessions drain;
+        // the revoke (at most requestTimeoutMs) runs alongside the drain.
+        const deregistered = registration?.close();
         tcpServer.close();
         httpServer.close();
         const done = new Promise<void>((resolve) => {
@@ -274,6 +276,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         httpServer.closeAllConnections();
         channels.close();
         await routes.close();
+        await deregistered;
         await discovery.close();
         await etcd?.registry.close();
         await ownPool?.close();
