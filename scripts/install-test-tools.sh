@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs and a fresh Debian machine lacks:
-# chromium (packages/protocol/test/browser.test.ts), etcd-server (the etcd tests start their
-# own etcd: packages/gateway/test/support/etcd-server.ts). Idempotent; runs before
-# `npm test` (the pretest script) and in .ci/run.
+# chromium (packages/protocol/test/browser.test.ts), openssl (self-signed certificates of
+# the wss tests, packages/gateway/test/support/tls-cert.ts) and etcd-server (the etcd tests
+# start their own etcd: packages/gateway/test/support/etcd-server.ts). Idempotent; runs
+# before `npm test` (the pretest script) and in .ci/run.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""

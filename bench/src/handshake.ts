@@ -5,7 +5,10 @@
  *     [--concurrency 100] [--echo 100] [--storm 1000] [--storm-rounds 1] [--window 5] [--warmup 2] [--skip-storm]
  *     [--cpu-prof DIR] [--verbose]
  *
- * Per mode (pool: the gateway's crypto pool with its default or --threads size; inline: the
+ * First the floor: a bare TCP server child (tcp-floor-proc.ts) that only accepts, reads
+ * and writes the four frames of a login and closes; its CPU per session is what any
+ * gateway's session costs before crypto, protobuf and the tunnel.
+ * Then per mode (pool: the gateway's crypto pool with its default or --threads size; inline: the
  * same code with 0 threads, i.e. the handshake crypto on the event loop), against a fresh
  * gateway child process and the demo backend in another:
  *   1. the server-side handshake primitives timed in the gateway process (node:crypto);
@@ -17,6 +20,7 @@
  *      clients at once (full login each) and closes them, `--storm-rounds` times.
  * Prints a table per mode and one JSON line (the last line of stdout).
  */
+import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { JanusClient } from '@janus/client';
 import { BenchChild } from './child.js';
@@ -25,7 +29,8 @@ import type { LatencySummary } from './histogram.js';
 import { makeBenchKeys, type BenchKeys } from './keys.js';
 import type { LoopDelay, PrimitiveCosts, ThreadCpu } from './session-ipc.js';
 import { coresBetween, cpuUsBetween, eluBetween, intOption, machineLine, parseOptions, startBackend, startSessionGateway } from './session-bench.js';
-import { STORM_ENV, type StormSpec, type StormStats } from './session-ipc.js';
+import { FLOOR_FRAMES, STORM_ENV, type StormSpec, type StormStats } from './session-ipc.js';
+import { GATEWAY_NODE_FLAGS } from './run.js';
 
 const USAGE =
   'usage: npm run bench:handshake -- [--modes pool,inline] [--threads N] [--sessions 2000] [--concurrency 100] [--echo 100] [--storm 1000] [--storm-rounds 1] [--window 5] [--warmup 2] [--skip-storm] [--cpu-prof DIR] [--verbose]';
@@ -146,6 +151,92 @@ async function echoWindow(gateway: BenchChild, counters: LoadCounters, during: (
     gatewayEventLoop: eluBetween(g0, g1),
     loopDelay,
   };
+}
+
+/** What the bare TCP floor measured (tcp-floor-proc.ts). */
+interface FloorResult {
+  sessions: number;
+  sessionsPerSec: number;
+  /** Server CPU (us, every thread) per session opened: accept, two reads, two writes. */
+  serverCpuUsPerOpen: number;
+  /** Server CPU (us) per session closed: the client's FIN, the server's end and close. */
+  serverCpuUsPerClose: number;
+}
+
+/** Opens one bare TCP session against the floor server: the four frames of a login; resolves with the socket once the second answer is in. */
+function floorSession(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ port, host: '127.0.0.1', noDelay: true });
+    let seen = 0;
+    let step = 0;
+    s.on('connect', () => s.write(Buffer.alloc(FLOOR_FRAMES.clientHandshake)));
+    s.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      if (step === 0 && seen >= FLOOR_FRAMES.serverHandshake) {
+        step = 1;
+        s.write(Buffer.alloc(FLOOR_FRAMES.clientAuth));
+      } else if (step === 1 && seen >= FLOOR_FRAMES.serverHandshake + FLOOR_FRAMES.serverAuth) {
+        step = 2;
+        resolve(s);
+      }
+    });
+    s.on('error', reject);
+    s.on('close', () => reject(new Error('floor session closed before its login frames')));
+  });
+}
+
+/** Opens `n` floor sessions, `concurrency` at a time. */
+async function openFloorSessions(port: number, n: number, concurrency: number): Promise<Socket[]> {
+  const out: Socket[] = [];
+  const lane = async (): Promise<void> => {
+    while (out.length + pendingFloor.size < n) {
+      const p = floorSession(port);
+      pendingFloor.add(p);
+      try {
+        out.push(await p);
+      } finally {
+        pendingFloor.delete(p);
+      }
+    }
+  };
+  const pendingFloor = new Set<Promise<Socket>>();
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, lane));
+  return out;
+}
+
+/** Ends every socket and resolves when all have closed. */
+function closeFloorSessions(sockets: Socket[]): Promise<void> {
+  return Promise.all(sockets.map((s) => new Promise<void>((resolve) => {
+    s.removeAllListeners('close');
+    s.once('close', () => resolve());
+    s.end();
+  }))).then(() => undefined);
+}
+
+/**
+ * The floor under any gateway's cost per session: a server child that only accepts, reads
+ * and writes the four frames of a login and closes (tcp-floor-proc.ts). After a warm-up of
+ * 200, `o.sessions` sessions open `o.concurrency` at a time and stay open; then all close.
+ * The child's CPU per session over each phase.
+ */
+async function measureFloor(o: Options, log: (l: string) => void): Promise<FloorResult> {
+  const child = await BenchChild.start({ name: 'tcp floor', script: new URL('./tcp-floor-proc.js', import.meta.url), execArgv: [...GATEWAY_NODE_FLAGS], onLine: (l) => log(`[floor] ${l}`) });
+  try {
+    const port = child.ports.tcp!;
+    await closeFloorSessions(await openFloorSessions(port, Math.min(200, o.sessions), o.concurrency));
+    await sleep(0.2);
+    const u0 = await child.usage();
+    const t0 = performance.now();
+    const open = await openFloorSessions(port, o.sessions, o.concurrency);
+    const wall = (performance.now() - t0) / 1000;
+    const u1 = await child.usage();
+    await closeFloorSessions(open);
+    await sleep(0.5); // the server's side of the last closes
+    const u2 = await child.usage();
+    return { sessions: o.sessions, sessionsPerSec: o.sessions / wall, serverCpuUsPerOpen: cpuUsBetween(u0, u1) / o.sessions, serverCpuUsPerClose: cpuUsBetween(u1, u2) / o.sessions };
+  } finally {
+    await child.stop(15000);
+  }
 }
 
 async function runMode(mode: 'pool' | 'inline', o: Options, keys: BenchKeys, backendPort: number, log: (l: string) => void): Promise<ModeResult> {
@@ -290,14 +381,22 @@ async function main(): Promise<number> {
   const results: ModeResult[] = [];
   try {
     backend = await startBackend(log);
+    console.error('bench:handshake: bare TCP floor');
+    const floor = await measureFloor(opts, log);
+    console.log(
+      `bare TCP floor   ${f(floor.serverCpuUsPerOpen, 0)} us server CPU per session opened (accept, the four frames of a login; no crypto, protobuf or tunnel), ${f(floor.serverCpuUsPerClose, 0)} us per close; ${f(floor.sessionsPerSec, 0)} sessions/s`,
+    );
     for (const mode of opts.modes) {
       console.error(`bench:handshake: mode ${mode}`);
       const r = await runMode(mode, opts, keys, backend.ports.grpc!, log);
       for (const line of table(r, opts)) console.log(line);
+      console.log(
+        `  vs the floor   the target (1.3 x the primitives) leaves ${f(0.3 * r.primitives.sum, 0)} us for everything but the crypto; opening a bare TCP session alone costs ${f(floor.serverCpuUsPerOpen, 0)} us (this mode: ${f(r.gatewayCpuUsPerSession - r.primitives.sum, 0)} us beyond the primitives)`,
+      );
       results.push(r);
     }
     console.log(`  machine        ${machineLine()} (load gen, storm, gateway and backend share these cores)`);
-    console.log(JSON.stringify({ options: opts, machine: machineLine(), results }, (_k, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v)));
+    console.log(JSON.stringify({ options: opts, machine: machineLine(), floor, results }, (_k, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v)));
     return 0;
   } catch (err) {
     console.error(`bench:handshake: ${(err as Error).message}`);

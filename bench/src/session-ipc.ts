@@ -83,3 +83,11 @@ export interface StormStats {
   failed: Record<string, number>;
   firstFailure?: string;
 }
+
+/**
+ * Bytes on the wire of the four frames that open a Janus session of the bench (length
+ * prefix included; encrypted, the bench keys and tokens; counted through a TCP proxy at
+ * c1625eb), which the bare TCP floor of the handshake bench (tcp-floor-proc.ts) sends and
+ * awaits in the same order.
+ */
+export const FLOOR_FRAMES = { clientHandshake: 120, serverHandshake: 125, clientAuth: 87, serverAuth: 41 } as const;

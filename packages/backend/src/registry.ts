@@ -7,8 +7,7 @@
  * The etcd client (@janus/discovery-etcd, etcd3) is loaded on the first call only, so a
  * backend without etcd never loads it.
  */
-import { DEFAULT_INSTANCE_WEIGHT, ErrorCode, grpcAddress, JanusError } from '@janus/protocol';
-import type { EtcdOptionsInput } from '@janus/discovery-etcd/options';
+import { DEFAULT_INSTANCE_WEIGHT, ErrorCode, grpcAddress, JanusError, type EtcdOptionsInput } from '@janus/protocol';
 
 /** What {@link registerService} registers, and where. */
 export interface ServiceRegistrationOptions {
@@ -40,6 +39,22 @@ export interface ServiceRegistration {
   close(): Promise<void>;
 }
 
+/**
+ * The etcd adapter, an optional package of the backend SDK.
+ * @throws JanusError JANUS_ERR_CONFIG_INVALID naming it when it is not installed.
+ */
+async function loadAdapter(): Promise<typeof import('@janus/discovery-etcd')> {
+  try {
+    return await import('@janus/discovery-etcd');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ERR_MODULE_NOT_FOUND' && e.message.includes("'@janus/discovery-etcd'")) {
+      throw new JanusError(ErrorCode.ConfigInvalid, 'registerService needs @janus/discovery-etcd, which is not installed: npm install @janus/discovery-etcd', { package: '@janus/discovery-etcd' }, { cause: err });
+    }
+    throw err;
+  }
+}
+
 function invalid(key: string, why: string): JanusError {
   return new JanusError(ErrorCode.ConfigInvalid, `registerService ${key}: ${why}`, { key });
 }
@@ -63,7 +78,7 @@ export async function registerService(o: ServiceRegistrationOptions): Promise<Se
   if (!Array.isArray(o.endpoints) || grpcAddress(o.endpoints) === null) throw invalid('endpoints', 'needs a grpc://host:port endpoint');
   const weight = o.weight ?? DEFAULT_INSTANCE_WEIGHT;
   if (!Number.isInteger(weight) || weight < 1) throw invalid('weight', `must be an integer >= 1, got ${JSON.stringify(o.weight)}`);
-  const { EtcdRegistry } = await import('@janus/discovery-etcd');
+  const { EtcdRegistry } = await loadAdapter();
   const registry = new EtcdRegistry(o.etcd);
   const reg = registry.register({
     id: o.id,

@@ -10,7 +10,7 @@ export {
   type ServerErrorEvent,
 } from './client.js';
 export type { Session } from './link.js';
-export { CLIENT_DEFAULTS, MIN_FRAME_BYTES, type ClientOptions, type ReconnectOptions } from './options.js';
+export { CLIENT_DEFAULTS, MIN_FRAME_BYTES, type ClientOptions, type ClientTlsOptions, type ReconnectOptions } from './options.js';
 export { FINAL_LOGOUT_CODES, isFinalLogout, reconnectDelay } from './reconnect.js';
 export { WS_SUBPROTOCOL } from './ws.js';
 export { JanusError, ErrorCode, isJanusError, SCServerLogout_Code, SCHeartbeat_Code, type Packet, type CryptoBackend } from '@janus/protocol';

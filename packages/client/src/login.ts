@@ -26,7 +26,7 @@ export interface LoginOptions {
 
 function connectTransport(o: ResolvedOptions, signal: AbortSignal): Promise<Transport> {
   const common = { host: o.host, port: o.port, maxFrameBytes: o.maxFrameBytes, signal };
-  return o.transport === 'tcp' ? TcpTransport.connect(common) : WsTransport.connect({ ...common, path: o.path });
+  return o.transport === 'tcp' ? TcpTransport.connect(common) : WsTransport.connect({ ...common, path: o.path, tls: o.tls });
 }
 
 /**

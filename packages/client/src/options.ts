@@ -26,6 +26,19 @@ export interface ReconnectOptions {
   maxDelayMs: number;
 }
 
+/**
+ * TLS for `wss://` (Node): passed to node:tls through the `ws` package. A gateway serves
+ * `wss://` with `listen.ws.tls` or behind a TLS-terminating proxy.
+ */
+export interface ClientTlsOptions {
+  /** Certificates to trust instead of Node's default CAs (PEM), e.g. a private CA or a self-signed certificate. */
+  ca?: string | Buffer | (string | Buffer)[];
+  /** Default true: refuse a certificate that does not verify. false only for development. */
+  rejectUnauthorized?: boolean;
+  /** Name to check the certificate against (SNI) when `host` is an address, default `host`. */
+  servername?: string;
+}
+
 /** Options of {@link JanusClient.connect}. Times are milliseconds unless named otherwise. */
 export interface ClientOptions {
   /** `'tcp'` (length-prefixed frames) or `'ws'` (binary messages, subprotocol `janus.v1`). PROTOCOL.md 2. */
@@ -36,6 +49,8 @@ export interface ClientOptions {
   port: number;
   /** WebSocket path, default `'/ws'`. */
   path?: string;
+  /** WebSocket only: `true` or TLS options = `wss://`; default false = `ws://`. */
+  tls?: boolean | ClientTlsOptions;
   /** Opaque token from the account service, copied unchanged into CSAuth (PROTOCOL.md 6). */
   token: string;
   /** Default true; false = plaintext mode, for a gateway configured `encrypted: false` (PROTOCOL.md 7). */
@@ -79,6 +94,8 @@ export interface ResolvedOptions {
   readonly host: string;
   readonly port: number;
   readonly path: string;
+  /** null: plain `ws://` (or TCP). */
+  readonly tls: Readonly<ClientTlsOptions> | null;
   readonly token: string;
   readonly encrypted: boolean;
   /** null in plaintext mode. */
@@ -119,6 +136,7 @@ const KNOWN_KEYS = new Set([
   'host',
   'port',
   'path',
+  'tls',
   'token',
   'encrypted',
   'clientKeyPem',
@@ -168,6 +186,27 @@ function reconnectOptions(v: unknown): ReconnectOptions | null {
   return Object.freeze({ retries, minDelayMs, maxDelayMs });
 }
 
+function tlsOptions(v: unknown, transport: 'tcp' | 'ws'): ClientTlsOptions | null {
+  if (v === undefined || v === false) return null;
+  if (transport !== 'ws') throw bad('tls', "applies to transport 'ws' only (the gateway's TCP listener is not TLS)");
+  if (v === true) return Object.freeze({});
+  if (typeof v !== 'object' || v === null) throw bad('tls', 'must be a boolean or { ca?, rejectUnauthorized?, servername? }');
+  const r = v as Record<string, unknown>;
+  const out: ClientTlsOptions = {};
+  for (const k of Object.keys(r)) if (!['ca', 'rejectUnauthorized', 'servername'].includes(k)) throw bad(`tls.${k}`, 'unknown option');
+  if (r.ca !== undefined) {
+    const pem = (x: unknown): boolean => (typeof x === 'string' && x !== '') || Buffer.isBuffer(x);
+    if (!(pem(r.ca) || (Array.isArray(r.ca) && r.ca.length > 0 && r.ca.every(pem)))) throw bad('tls.ca', 'must be PEM text or bytes, or a non-empty list of them');
+    out.ca = r.ca as ClientTlsOptions['ca'];
+  }
+  if (r.rejectUnauthorized !== undefined) {
+    if (typeof r.rejectUnauthorized !== 'boolean') throw bad('tls.rejectUnauthorized', 'must be a boolean');
+    out.rejectUnauthorized = r.rejectUnauthorized;
+  }
+  if (r.servername !== undefined) out.servername = text('tls.servername', r.servername);
+  return Object.freeze(out);
+}
+
 /**
  * Validates options, applies the defaults and imports the keys.
  * @throws JanusError JANUS_ERR_CONFIG_INVALID naming the bad key (unknown keys included);
@@ -208,6 +247,7 @@ export async function resolveOptions(o: ClientOptions): Promise<ResolvedOptions>
     host: text('host', o.host),
     port: int('port', o.port, 1, 65535),
     path,
+    tls: tlsOptions(o.tls, o.transport),
     token: text('token', o.token),
     encrypted,
     clientKey,

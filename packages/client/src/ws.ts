@@ -4,8 +4,9 @@
  * own (PROTOCOL.md 8).
  */
 import { EventEmitter } from 'node:events';
-import { WebSocket, type RawData } from 'ws';
+import { WebSocket, type ClientOptions as WsClientOptions, type RawData } from 'ws';
 import { ErrorCode, JanusError, WS_SUBPROTOCOL } from '@janus/protocol';
+import type { ClientTlsOptions } from './options.js';
 import { CLOSE_GRACE_MS, type Transport, type TransportClose } from './transport.js';
 
 export { WS_SUBPROTOCOL };
@@ -23,14 +24,16 @@ export interface WsConnectOptions {
   path: string;
   /** Largest message accepted (bytes); larger ones close the connection with 1009. */
   maxFrameBytes: number;
+  /** `wss://` with these TLS options; null or absent: `ws://`. */
+  tls?: Readonly<ClientTlsOptions> | null;
   /** Aborting terminates the connection; the promise rejects with JANUS_ERR_CONNECTION_CLOSED. */
   signal?: AbortSignal;
 }
 
-/** `ws://host:port/path`, with brackets around an IPv6 literal. */
-export function wsUrl(host: string, port: number, path: string): string {
+/** `ws://host:port/path` (`wss://` when `secure`), with brackets around an IPv6 literal. */
+export function wsUrl(host: string, port: number, path: string, secure = false): string {
   const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return `ws://${h}:${port}${path}`;
+  return `${secure ? 'wss' : 'ws'}://${h}:${port}${path}`;
 }
 
 function toBytes(data: RawData): Uint8Array {
@@ -53,9 +56,11 @@ export class WsTransport extends EventEmitter implements Transport {
    */
   static connect(o: WsConnectOptions): Promise<WsTransport> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(wsUrl(o.host, o.port, o.path), WS_SUBPROTOCOL, {
+      const tls: WsClientOptions = o.tls ? { ...o.tls } : {};
+      const ws = new WebSocket(wsUrl(o.host, o.port, o.path, !!o.tls), WS_SUBPROTOCOL, {
         perMessageDeflate: false,
         maxPayload: o.maxFrameBytes,
+        ...tls,
       });
       const fail = (message: string, cause?: unknown): void => {
         o.signal?.removeEventListener('abort', onAbort);

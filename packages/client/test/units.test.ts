@@ -110,6 +110,25 @@ describe('resolveOptions', () => {
     await configError({ ...BASE, heartbeatIntervalMs: 0 }, 'heartbeatIntervalMs');
     await configError({ ...BASE, reconnect: { retries: 1, minDelayMs: 50, maxDelayMs: 10 } }, 'reconnect.maxDelayMs');
     await configError({ ...BASE, reconnect: { retries: 1, minDelayMs: 5, maxDelayMs: 10, jitter: true } }, 'reconnect.jitter');
+    await configError({ ...BASE, tls: true }, 'tls');
+    const ws: ClientOptions = { ...BASE, transport: 'ws' };
+    await configError({ ...ws, tls: 'yes' }, 'tls');
+    await configError({ ...ws, tls: { ca: 42 } }, 'tls.ca');
+    await configError({ ...ws, tls: { ca: [] } }, 'tls.ca');
+    await configError({ ...ws, tls: { rejectUnauthorized: 'no' } }, 'tls.rejectUnauthorized');
+    await configError({ ...ws, tls: { servername: '' } }, 'tls.servername');
+    await configError({ ...ws, tls: { cert: 'x' } }, 'tls.cert');
+  });
+
+  it('takes tls for wss:// (ws only): true, or ca / rejectUnauthorized / servername passed through', async () => {
+    assert.equal((await resolveOptions(BASE)).tls, null);
+    const ws: ClientOptions = { ...BASE, transport: 'ws' };
+    assert.equal((await resolveOptions({ ...ws, tls: false })).tls, null);
+    assert.deepEqual((await resolveOptions({ ...ws, tls: true })).tls, {});
+    const ca = '-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n';
+    const o = await resolveOptions({ ...ws, tls: { ca: [ca, Buffer.from(ca)], rejectUnauthorized: false, servername: 'gate.example.com' } });
+    assert.deepEqual(o.tls, { ca: [ca, Buffer.from(ca)], rejectUnauthorized: false, servername: 'gate.example.com' });
+    assert.ok(Object.isFrozen(o.tls));
   });
 
   it('refuses a PEM that does not load', async () => {
@@ -141,5 +160,10 @@ describe('wsUrl', () => {
     assert.equal(wsUrl('127.0.0.1', 17002, '/ws'), 'ws://127.0.0.1:17002/ws');
     assert.equal(wsUrl('::1', 17002, '/ws'), 'ws://[::1]:17002/ws');
     assert.equal(wsUrl('[::1]', 1, '/x'), 'ws://[::1]:1/x');
+  });
+
+  it('says wss:// when secure', () => {
+    assert.equal(wsUrl('gate.example.com', 443, '/ws', true), 'wss://gate.example.com:443/ws');
+    assert.equal(wsUrl('::1', 17002, '/ws', true), 'wss://[::1]:17002/ws');
   });
 });

@@ -8,7 +8,7 @@
  */
 import { Etcd3 } from 'etcd3';
 import { noop } from 'cockatiel';
-import type { EtcdOptions } from './options.js';
+import type { EtcdOptions } from '@janus/protocol';
 
 /** gRPC keepalive on the etcd connection (ms); etcd's default enforcement minimum is 5 s. */
 const KEEPALIVE_MS = 10_000;

@@ -13,7 +13,7 @@
  */
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import { decodeServiceInstance, instanceOf, registryNamePrefix, sameInstances, type Instance } from '@janus/protocol';
-import type { EtcdOptions } from './options.js';
+import type { EtcdOptions } from '@janus/protocol';
 import { describe } from './registration.js';
 import { Backoff, holdingProcess, type Log, type Timers } from './timers.js';
 

@@ -6,5 +6,5 @@
 export { EtcdRegistry, type EtcdRegistryHooks } from './registry.js';
 export { EtcdRegistration, type RegistrationEvent, type RegistrationState } from './registration.js';
 export { EtcdDiscovery, type DiscoveryListener } from './discovery.js';
-export { resolveEtcdOptions, ETCD_DEFAULTS, type EtcdOptions, type EtcdOptionsInput } from './options.js';
+export { resolveEtcdOptions, ETCD_DEFAULTS, type EtcdOptions, type EtcdOptionsInput } from '@janus/protocol';
 export { Backoff, nodeTimers, silentLog, type Timers, type Log } from './timers.js';

@@ -15,7 +15,7 @@
  */
 import { EtcdLeaseInvalidError, type Etcd3, type Lease } from 'etcd3';
 import { encodeServiceInstance, registryKey, type ServiceInstance } from '@janus/protocol';
-import type { EtcdOptions } from './options.js';
+import type { EtcdOptions } from '@janus/protocol';
 import { Backoff, holdingProcess, type Log, type Timers } from './timers.js';
 
 /** What a registration reports (for logs and tests). */

@@ -15,7 +15,7 @@ import type { Etcd3 } from 'etcd3';
 import type { ServiceInstance } from '@janus/protocol';
 import { createEtcdClient } from './client.js';
 import { EtcdDiscovery } from './discovery.js';
-import { resolveEtcdOptions, type EtcdOptions, type EtcdOptionsInput } from './options.js';
+import { resolveEtcdOptions, type EtcdOptions, type EtcdOptionsInput } from '@janus/protocol';
 import { EtcdRegistration } from './registration.js';
 import { nodeTimers, silentLog, type Log, type Timers } from './timers.js';
 

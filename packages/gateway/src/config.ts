@@ -14,10 +14,10 @@ import {
   MAX_FRAME_BYTES_CEILING,
   MIN_FRAME_BYTES_SETTING,
   MIN_IDLE_TIMEOUT_MS,
+  ETCD_DEFAULTS,
   TUNNEL_PATHS,
 } from '@janus/protocol';
-// The options entry of the etcd adapter: its defaults, without loading etcd3.
-import { ETCD_DEFAULTS } from '@janus/discovery-etcd/options';
+import { TrustedProxies } from './client-address.js';
 
 const port = z.number().int().min(0).max(65535);
 const listener = (defPort: number, defHost: string) =>
@@ -88,11 +88,28 @@ export const configSchema = z.strictObject({
     .prefault({}),
   listen: z
     .strictObject({
-      tcp: listener(17001, '0.0.0.0'),
+      tcp: z
+        .strictObject({
+          host: z.string().min(1).default('0.0.0.0'),
+          port: port.default(17001),
+          /** Expect a PROXY protocol v1/v2 header from every connection of a trusted proxy (listen.trustedProxies). */
+          proxyProtocol: z.boolean().default(false),
+        })
+        .prefault({}),
       ws: z
-        .strictObject({ host: z.string().min(1).default('0.0.0.0'), port: port.default(17002), path: z.string().startsWith('/').default('/ws') })
+        .strictObject({
+          host: z.string().min(1).default('0.0.0.0'),
+          port: port.default(17002),
+          path: z.string().startsWith('/').default('/ws'),
+          /** wss://: certificate chain and key PEM files (relative to the config file). Read at start. */
+          tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+          /** Take the client address from X-Forwarded-For of a trusted proxy's upgrade request. */
+          forwardedFor: z.boolean().default(false),
+        })
         .prefault({}),
       grpc: listener(19100, '127.0.0.1'),
+      /** Peers whose PROXY header / X-Forwarded-For is believed: IP addresses and CIDR ranges. */
+      trustedProxies: z.array(z.string().min(1)).default([]),
     })
     .prefault({}),
   /** false: plaintext sessions (development); client ports then default to 127.0.0.1. */
@@ -246,6 +263,13 @@ export function parseConfig(input: unknown): GatewayConfig {
     throw new JanusError(ErrorCode.ConfigInvalid, `config ${key}: ${issue.message}`, { key });
   }
   const cfg = r.data;
+  new TrustedProxies(cfg.listen.trustedProxies); // throws naming a bad entry
+  if ((cfg.listen.tcp.proxyProtocol || cfg.listen.ws.forwardedFor) && cfg.listen.trustedProxies.length === 0) {
+    const on = cfg.listen.tcp.proxyProtocol ? 'listen.tcp.proxyProtocol' : 'listen.ws.forwardedFor';
+    throw new JanusError(ErrorCode.ConfigInvalid, `config listen.trustedProxies: ${on} is on but no proxy is trusted (list the proxies' addresses)`, {
+      key: 'listen.trustedProxies',
+    });
+  }
   if (!cfg.services.player) throw new JanusError(ErrorCode.ConfigInvalid, 'config services: a "player" service is required', { key: 'services.player' });
   for (const [mod, m] of Object.entries(cfg.modules)) {
     if (mod === '1') throw new JanusError(ErrorCode.ConfigInvalid, 'config modules.1: module 1 (System) is the gateway\'s own', { key: 'modules.1' });
@@ -273,6 +297,8 @@ export function parseConfig(input: unknown): GatewayConfig {
 /**
  * Reads a YAML config file, applies environment overrides, resolves relative key paths
  * against the file's directory, and validates.
+ *
+ * Relative `listen.ws.tls` file paths are resolved the same way.
  *
  * Environment: `JANUS_KEYS_DIR` (keys.dir), `JANUS_TOKEN_KEYS` (comma-separated standard
  * base64 token keys, used instead of keys.tokenKeys files), `JANUS_LOG_LEVEL` (log.level).
@@ -304,6 +330,10 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   }
   if (Array.isArray(keys.tokenKeys)) keys.tokenKeys = keys.tokenKeys.map(abs);
   obj.keys = keys;
+  const ws = (obj.listen as { ws?: { tls?: Record<string, unknown> } } | undefined)?.ws;
+  if (ws?.tls && typeof ws.tls === 'object') {
+    ws.tls = Object.fromEntries(Object.entries(ws.tls).map(([k, p]) => [k, k === 'certFile' || k === 'keyFile' ? abs(p) : p]));
+  }
   if (env.JANUS_LOG_LEVEL) obj.log = { ...((obj.log as object | undefined) ?? {}), level: env.JANUS_LOG_LEVEL };
   return parseConfig(obj);
 }

@@ -2,13 +2,16 @@
  * The composition root: `createGateway(config)` builds every part from the validated
  * config (no global state), so tests run many gateways in one process.
  */
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { encodePacket, GATE_DISCOVERY_NAME, SCServerLogout_Code, serverLogoutPacket, WS_SUBPROTOCOL, type CryptoBackend } from '@janus/protocol';
+import { encodePacket, ErrorCode, GATE_DISCOVERY_NAME, SCServerLogout_Code, serverLogoutPacket, WS_SUBPROTOCOL, type CryptoBackend } from '@janus/protocol';
 import { CryptoPool } from '@janus/protocol/node';
 import { Balancer } from './balancer.js';
+import { importOptional } from './cli/optional.js';
+import { forwardedClientAddress, TrustedProxies } from './client-address.js';
 import { systemClock, type Clock } from './clock.js';
 import type { GatewayConfig } from './config.js';
 import { Connection, wsCodeForLogout, type ConnectionContext } from './connection/connection.js';
@@ -16,6 +19,8 @@ import { HandshakeAdmission } from './connection/limits.js';
 import { ZlibPool } from './connection/zlib-pool.js';
 import { onAddressesGone, StaticDiscovery, type Discovery } from './discovery.js';
 import { loadKeyRing, type KeyRing } from './keys.js';
+import { loadListenerTls } from './listener-tls.js';
+import { readProxyHeader } from './proxy-protocol.js';
 import { MemoryRouteTable, type RouteTable } from './route-table.js';
 import { Router } from './router.js';
 import { SessionRegistry } from './sessions.js';
@@ -74,12 +79,19 @@ export function gatewayEndpoints(cfg: GatewayConfig): string[] {
 }
 
 /**
- * Loads the etcd adapter (only now: a gateway without etcd never loads etcd3) and starts
- * watching `names`. docs/decisions/0016-etcd-discovery.md.
- * @throws JanusError JANUS_ERR_CONFIG_INVALID when the etcd options do not validate.
+ * Loads the etcd adapter (only now: a gateway without etcd never loads etcd3; it is an
+ * optional package) and starts watching `names`. docs/decisions/0016-etcd-discovery.md.
+ * @throws JanusError JANUS_ERR_CONFIG_INVALID when @janus/discovery-etcd is not installed
+ *   or the etcd options do not validate.
  */
 async function openEtcd(cfg: GatewayConfig, names: readonly string[], clock: Clock, log: Logger) {
-  const { EtcdRegistry } = await import('@janus/discovery-etcd');
+  const { EtcdRegistry } = await importOptional(
+    '@janus/discovery-etcd',
+    'discovery.etcd',
+    'npm install @janus/discovery-etcd beside the gateway',
+    () => import('@janus/discovery-etcd'),
+    ErrorCode.ConfigInvalid,
+  );
   const registry = new EtcdRegistry(cfg.discovery.etcd!, { timers: clock, log: log.child({ component: 'etcd' }) });
   return { registry, discovery: registry.discovery(names) };
 }
@@ -119,6 +131,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const log = opts.logger ?? pino({ level: cfg.log.level, base: { gateway: cfg.gateway.id } });
   const clock = opts.clock ?? systemClock;
   const keys = opts.keys ?? loadKeyRing(cfg);
+  const wsTls = cfg.listen.ws.tls ? loadListenerTls(cfg.listen.ws.tls) : null;
+  const trusted = new TrustedProxies(cfg.listen.trustedProxies);
   const ownPool = opts.handshakeCrypto ? null : new CryptoPool();
   const handshakeCrypto = opts.handshakeCrypto ?? ownPool!;
   const routes = opts.routeTable ?? new MemoryRouteTable(() => clock.now());
@@ -201,10 +215,40 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     conn.start();
   };
 
-  const tcpServer = createTcpServer({ noDelay: true }, (socket: Socket) => admit(new TcpTransport(socket, cfg.limits.maxFrameBytes, coalescer)));
-  const httpServer = createHttpServer((_req, res) => {
-    res.writeHead(426, { 'content-type': 'text/plain' }).end(`WebSocket only, at ${cfg.listen.ws.path}\n`);
+  /** Sockets of trusted proxies whose PROXY header is still being read (not yet admitted). */
+  const awaitingHeader = new Set<Socket>();
+  const tcpServer = createTcpServer({ noDelay: true }, (socket: Socket) => {
+    const peer = socket.remoteAddress ?? '';
+    if (!cfg.listen.tcp.proxyProtocol || !trusted.has(peer)) {
+      admit(new TcpTransport(socket, cfg.limits.maxFrameBytes, coalescer));
+      return;
+    }
+    // Admission waits for the header: the limits count the client's address, not the proxy's.
+    awaitingHeader.add(socket);
+    readProxyHeader(socket, cfg.timeouts.handshakeMs, clock).then(
+      (h) => {
+        awaitingHeader.delete(socket);
+        if (shuttingDown) socket.destroy();
+        else admit(new TcpTransport(socket, cfg.limits.maxFrameBytes, coalescer, h.source ?? peer));
+      },
+      (err: Error) => {
+        awaitingHeader.delete(socket);
+        log.debug({ err, remote: peer }, 'PROXY header refused');
+        socket.destroy();
+      },
+    );
   });
+  const upgradeOnly: RequestListener = (_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' }).end(`WebSocket only, at ${cfg.listen.ws.path}\n`);
+  };
+  // wss:// with listen.ws.tls; a TLS handshake gets the same bound as the Janus handshake.
+  const httpServer: HttpServer | HttpsServer = wsTls
+    ? createHttpsServer({ ...wsTls, handshakeTimeout: cfg.timeouts.handshakeMs }, upgradeOnly)
+    : createHttpServer(upgradeOnly);
+  const wsClientAddress = (req: IncomingMessage): string => {
+    const peer = req.socket.remoteAddress ?? '';
+    return cfg.listen.ws.forwardedFor ? forwardedClientAddress(peer, req.headers['x-forwarded-for'], trusted) : peer;
+  };
   const wss = new WebSocketServer({
     server: httpServer,
     path: cfg.listen.ws.path,
@@ -218,7 +262,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   tcpServer.on('error', onServerError);
   httpServer.on('error', onServerError);
   wss.on('error', onServerError);
-  wss.on('connection', (ws: WebSocket, req) => admit(new WsTransport(ws, req.socket.remoteAddress ?? '')));
+  wss.on('connection', (ws: WebSocket, req) => admit(new WsTransport(ws, wsClientAddress(req))));
 
   let tcpPort: number;
   let wsPort: number;
@@ -237,7 +281,16 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     await ownPool?.close();
     throw err;
   }
-  log.info({ tcp: `${cfg.listen.tcp.host}:${tcpPort}`, ws: `${cfg.listen.ws.host}:${wsPort}${cfg.listen.ws.path}`, encrypted: cfg.encrypted }, 'gateway listening');
+  log.info(
+    {
+      tcp: `${cfg.listen.tcp.host}:${tcpPort}`,
+      ws: `${cfg.listen.ws.host}:${wsPort}${cfg.listen.ws.path}`,
+      wsTls: wsTls !== null,
+      encrypted: cfg.encrypted,
+      ...(trusted.size > 0 ? { proxyProtocol: cfg.listen.tcp.proxyProtocol, forwardedFor: cfg.listen.ws.forwardedFor } : {}),
+    },
+    'gateway listening',
+  );
   // Registered once it listens; kept alive (and re-created after a loss) in the background.
   const registration =
     etcd && cfg.discovery.etcd!.register
@@ -262,6 +315,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         const deregistered = registration?.close();
         tcpServer.close();
         httpServer.close();
+        for (const s of awaitingHeader) s.destroy();
         const done = new Promise<void>((resolve) => {
           closedAll = resolve;
           if (connections.size === 0) resolve();

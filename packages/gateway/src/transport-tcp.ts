@@ -46,12 +46,18 @@ export class TcpTransport implements Transport {
   private outBytes = 0;
   private queued = false;
 
+  /**
+   * @param remoteAddress the client's address when a trusted proxy's PROXY header named it
+   *   (proxy-protocol.ts; the socket is then paused with the bytes after the header put
+   *   back); default the socket's peer address.
+   */
   constructor(
     private readonly socket: Socket,
     private readonly maxFrameBytes: number,
     private readonly coalescer: WriteCoalescer,
+    remoteAddress?: string,
   ) {
-    this.remoteAddress = socket.remoteAddress ?? '';
+    this.remoteAddress = remoteAddress ?? socket.remoteAddress ?? '';
     socket.setNoDelay(true);
   }
 
@@ -74,6 +80,8 @@ export class TcpTransport implements Transport {
         l.onProtocolError(err as Error);
       }
     });
+    // A socket that had a PROXY header read off it was paused there: a 'data' listener alone does not restart it.
+    if (this.socket.isPaused()) this.socket.resume();
     this.socket.on('error', () => {});
     this.socket.on('close', () => {
       if (this.closed) return;

@@ -9,8 +9,7 @@
  */
 import { connect, constants as h2, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { connect as netConnect } from 'node:net';
-import { decodeTunnelMessageAsPacket, ErrorCode, JanusError, type Packet, type TunnelMessage } from '@janus/protocol';
-import { tunnelMetadataHeaders, type TunnelMetadataFields } from '@janus/backend';
+import { decodeTunnelMessageAsPacket, ErrorCode, JanusError, tunnelMetadataHeaders, type Packet, type TunnelMessage, type TunnelMetadataFields } from '@janus/protocol';
 import { grpcTunnelMessage, GrpcMessageReader, GrpcStatus, statusFromHeaders, statusFromReset } from './grpc-wire.js';
 import { GATE_SERVICE_NAME } from './route-table.js';
 import type { ServiceRoute } from './router.js';

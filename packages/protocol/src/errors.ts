@@ -55,6 +55,8 @@ export const ErrorCode = {
   ArgInvalid: 'JANUS_ERR_ARG_INVALID',
   /** A module or service has no backend instance, or its tunnel failed. PROTOCOL.md 8, 9. */
   NoInstance: 'JANUS_ERR_NO_INSTANCE',
+  /** A trusted proxy's connection does not start with a valid PROXY protocol v1/v2 header (docs/gateway.md). */
+  ProxyHeaderInvalid: 'JANUS_ERR_PROXY_HEADER',
   /** A service registry value (etcd) is not a usable Kratos ServiceInstance. PROTOCOL.md 10. */
   RegistryValueInvalid: 'JANUS_ERR_REGISTRY_VALUE',
 } as const;

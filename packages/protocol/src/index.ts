@@ -74,6 +74,7 @@ export {
   type ServiceInstance,
   type Instance,
 } from './registry.js';
+export { ETCD_DEFAULTS, resolveEtcdOptions, type EtcdOptions, type EtcdOptionsInput } from './etcd-options.js';
 export {
   Module,
   SystemSeq,
@@ -122,4 +123,4 @@ export {
   type PushMessage,
 } from './gen/gate/service/push/v1/push_pb.js';
 export { TUNNEL_PATHS, makeTunnelMessage, encodeTunnelMessage, decodeTunnelMessageAsPacket, decodeTunnelMessage, type TunnelMessage } from './tunnel.js';
-export { MAX_INDEX, HEARTBEAT_SKEW_S, HEARTBEAT_INTERVAL_MS, MIN_IDLE_TIMEOUT_MS, TUNNEL_METADATA_KEYS } from './session-rules.js';
+export { MAX_INDEX, HEARTBEAT_SKEW_S, HEARTBEAT_INTERVAL_MS, MIN_IDLE_TIMEOUT_MS, TUNNEL_METADATA_KEYS, tunnelMetadataHeaders, type TunnelMetadataFields } from './session-rules.js';

@@ -34,3 +34,42 @@ export const TUNNEL_METADATA_KEYS = {
   /** `host:grpcPort#connectionId`: the gateway's internal gRPC address and the connection. */
   gateReferer: 'x-md-global-gate-referer',
 } as const;
+
+/** The fields of a tunnel stream's metadata (PROTOCOL.md 9), decoded. */
+export interface TunnelMetadataFields {
+  /** x-md-global-oid: the stream's object id. */
+  readonly oid: bigint;
+  /** x-md-global-uid. */
+  readonly uid: bigint;
+  /** x-md-global-sid; 0n when absent. */
+  readonly sid: bigint;
+  /** x-md-global-status; 0 when absent. */
+  readonly status: number;
+  /** x-md-global-color; '' when absent. */
+  readonly color: string;
+  /** x-md-global-client-ip; '' when absent. */
+  readonly clientIp: string;
+  /** x-md-global-referer; '' when absent. */
+  readonly referer: string;
+  /** x-md-global-gate-referer; '' when absent. */
+  readonly gateReferer: string;
+}
+
+/**
+ * The metadata a gateway sends when it opens a tunnel stream (PROTOCOL.md 9) as plain
+ * key -> value pairs: numbers as decimal strings, every key set. The HTTP/2 headers of the
+ * gateway's tunnel client and the backend SDK's grpc-js Metadata are both built from it.
+ */
+export function tunnelMetadataHeaders(fields: TunnelMetadataFields): Record<string, string> {
+  const K = TUNNEL_METADATA_KEYS;
+  return {
+    [K.oid]: fields.oid.toString(),
+    [K.uid]: fields.uid.toString(),
+    [K.sid]: fields.sid.toString(),
+    [K.status]: String(fields.status),
+    [K.color]: fields.color,
+    [K.clientIp]: fields.clientIp,
+    [K.referer]: fields.referer,
+    [K.gateReferer]: fields.gateReferer,
+  };
+}

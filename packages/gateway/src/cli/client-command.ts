@@ -2,19 +2,21 @@
  * `janus client --uid N`: a terminal client for the demo. Issues a dev token from the key
  * directory's token.key, connects with the client SDK, and turns typed lines into demo
  * messages (docs/demo.md); pushes print as they arrive. Reads stdin, so it also runs from
- * a script: `printf 'echo hi\nquit\n' | npx janus client --uid 1001`.
+ * a script: `printf 'echo hi\nquit\n' | npx janus client --uid 1001`. The client SDK is
+ * loaded on use: it is not a runtime dependency of the gateway (optional.ts).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { JanusClient, SCServerLogout_Code, type CloseReason, type Packet } from '@janus/client';
-import { AuthToken_Status, ErrorCode, JanusError, sealToken } from '@janus/protocol';
+import type { CloseReason, Packet } from '@janus/client';
+import { AuthToken_Status, ErrorCode, JanusError, SCServerLogout_Code, sealToken } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
 import { parseBigIntArg, INT64_MAX } from './args.js';
 import { REPO_ROOT } from './demo.js';
 import { keyFileNames, keyVersions, TOKEN_KEY_FILE } from '../key-dir.js';
 import { readTokenKeyFile } from './keyfiles.js';
+import { importOptional } from './optional.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -67,6 +69,7 @@ function loadClientKeys(dir: string): { clientKeyPem: string; clientCertVersion:
 }
 
 async function run(o: ClientCommandOptions, out: (s: string) => void): Promise<void> {
+  const { JanusClient } = await importOptional('@janus/client', 'janus client', 'npm install @janus/client beside the gateway, or run it from a Janus checkout', () => import('@janus/client'));
   const uid = parseBigIntArg(o.uid, { flag: '--uid', min: 1n, max: INT64_MAX, what: 'a positive integer' });
   const serverId = parseBigIntArg(o.serverId, { flag: '--server-id', min: 0n, max: INT64_MAX, what: 'a non-negative integer' });
   const keys = loadClientKeys(o.keys);

@@ -1,18 +1,19 @@
 /**
  * `janus demo` (`npm start`): the demo stack on embedded defaults. Writes dev keys into
  * `.janus/keys/` on first start (reused later), runs the demo backend and a gateway from
- * examples/gateway.yaml, prints how to connect, and stops cleanly on Ctrl-C.
+ * examples/gateway.yaml, prints how to connect, and stops cleanly on Ctrl-C. The demo
+ * backend is loaded on use: it is not a runtime dependency of the gateway (optional.ts).
  */
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { startDemoBackend } from '@janus/demo-backend';
 import { ErrorCode, JanusError } from '@janus/protocol';
 import { loadConfigFile, type GatewayConfig } from '../config.js';
 import { createGateway } from '../gateway.js';
 import { shutdown, untilSignal } from './gateway-command.js';
 import { keyFileNames, keygen } from './keygen.js';
+import { importOptional } from './optional.js';
 
 /** The repository root (this file is packages/gateway/dist/src/cli/demo.js). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', '..');
@@ -39,6 +40,8 @@ export function register(program: Command): void {
     .description('Run the demo stack: the demo backend and a gateway from examples/gateway.yaml (TCP 127.0.0.1:17001, WebSocket 17002, backend 17101). Keys go to .janus/keys/.')
     .option('--config <file>', 'gateway config; the demo backend listens at its player service\'s first static instance', join(REPO_ROOT, 'examples', 'gateway.yaml'))
     .action(async (opts: { config: string }) => {
+      // First, before any key is written: an install without the demo backend stops here.
+      const { startDemoBackend } = await importOptional('@janus/demo-backend', 'janus demo', 'run the demo from a Janus checkout (npm ci && npm start)', () => import('@janus/demo-backend'));
       const keyDir = join(REPO_ROOT, '.janus', 'keys');
       if (!existsSync(join(keyDir, keyFileNames(1).serverKey))) {
         const { written } = await keygen({ outDir: keyDir });
@@ -53,7 +56,7 @@ export function register(program: Command): void {
       process.stdout.write(
         [
           '',
-          `Janus demo is up: TCP 127.0.0.1:${gw.tcpPort}, WebSocket ws://127.0.0.1:${gw.wsPort}${cfg.listen.ws.path}, demo backend 127.0.0.1:${backend.port}.`,
+          `Janus demo is up: TCP 127.0.0.1:${gw.tcpPort}, WebSocket ws${cfg.listen.ws.tls ? 's' : ''}://127.0.0.1:${gw.wsPort}${cfg.listen.ws.path}, demo backend 127.0.0.1:${backend.port}.`,
           'In another terminal:',
           `  npx janus client --uid 1001${gw.tcpPort === 17001 ? '' : ` --port ${gw.tcpPort}`}            # type "help" for the demo commands`,
           `  npx janus client --uid 1002 --ws${gw.wsPort === 17002 ? '' : ` --port ${gw.wsPort}`}       # the same over WebSocket`,

@@ -99,15 +99,24 @@ export class RawClient {
   /**
    * Connects to the gateway on 127.0.0.1. `localAddress` binds the client's end (another
    * loopback address, e.g. 127.0.0.2, is another client address to the gateway).
+   * WebSocket only: `headers` go on the upgrade request; `ca` (PEM) makes it `wss://`,
+   * trusting that certificate.
    */
-  static async connect(kind: 'tcp' | 'ws', port: number, protocols: string[] = ['janus.v1'], o: { localAddress?: string } = {}): Promise<RawClient> {
+  static async connect(
+    kind: 'tcp' | 'ws',
+    port: number,
+    protocols: string[] = ['janus.v1'],
+    o: { localAddress?: string; headers?: Record<string, string>; ca?: string } = {},
+  ): Promise<RawClient> {
     const local = o.localAddress ? { localAddress: o.localAddress } : {};
     if (kind === 'tcp') {
       const s = netConnect({ port, host: '127.0.0.1', ...local });
       await once(s, 'connect');
       return new RawClient('tcp', s, null);
     }
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, protocols, { perMessageDeflate: false, ...local });
+    const tls = o.ca === undefined ? {} : { ca: o.ca };
+    const headers = o.headers ? { headers: o.headers } : {};
+    const ws = new WebSocket(`${o.ca === undefined ? 'ws' : 'wss'}://127.0.0.1:${port}/ws`, protocols, { perMessageDeflate: false, ...local, ...tls, ...headers });
     const c = new RawClient('ws', null, ws);
     await once(ws, 'open');
     return c;

@@ -1,8 +1,11 @@
 /**
- * Options of the etcd registry client, with their defaults and one check per option
- * (the gateway validates the same keys in its config schema: `discovery.etcd.*`).
+ * Options of the etcd registry client (PROTOCOL.md 10), with their defaults and one check
+ * per option. Here rather than in @janus/discovery-etcd so that the gateway's config schema
+ * (`discovery.etcd.*`) and the backend SDK's types need no etcd adapter installed: it is an
+ * optional package, loaded only when etcd is used (docs/decisions/0016-etcd-discovery.md).
  */
-import { ErrorCode, JanusError, REGISTRY_LEASE_TTL_S, REGISTRY_PREFIX } from '@janus/protocol';
+import { ErrorCode, JanusError } from './errors.js';
+import { REGISTRY_LEASE_TTL_S, REGISTRY_PREFIX } from './registry.js';
 
 /** What a caller may give; everything but `endpoints` has a default. */
 export interface EtcdOptionsInput {
