@@ -31,6 +31,8 @@ export class EtcdRegistration {
   private readonly value: string;
   private readonly backoff: Backoff;
   private lease: Lease | null = null;
+  /** The step (grant + put, or a keepalive) in flight; close() waits for it (each call has a deadline). */
+  private inflight: Promise<void> | null = null;
   private timer: unknown = null;
   private lastKeepaliveMs = 0;
   private stateNow: RegistrationState = 'unregistered';
@@ -88,7 +90,11 @@ export class EtcdRegistration {
     if (this.stateNow === 'closed') return;
     this.timer = this.timers.setTimeout(() => {
       this.timer = null;
-      void this.step();
+      const step = this.step();
+      this.inflight = step;
+      void step.finally(() => {
+        if (this.inflight === step) this.inflight = null;
+      });
     }, ms);
   }
 
@@ -112,19 +118,13 @@ export class EtcdRegistration {
     } catch (err) {
       this.lease = null;
       lease.release();
-      if (this.stateNow === 'closed') {
-        void lease.revoke(this.deadline()).catch(() => {});
-        return;
-      }
+      if (this.stateNow === 'closed') return;
       if (this.backoff.streak === 0) this.log.warn({ key: this.key, err: describe(err) }, 'etcd registration failed; retrying');
       this.schedule(this.backoff.next());
       return;
     }
-    if (this.stateNow === 'closed') {
-      // close() ran while the put was in flight: take the key back out.
-      await lease.revoke(this.deadline()).catch(() => {});
-      return;
-    }
+    // close() ran while the put was in flight: it revokes this.lease once this step is done.
+    if (this.stateNow === 'closed') return;
     this.grants++;
     this.lastKeepaliveMs = this.timers.now();
     this.backoff.reset();
@@ -166,19 +166,21 @@ export class EtcdRegistration {
 
   /**
    * Deregisters: stops the keepalives and revokes the lease, so etcd deletes the key at
-   * once. Waits at most one request deadline; with etcd unreachable the key expires with
-   * its lease TTL instead. Idempotent.
+   * once. Waits for a step in flight (a grant and put that may just have written the key)
+   * and for the revoke, each bounded by one request deadline; with etcd unreachable the
+   * key expires with its lease TTL instead. Idempotent.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      const was = this.stateNow;
       this.stateNow = 'closed';
       if (this.timer !== null) this.timers.clearTimeout(this.timer);
       this.timer = null;
       this.rejectReady(new Error(`etcd registration ${this.key} closed before it registered`));
+      await this.inflight?.catch(() => {});
+      // A lease left here was granted (a failed grant or put clears it): revoke it, key and all.
       const lease = this.lease;
       this.lease = null;
-      if (lease && was === 'registered') {
+      if (lease) {
         try {
           await lease.revoke(this.deadline());
         } catch (err) {

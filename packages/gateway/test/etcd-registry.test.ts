@@ -51,6 +51,21 @@ describe('etcd registration', { timeout: 30_000 }, () => {
     assert.equal(reg.state, 'closed');
   });
 
+  it('close() right as the key appears (its put possibly not yet answered) still takes the key out before it resolves', async () => {
+    const prefix = etcd.prefix('registry');
+    const registry = new EtcdRegistry({ endpoints: [etcd.server.endpoint], prefix, leaseTtlS: 30 });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const reg = registry.register({ id: `racy-${i}`, name: NAME, version: '', metadata: {}, endpoints: ['grpc://127.0.0.1:9009'] });
+        await etcd.present(reg.key);
+        await reg.close();
+        assert.equal(await etcd.raw.get(reg.key).string(), null, `round ${i}: gone when close() resolved, not ${30} s later`);
+      }
+    } finally {
+      await registry.close();
+    }
+  });
+
   it('registers again under a new lease when its lease is lost (revoked behind its back)', async () => {
     const prefix = etcd.prefix('registry');
     const registry = new EtcdRegistry({ endpoints: [etcd.server.endpoint], prefix, leaseTtlS: 5 });
