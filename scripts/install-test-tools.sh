@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs and a fresh Debian machine lacks:
 # chromium (packages/protocol/test/browser.test.ts), openssl (self-signed certificates of
-# the wss tests, packages/gateway/test/support/tls-cert.ts) and etcd-server (the etcd tests
-# start their own etcd: packages/gateway/test/support/etcd-server.ts). Idempotent; runs
+# the wss tests, packages/gateway/test/support/tls-cert.ts), prometheus for its promtool
+# (packages/gateway/test/metrics.e2e.test.ts: `promtool check metrics`) and etcd-server (the
+# etcd tests start their own etcd: packages/gateway/test/support/etcd-server.ts). Idempotent; runs
 # before `npm test` (the pretest script) and in .ci/run.
 set -euo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""

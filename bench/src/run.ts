@@ -124,6 +124,8 @@ export function benchGatewayConfig(keysDir: string, backendPort: number): Gatewa
     keys: { dir: keysDir },
     discovery: { static: { 'roma.player.service': instances, 'roma.room.service': instances } },
     limits: { ...BENCH_RATE_LIMIT },
+    // A free port: several gateways of a comparison run at once.
+    management: { host: '127.0.0.1', port: 0 },
   };
 }
 

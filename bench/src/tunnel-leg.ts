@@ -62,7 +62,7 @@ function janusStreams(port: number): { open(uid: bigint, onReply: OnReply): Stre
     open(uid, onReply) {
       let tunnel: Tunnel | null = null;
       const queued: TunnelMessage[] = [];
-      const listener: TunnelListener = { onMessage: (_t, p) => onReply(p), onEnd() {}, onDrain() {} };
+      const listener: TunnelListener = { onMessage: (_t, p) => onReply(p), onTooLarge() {}, onEnd() {}, onDrain() {} };
       const { referer: _r, ...md } = metadataFields(uid);
       void pool.open(`127.0.0.1:${port}`, route, md, listener).then((t) => {
         tunnel = t;

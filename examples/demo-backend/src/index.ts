@@ -3,7 +3,7 @@
  * (mod 3: echo, counter, delayed push) at the player tunnel path and the Room module
  * (mod 4: chat rooms) at the room tunnel path, on one gRPC server. See docs/demo.md.
  */
-import { TUNNEL_PATHS } from '@janus/protocol';
+import { MAX_FRAME_BYTES_CEILING, TUNNEL_FIELDS_HEADROOM_BYTES, TUNNEL_PATHS } from '@janus/protocol';
 import { TunnelServer } from '@janus/backend';
 import { PlayerService } from './player.js';
 import { RoomService } from './room.js';
@@ -29,7 +29,20 @@ export interface DemoBackendOptions {
   playerPath?: string;
   /** Tunnel path of the room service; default TUNNEL_PATHS.room. */
   roomPath?: string;
+  /**
+   * Largest TunnelRequest accepted (bytes; grpc-js `grpc.max_receive_message_length`).
+   * Default {@link DEMO_MAX_REQUEST_BYTES}: whatever a gateway forwards under the frame limit's
+   * ceiling, so grpc-js's own 4 MiB default never refuses a request the gateway let through.
+   */
+  maxRequestBytes?: number;
 }
+
+/**
+ * Default largest request of the demo backend (bytes): the largest Packet data a gateway
+ * forwards with maxFrameBytes and maxInflateBytes at most MAX_FRAME_BYTES_CEILING (16 MiB),
+ * plus room for the other fields.
+ */
+export const DEMO_MAX_REQUEST_BYTES = MAX_FRAME_BYTES_CEILING + TUNNEL_FIELDS_HEADROOM_BYTES;
 
 /** A running demo backend. */
 export interface DemoBackend {
@@ -51,7 +64,7 @@ export interface DemoBackend {
 export async function startDemoBackend(opts: DemoBackendOptions): Promise<DemoBackend> {
   const player = new PlayerService();
   const room = new RoomService();
-  const server = new TunnelServer()
+  const server = new TunnelServer({ grpcOptions: { 'grpc.max_receive_message_length': opts.maxRequestBytes ?? DEMO_MAX_REQUEST_BYTES } })
     .addService(opts.playerPath ?? TUNNEL_PATHS.player, player.handlers)
     .addService(opts.roomPath ?? TUNNEL_PATHS.room, room.handlers);
   let port: number;

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
-import { encodeFrame, ErrorCode, FrameDecoder, isJanusError, JanusError } from '@janus/protocol';
+import { describeForeignBytes, encodeFrame, ErrorCode, FrameDecoder, isJanusError, JanusError } from '@janus/protocol';
 import { CLOSE_GRACE_MS, type Transport, type TransportClose } from './transport.js';
 
 /** Where and how to connect. */
@@ -27,6 +27,7 @@ function socketError(err: Error): JanusError {
 export class TcpTransport extends EventEmitter implements Transport {
   private readonly decoder: FrameDecoder;
   private error: JanusError | undefined;
+  private firstRead = true;
   private done = false;
   private closing: Promise<void> | null = null;
 
@@ -52,7 +53,7 @@ export class TcpTransport extends EventEmitter implements Transport {
         o.signal?.removeEventListener('abort', onAbort);
         socket.off('error', onError);
         socket.setNoDelay(true);
-        resolve(new TcpTransport(socket, o.maxFrameBytes));
+        resolve(new TcpTransport(socket, o.maxFrameBytes, `${o.host}:${o.port}`));
       });
     });
   }
@@ -60,6 +61,7 @@ export class TcpTransport extends EventEmitter implements Transport {
   private constructor(
     private readonly socket: Socket,
     private readonly maxFrameBytes: number,
+    private readonly address: string,
   ) {
     super();
     this.decoder = new FrameDecoder(maxFrameBytes, (body) => this.emit('body', body));
@@ -107,6 +109,22 @@ export class TcpTransport extends EventEmitter implements Transport {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.firstRead) {
+      this.firstRead = false;
+      // A server that is not a Janus gateway (an HTTP, WebSocket or gRPC port) says so in its
+      // first bytes: name it rather than report a frame length or protobuf error.
+      const foreign = describeForeignBytes(chunk);
+      if (foreign) {
+        this.destroy(
+          new JanusError(
+            ErrorCode.UnexpectedMessage,
+            `the server at ${this.address} sent ${foreign}, not a Janus frame: is this the gateway's TCP client port (listen.tcp.port, default 17001)?`,
+            { foreign },
+          ),
+        );
+        return;
+      }
+    }
     try {
       this.decoder.push(chunk);
     } catch (err) {

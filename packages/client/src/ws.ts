@@ -42,6 +42,20 @@ function toBytes(data: RawData): Uint8Array {
   return data;
 }
 
+/**
+ * Whether an upgrade failure says the server is not a WebSocket endpoint at all: an HTTP
+ * answer other than 101, bytes that are not HTTP (a gRPC or Janus TCP port, which hangs up or
+ * answers HTTP/2), rather than nothing listening.
+ */
+function notAWebSocketServer(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  return err.message.startsWith('Unexpected server response') || code.startsWith('HPE_') || code === 'ECONNRESET';
+}
+
+function wrongPortHint(o: WsConnectOptions): string {
+  return ` (${wsUrl(o.host, o.port, o.path)} is not a Janus WebSocket endpoint: is this the gateway's listen.ws.port, default 17002, and path listen.ws.path, default /ws?)`;
+}
+
 /** A WebSocket carrying one body per binary message. See {@link Transport} for events. */
 export class WsTransport extends EventEmitter implements Transport {
   private error: JanusError | undefined;
@@ -72,7 +86,7 @@ export class WsTransport extends EventEmitter implements Transport {
       const onAbort = (): void => fail('WebSocket connect aborted');
       if (o.signal?.aborted) return onAbort();
       o.signal?.addEventListener('abort', onAbort, { once: true });
-      ws.once('error', (err) => fail(`WebSocket connect failed: ${err.message}`, err));
+      ws.once('error', (err) => fail(`WebSocket connect failed: ${err.message}${notAWebSocketServer(err) ? wrongPortHint(o) : ''}`, err));
       ws.once('close', (code) => fail(`WebSocket closed before open (code ${code})`));
       ws.once('open', () => {
         o.signal?.removeEventListener('abort', onAbort);

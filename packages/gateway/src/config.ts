@@ -20,6 +20,11 @@ import {
 import { TrustedProxies } from './client-address.js';
 
 const port = z.number().int().min(0).max(65535);
+
+/** pino levels the gateway accepts (log.level, JANUS_LOG_LEVEL, the log-level admin route). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** One of {@link LOG_LEVELS}. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
 const listener = (defPort: number, defHost: string) =>
   z.strictObject({ host: z.string().min(1).default(defHost), port: port.default(defPort) }).prefault({});
 
@@ -62,6 +67,9 @@ const serviceSchema = z.strictObject({
   /** Discovery name (etcd key segment; the static instance list's key). */
   discoveryName: z.string().min(1),
 });
+
+/** Default of limits.sendQueueBytes when maxFrameBytes is at most this (bytes). */
+const DEFAULT_SEND_QUEUE_BYTES = 4 * 1024 * 1024;
 
 const DEFAULT_MODULES: Record<string, { name: string; service: string }> = {
   '2': { name: 'dev', service: 'player' },
@@ -117,7 +125,7 @@ export const configSchema = z.strictObject({
   keys: z
     .strictObject({
       /** A directory laid out by `janus keygen` (server-vN.key.pem, client-vN.pub.pem, token.key). */
-      dir: z.string().optional(),
+      dir: z.string().min(1, 'is empty: leave it out, or name a directory written by janus keygen').optional(),
       /** Server signing keys: version -> PKCS#8 PEM file. */
       serverKeys: z.record(z.string().regex(/^[1-9]\d*$/), z.string()).default({}),
       /** Client public keys: version -> SPKI PEM file. */
@@ -140,8 +148,11 @@ export const configSchema = z.strictObject({
       maxConnections: z.number().int().min(1).default(100000),
       /** Client connections at once per remote address; 0 = no limit. */
       maxConnectionsPerAddress: z.number().int().min(0).default(0),
-      /** Unsent bytes queued for one client before it is cut off as a slow consumer. */
-      sendQueueBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+      /**
+       * Unsent bytes queued for one client beyond the frame being written before it is cut off
+       * as a slow consumer; at least maxFrameBytes. Default max(4 MiB, maxFrameBytes).
+       */
+      sendQueueBytes: z.number().int().min(1024).default(DEFAULT_SEND_QUEUE_BYTES),
       /** Bytes of frames read ahead of processing per connection before its socket is paused. */
       inboxBytes: z.number().int().min(1024).default(256 * 1024),
       /** Client messages per second (token bucket rate) after login. */
@@ -210,14 +221,49 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** HTTP/2 connections per backend instance; tunnel streams spread over them. */
       channelsPerInstance: z.number().int().min(1).max(16).default(2),
-      /** HTTP/2 PING interval on a backend channel with open streams (ms); default 5.5 min: above grpc-go's 5 min enforcement minimum (a server GOAWAYs pings more frequent). */
-      keepaliveMs: z.number().int().min(1000).default(330000),
+      /** HTTP/2 PING interval on a backend channel with open streams (ms), at least 100; default 5.5 min: above grpc-go's 5 min enforcement minimum (a server GOAWAYs pings more frequent). */
+      keepaliveMs: z.number().int().min(100).default(330000),
       /** A PING unanswered this long closes the channel and fails its streams (ms). */
       keepaliveTimeoutMs: z.number().int().min(100).default(20000),
     })
     .prefault({}),
   log: z
-    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+    .strictObject({
+      level: z.enum(LOG_LEVELS).default('info'),
+      /** Window of repeated-event aggregation (ms): past `repeatBurst` lines of one event in it, the rest are counted and summed up in one line. */
+      repeatIntervalMs: z.number().int().min(100).default(10000),
+      /** Lines of one event (a close reason, a login, a refused handshake) logged per window before the rest are only counted. */
+      repeatBurst: z.number().int().min(1).default(20),
+    })
+    .prefault({}),
+  /** The management HTTP server (health, readiness, stats, metrics, admin routes). */
+  management: z
+    .strictObject({
+      /** false: no management server. */
+      enabled: z.boolean().default(true),
+      /** Loopback by default: the admin routes are for operators. */
+      host: z.string().min(1).default('127.0.0.1'),
+      port: port.default(18100),
+      /** Bearer token the admin routes (/stats/*, /v1/admin/*) require when set; JANUS_ADMIN_TOKEN overrides it. */
+      adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      /** One request in this many is timed for the latency histograms (1: every request). */
+      latencySampleEvery: z.number().int().min(1).max(65536).default(16),
+      /** Node process metrics (CPU, memory, event-loop lag, GC) on /metrics. */
+      processMetrics: z.boolean().default(true),
+    })
+    .prefault({}),
+  /** Hot reload (reload.ts): what triggers one besides SIGHUP and Gateway.reload(). */
+  reload: z
+    .strictObject({
+      /** Reload when the config file changes (fs.watch on its directory). Off by default. */
+      watch: z.boolean().default(false),
+      /** Quiet time after the last change event before the reload runs (ms). */
+      debounceMs: z.number().int().min(10).max(60000).default(500),
+    })
     .prefault({}),
 });
 
@@ -226,7 +272,8 @@ export type GatewayConfig = z.output<typeof configSchema>;
 /** What a config file (or test) may give: everything optional. */
 export type GatewayConfigInput = z.input<typeof configSchema>;
 
-function deepFreeze<T>(o: T): T {
+/** Freezes `o` and everything reachable from it (a validated config; reload.ts freezes the config it builds). */
+export function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {
     Object.freeze(o);
     for (const v of Object.values(o)) deepFreeze(v);
@@ -252,17 +299,47 @@ function plaintextOnLoopback(input: unknown): unknown {
 }
 
 /**
- * Validates a configuration object, fills defaults, checks cross-references and freezes it.
- * @throws JanusError JANUS_ERR_CONFIG_INVALID naming the first bad key, e.g. `limits.maxFrameBytes: ...`.
+ * limits.sendQueueBytes defaults to max(4 MiB, maxFrameBytes): a frame limit raised past
+ * 4 MiB raises the queue limit with it unless the queue limit is given. Fills it into a copy
+ * of the raw input before defaults apply.
  */
-export function parseConfig(input: unknown): GatewayConfig {
-  const r = configSchema.safeParse(plaintextOnLoopback(input ?? {}));
+function sendQueueDefault(input: unknown): unknown {
+  if (!input || typeof input !== 'object') return input;
+  const raw = input as Record<string, unknown>;
+  const limits = raw.limits as Record<string, unknown> | undefined;
+  if (!limits || typeof limits !== 'object' || limits.sendQueueBytes !== undefined) return input;
+  const frame = limits.maxFrameBytes;
+  if (typeof frame !== 'number' || !(frame > DEFAULT_SEND_QUEUE_BYTES)) return input;
+  return { ...raw, limits: { ...limits, sendQueueBytes: frame } };
+}
+
+/**
+ * Validates a configuration object, fills defaults, checks cross-references and freezes it.
+ * @param fromEnv config key -> the environment variable its value came from (named in the error instead of the file).
+ * @throws JanusError JANUS_ERR_CONFIG_INVALID naming the first bad key, e.g. `limits.maxFrameBytes: ...`
+ *   (or the variable, e.g. `environment JANUS_LOG_LEVEL (config log.level): ...`).
+ */
+export function parseConfig(input: unknown, fromEnv: Readonly<Record<string, string>> = {}): GatewayConfig {
+  const r = configSchema.safeParse(sendQueueDefault(plaintextOnLoopback(input ?? {})));
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const key = issue.path.join('.') || '(root)';
+    const variable = fromEnv[key];
+    // A value from the environment is reported under its variable: the file does not hold it.
+    if (variable) throw new JanusError(ErrorCode.ConfigInvalid, `environment ${variable} (config ${key}): ${issue.message}`, { key, variable });
     throw new JanusError(ErrorCode.ConfigInvalid, `config ${key}: ${issue.message}`, { key });
   }
   const cfg = r.data;
+  // The slow-consumer check counts bytes beyond the frame being written, so a client holds at
+  // most sendQueueBytes plus one frame; a queue limit below one frame would make that bound
+  // the frame limit's, not the queue limit's (docs/decisions/0011-send-queue-frame-limit-and-closes.md).
+  if (cfg.limits.sendQueueBytes < cfg.limits.maxFrameBytes) {
+    throw new JanusError(
+      ErrorCode.ConfigInvalid,
+      `config limits.sendQueueBytes: must be at least limits.maxFrameBytes (${cfg.limits.maxFrameBytes}), got ${cfg.limits.sendQueueBytes}`,
+      { key: 'limits.sendQueueBytes' },
+    );
+  }
   new TrustedProxies(cfg.listen.trustedProxies); // throws naming a bad entry
   if ((cfg.listen.tcp.proxyProtocol || cfg.listen.ws.forwardedFor) && cfg.listen.trustedProxies.length === 0) {
     const on = cfg.listen.tcp.proxyProtocol ? 'listen.tcp.proxyProtocol' : 'listen.ws.forwardedFor';
@@ -301,7 +378,9 @@ export function parseConfig(input: unknown): GatewayConfig {
  * Relative `listen.ws.tls` file paths are resolved the same way.
  *
  * Environment: `JANUS_KEYS_DIR` (keys.dir), `JANUS_TOKEN_KEYS` (comma-separated standard
- * base64 token keys, used instead of keys.tokenKeys files), `JANUS_LOG_LEVEL` (log.level).
+ * base64 token keys, used instead of keys.tokenKeys files), `JANUS_LOG_LEVEL` (log.level),
+ * `JANUS_ADMIN_TOKEN` (management.adminToken); an empty variable counts as unset. A bad value
+ * from one is reported under its name.
  * @throws JanusError JANUS_ERR_CONFIG_INVALID (unreadable file, bad YAML, bad key).
  */
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
@@ -319,10 +398,14 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   }
   const obj = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
   const keys = { ...((obj.keys as Record<string, unknown> | undefined) ?? {}) };
-  if (env.JANUS_KEYS_DIR) keys.dir = env.JANUS_KEYS_DIR;
+  const fromEnv: Record<string, string> = {};
+  if (env.JANUS_KEYS_DIR) {
+    keys.dir = env.JANUS_KEYS_DIR;
+    fromEnv['keys.dir'] = 'JANUS_KEYS_DIR';
+  }
   const base = dirname(resolve(file));
   const abs = (p: unknown) => (typeof p === 'string' && !isAbsolute(p) ? resolve(base, p) : p);
-  if (keys.dir !== undefined) keys.dir = abs(keys.dir);
+  if (keys.dir !== undefined && keys.dir !== '') keys.dir = abs(keys.dir);
   for (const k of ['serverKeys', 'clientKeys'] as const) {
     if (keys[k] && typeof keys[k] === 'object') {
       keys[k] = Object.fromEntries(Object.entries(keys[k] as Record<string, unknown>).map(([v, p]) => [v, abs(p)]));
@@ -334,6 +417,13 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   if (ws?.tls && typeof ws.tls === 'object') {
     ws.tls = Object.fromEntries(Object.entries(ws.tls).map(([k, p]) => [k, k === 'certFile' || k === 'keyFile' ? abs(p) : p]));
   }
-  if (env.JANUS_LOG_LEVEL) obj.log = { ...((obj.log as object | undefined) ?? {}), level: env.JANUS_LOG_LEVEL };
-  return parseConfig(obj);
+  if (env.JANUS_LOG_LEVEL) {
+    obj.log = { ...((obj.log as object | undefined) ?? {}), level: env.JANUS_LOG_LEVEL };
+    fromEnv['log.level'] = 'JANUS_LOG_LEVEL';
+  }
+  if (env.JANUS_ADMIN_TOKEN) {
+    obj.management = { ...((obj.management as object | undefined) ?? {}), adminToken: env.JANUS_ADMIN_TOKEN };
+    fromEnv['management.adminToken'] = 'JANUS_ADMIN_TOKEN';
+  }
+  return parseConfig(obj, fromEnv);
 }

@@ -4,7 +4,7 @@
  * and reading a status from trailers or a stream reset.
  */
 import { constants as h2 } from 'node:http2';
-import { encodeTunnelMessage, type TunnelMessage } from '@janus/protocol';
+import { encodeTunnelMessage, TUNNEL_FIELDS_HEADROOM_BYTES, type TunnelMessage } from '@janus/protocol';
 
 /** gRPC status codes used by the gateway (same numbers as every gRPC implementation). */
 export const GrpcStatus = {
@@ -31,30 +31,148 @@ export function grpcTunnelMessage(m: TunnelMessage): Buffer {
   return frame;
 }
 
-/** Why a {@link GrpcMessageReader} stopped: a message over the limit, or a compressed one (never negotiated). */
+/** Why a {@link GrpcMessageReader} stopped: a compressed message (never negotiated), or a bad oversized one. */
 export interface GrpcReadError {
   code: number;
   details: string;
 }
 
+/** Largest size of the fields other than `data` that an oversized TunnelResponse may carry (bytes). */
+export const MAX_OVERSIZED_FIELDS_BYTES = TUNNEL_FIELDS_HEADROOM_BYTES;
+
+/**
+ * Reads one oversized message as it streams by: the payload of field 1 (`data`) is
+ * counted and dropped, every other field is kept, so the message's mod, seq and index are
+ * known once it ends, without buffering it (protobuf wire format; fields in any order).
+ */
+class OversizedMessage {
+  /** Bytes of the message still to come. */
+  remaining: number;
+  private readonly kept: number[] = [];
+  /** Bytes of the field being read (its tag and length, before the keep/drop decision). */
+  private head: number[] = [];
+  private state: 'tag' | 'varint' | 'fixed' | 'length' | 'payload' = 'tag';
+  private varint = 0;
+  private shift = 0;
+  private fieldNo = 0;
+  private left = 0;
+  private keepPayload = true;
+
+  constructor(readonly size: number) {
+    this.remaining = size;
+  }
+
+  /** Consumes up to `remaining` bytes of `buf` from `off`; returns the offset after them, or an error. */
+  feed(buf: Buffer, off: number): number | GrpcReadError {
+    const end = Math.min(buf.length, off + this.remaining);
+    let i = off;
+    while (i < end) {
+      if (this.state === 'payload') {
+        const n = Math.min(this.left, end - i);
+        if (this.keepPayload && this.kept.length + n > MAX_OVERSIZED_FIELDS_BYTES) return this.tooMuchKept();
+        if (this.keepPayload) for (let k = 0; k < n; k++) this.kept.push(buf[i + k]!);
+        i += n;
+        this.left -= n;
+        if (this.left === 0) this.state = 'tag';
+      } else if (this.state === 'fixed') {
+        this.kept.push(buf[i++]!);
+        if (--this.left === 0) this.state = 'tag';
+      } else {
+        const b = buf[i++]!;
+        if (this.state === 'varint') {
+          this.kept.push(b);
+          if (++this.left > 10) return malformed('varint longer than 10 bytes');
+          if ((b & 0x80) === 0) this.state = 'tag';
+          continue;
+        }
+        this.head.push(b);
+        if (this.shift > 28) return malformed('tag or length longer than 5 bytes');
+        this.varint += (b & 0x7f) * 2 ** this.shift;
+        this.shift += 7;
+        if (b & 0x80) continue;
+        const v = this.varint;
+        this.varint = 0;
+        this.shift = 0;
+        if (this.state === 'tag') {
+          this.fieldNo = Math.floor(v / 8);
+          const wt = v % 8;
+          if (this.fieldNo === 0) return malformed('field number 0');
+          if (wt === 0) {
+            this.commitHead(true);
+            this.state = 'varint';
+            this.left = 0;
+          } else if (wt === 1 || wt === 5) {
+            this.commitHead(true);
+            this.state = 'fixed';
+            this.left = wt === 1 ? 8 : 4;
+          } else if (wt === 2) {
+            this.state = 'length';
+          } else {
+            return malformed(`wire type ${wt}`);
+          }
+        } else {
+          // The length of a length-delimited field: `data` is dropped with its tag and length.
+          this.keepPayload = this.fieldNo !== 1;
+          this.commitHead(this.keepPayload);
+          this.left = v;
+          this.state = v === 0 ? 'tag' : 'payload';
+        }
+      }
+      if (this.kept.length > MAX_OVERSIZED_FIELDS_BYTES) return this.tooMuchKept();
+    }
+    this.remaining -= i - off;
+    if (this.remaining === 0 && (this.state !== 'tag' || this.head.length !== 0)) return malformed('message ends inside a field');
+    return i;
+  }
+
+  /** The message without its `data` field (call once `remaining` is 0). */
+  fields(): Buffer {
+    return Buffer.from(this.kept);
+  }
+
+  private tooMuchKept(): GrpcReadError {
+    return { code: GrpcStatus.RESOURCE_EXHAUSTED, details: `received message larger than max (${this.size} bytes) with over ${MAX_OVERSIZED_FIELDS_BYTES} bytes outside its data` };
+  }
+
+  private commitHead(keep: boolean): void {
+    if (keep) for (const b of this.head) this.kept.push(b);
+    this.head = [];
+  }
+}
+
+function malformed(why: string): GrpcReadError {
+  return { code: GrpcStatus.INTERNAL, details: `bad oversized message: ${why}` };
+}
+
 /**
  * Splits a response body into gRPC messages. Messages inside one chunk are handed out as
- * views (no copy); a message split across chunks is joined once.
+ * views (no copy); a message split across chunks is joined once. A message over the limit
+ * is never buffered: it is read by as it streams (its `data` dropped) and reported to
+ * `onOversized` with its other fields, so the stream goes on (PROTOCOL.md 2: a reply too
+ * large for the client is answered with ServerUnexpectedErr, the connection stays).
  */
 export class GrpcMessageReader {
   private parts: Buffer[] = [];
   private partsBytes = 0;
+  private oversized: OversizedMessage | null = null;
 
   /**
-   * @param maxMessageBytes largest message accepted (bytes).
+   * @param maxMessageBytes largest message delivered to onMessage (bytes).
    * @param onMessage called with each complete message body.
+   * @param onOversized called once a message over maxMessageBytes has gone by: `fields` is
+   *   the message without its `data` field (a valid protobuf encoding), `bytes` its size.
    */
   constructor(
     private readonly maxMessageBytes: number,
     private readonly onMessage: (body: Buffer) => void,
+    private readonly onOversized: (fields: Buffer, bytes: number) => void,
   ) {}
 
-  /** Feeds one DATA chunk; returns an error (and reads nothing more) on a bad message. */
+  /**
+   * Feeds one DATA chunk; returns an error (and reads nothing more) on a compressed
+   * message, or an oversized one that is not valid protobuf or carries over
+   * {@link MAX_OVERSIZED_FIELDS_BYTES} outside its data.
+   */
   push(chunk: Buffer): GrpcReadError | null {
     let buf = chunk;
     if (this.partsBytes !== 0) {
@@ -64,12 +182,25 @@ export class GrpcMessageReader {
       this.partsBytes = 0;
     }
     let off = 0;
-    while (buf.length - off >= GRPC_PREFIX_BYTES) {
+    for (;;) {
+      if (this.oversized) {
+        const m = this.oversized;
+        const next = m.feed(buf, off);
+        if (typeof next !== 'number') return next;
+        off = next;
+        if (m.remaining !== 0) return null;
+        this.oversized = null;
+        this.onOversized(m.fields(), m.size);
+        continue;
+      }
+      if (buf.length - off < GRPC_PREFIX_BYTES) break;
       const flag = buf[off]!;
       const len = buf.readUInt32BE(off + 1);
       if (flag !== 0) return { code: GrpcStatus.INTERNAL, details: 'compressed gRPC message (no compression was negotiated)' };
       if (len > this.maxMessageBytes) {
-        return { code: GrpcStatus.RESOURCE_EXHAUSTED, details: `received message larger than max (${len} vs. ${this.maxMessageBytes})` };
+        this.oversized = new OversizedMessage(len);
+        off += GRPC_PREFIX_BYTES;
+        continue;
       }
       if (buf.length - off - GRPC_PREFIX_BYTES < len) break;
       const start = off + GRPC_PREFIX_BYTES;

@@ -2,6 +2,17 @@
 export { createGateway, type Gateway, type GatewayOptions } from './gateway.js';
 export { parseConfig, loadConfigFile, configSchema, type GatewayConfig, type GatewayConfigInput } from './config.js';
 export { loadKeyRing, type KeyRing } from './keys.js';
+export {
+  fileConfigSource,
+  planReload,
+  type ConfigSource,
+  type KeyRingChanges,
+  type ReloadApplied,
+  type ReloadRefused,
+  type ReloadResult,
+  type ReloadTrigger,
+  type VersionChanges,
+} from './reload.js';
 export { MemoryRouteTable, routeKey, GATE_SERVICE_NAME, type RouteTable } from './route-table.js';
 export { StaticDiscovery, type Discovery, type Instance } from './discovery.js';
 export { Balancer, SmoothWeightedRoundRobin } from './balancer.js';

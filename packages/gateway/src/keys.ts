@@ -74,10 +74,15 @@ export function loadKeyRing(cfg: GatewayConfig, env: NodeJS.ProcessEnv = process
   } else {
     for (const f of tokenFiles) ring.tokenKeys.push(load(f, 'token key', parseTokenKey));
   }
-  if (ring.tokenKeys.length === 0) throw new JanusError(ErrorCode.KeyInvalid, 'no token key: set keys.dir, keys.tokenKeys or JANUS_TOKEN_KEYS');
+  // A keys.dir that is set but lacks the file is named as such: "set keys.dir" would mislead.
+  const inDir = (file: string): string =>
+    dir ? `key directory ${dir} holds no ${file} (write a key set there with: janus keygen --out ${dir})` : '';
+  if (ring.tokenKeys.length === 0) {
+    throw new JanusError(ErrorCode.KeyInvalid, inDir(TOKEN_KEY_FILE) || 'no token key: set keys.dir, keys.tokenKeys or JANUS_TOKEN_KEYS');
+  }
   if (cfg.encrypted) {
-    if (ring.serverKeys.size === 0) throw new JanusError(ErrorCode.KeyInvalid, 'no server signing key: set keys.dir or keys.serverKeys');
-    if (ring.clientKeys.size === 0) throw new JanusError(ErrorCode.KeyInvalid, 'no client public key: set keys.dir or keys.clientKeys');
+    if (ring.serverKeys.size === 0) throw new JanusError(ErrorCode.KeyInvalid, inDir('server-vN.key.pem') || 'no server signing key: set keys.dir or keys.serverKeys');
+    if (ring.clientKeys.size === 0) throw new JanusError(ErrorCode.KeyInvalid, inDir('client-vN.pub.pem') || 'no client public key: set keys.dir or keys.clientKeys');
   } else if (ring.serverKeys.size === 0) {
     // Plaintext mode signs nothing but still answers server_cert_version checks: version 1 is "held".
     ring.serverKeys.set(1, { kind: 'ed25519-private', handle: null });

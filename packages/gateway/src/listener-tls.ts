@@ -1,8 +1,9 @@
 /**
  * TLS on the client WebSocket listener (`listen.ws.tls`): browsers on https pages can only
  * open `wss://`. The certificate chain and key are PEM files, read and checked together
- * once at start (a pair that does not load stops the start naming the key). They are read
- * once: replacing the files takes a restart until config reload exists. docs/configuration.md.
+ * at start (a pair that does not load stops the start naming the key) and again on each
+ * config reload (reload.ts), which installs a changed pair for new TLS handshakes and
+ * refuses a pair that does not load. docs/configuration.md.
  */
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';

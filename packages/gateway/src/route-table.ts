@@ -5,6 +5,7 @@
  * Keys: `r_{service}_{color}_{oid}` -> instance `host:port` (sticky backend choice), and
  * `r_janus.gate.interface_{color}_{uid}` -> a gateway's gRPC `host:port` (who holds the user).
  */
+import { performance } from 'node:perf_hooks';
 
 /** A key/value table with TTLs and compare-and-set writes. All times in seconds. */
 export interface RouteTable {
@@ -35,12 +36,15 @@ interface Entry {
   expiresAtMs: number;
 }
 
-/** In-process route table: the embedded default. `nowMs` is injectable for tests. */
+/**
+ * In-process route table: the embedded default. `nowMs` is monotonic time (ms; the gateway
+ * passes its Clock's), so a wall-clock step neither expires nor prolongs entries.
+ */
 export class MemoryRouteTable implements RouteTable {
   private readonly entries = new Map<string, Entry>();
   private sweepAt = 0;
 
-  constructor(private readonly nowMs: () => number = Date.now) {}
+  constructor(private readonly nowMs: () => number = () => performance.now()) {}
 
   private live(key: string): Entry | null {
     const e = this.entries.get(key);

@@ -20,13 +20,22 @@ export interface ServiceRoute {
 export class Router {
   private readonly byMod = new Map<number, ServiceRoute>();
   private readonly byModSeq = new Map<number, ServiceRoute>();
+  private readonly services: ReadonlyMap<string, ServiceRoute>;
   readonly player: ServiceRoute;
 
-  constructor(cfg: Pick<GatewayConfig, 'modules' | 'routes' | 'services'>) {
+  /**
+   * @param previous the router this one replaces (a config reload): a service whose path and
+   *   discovery name did not change keeps its ServiceRoute object, so the object tunnels that
+   *   connections keyed by it stay in use.
+   */
+  constructor(cfg: Pick<GatewayConfig, 'modules' | 'routes' | 'services'>, previous?: Router) {
     const services = new Map<string, ServiceRoute>();
     for (const [name, s] of Object.entries(cfg.services)) {
-      services.set(name, { name, path: s.path, discoveryName: s.discoveryName, isPlayer: name === 'player' });
+      const old = previous?.services.get(name);
+      const same = old !== undefined && old.path === s.path && old.discoveryName === s.discoveryName;
+      services.set(name, same ? old : { name, path: s.path, discoveryName: s.discoveryName, isPlayer: name === 'player' });
     }
+    this.services = services;
     this.player = services.get('player')!;
     for (const [mod, m] of Object.entries(cfg.modules)) {
       this.byMod.set(Number(mod), services.get(m.service)!);

@@ -1,6 +1,7 @@
 /** TCP transport: length-prefixed frames (PROTOCOL.md 2) over a net.Socket. */
 import type { Socket } from 'node:net';
-import { checkBodyLength, FRAME_HEADER_BYTES, FrameDecoder } from '@janus/protocol';
+import { checkBodyLength, describeForeignBytes, FRAME_HEADER_BYTES, FrameDecoder, JanusError } from '@janus/protocol';
+import type { Clock } from './clock.js';
 import type { CloseAction, Transport, TransportListener } from './transport.js';
 
 /**
@@ -35,6 +36,16 @@ export class WriteCoalescer {
   };
 }
 
+/**
+ * `err` with what `first` (the connection's first read) looks like appended, when it is a
+ * known foreign protocol (see describeForeignBytes); else `err` itself.
+ */
+export function explainForeign(err: Error, first: Uint8Array): Error {
+  const hint = describeForeignBytes(first);
+  if (!hint || !(err instanceof JanusError)) return err;
+  return new JanusError(err.code, `${err.message}: the client sent ${hint}, not a Janus frame (a client pointed at the wrong port?)`, { ...err.details, foreign: hint });
+}
+
 /** A net.Socket carrying Janus frames. */
 export class TcpTransport implements Transport {
   readonly kind = 'tcp' as const;
@@ -55,6 +66,7 @@ export class TcpTransport implements Transport {
     private readonly socket: Socket,
     private readonly maxFrameBytes: number,
     private readonly coalescer: WriteCoalescer,
+    private readonly clock: Clock,
     remoteAddress?: string,
   ) {
     this.remoteAddress = remoteAddress ?? socket.remoteAddress ?? '';
@@ -63,6 +75,14 @@ export class TcpTransport implements Transport {
 
   get bufferedBytes(): number {
     return this.socket.writableLength + this.outBytes;
+  }
+
+  get bytesRead(): number {
+    return this.socket.bytesRead;
+  }
+
+  get bytesWritten(): number {
+    return this.socket.bytesWritten;
   }
 
   attach(l: TransportListener): void {
@@ -77,7 +97,8 @@ export class TcpTransport implements Transport {
         decoder.stop();
         // Zero or oversized length: destroy at once, nothing read further (PROTOCOL.md 2).
         this.close({ kind: 'destroy', wsCode: 1002 }, 0);
-        l.onProtocolError(err as Error);
+        // In the very first read, say what the bytes look like (HTTP, gRPC, TLS: a client at the wrong port).
+        l.onProtocolError(this.socket.bytesRead === chunk.length ? explainForeign(err as Error, chunk) : (err as Error));
       }
     });
     // A socket that had a PROXY header read off it was paused there: a 'data' listener alone does not restart it.
@@ -149,8 +170,10 @@ export class TcpTransport implements Transport {
     this.flush();
     this.closing = true;
     this.socket.end();
-    const t = setTimeout(() => this.socket.destroy(), flushMs);
-    t.unref();
-    this.socket.once('close', () => clearTimeout(t));
+    // Past the flush deadline the client is not reading: reset (RST) rather than destroy. A
+    // destroy closes the descriptor but leaves the kernel holding the unsent bytes in
+    // FIN_WAIT1 against a zero window for as long as the client keeps its side open.
+    const t = this.clock.setTimeout(() => this.socket.resetAndDestroy(), flushMs);
+    this.socket.once('close', () => this.clock.clearTimeout(t));
   }
 }

@@ -1,6 +1,8 @@
 /** WebSocket transport: one binary message per body (PROTOCOL.md 2), via the `ws` package. */
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { ErrorCode, JanusError } from '@janus/protocol';
+import type { Clock } from './clock.js';
 import type { CloseAction, Transport, TransportListener } from './transport.js';
 import { WsCode } from './transport.js';
 
@@ -10,13 +12,29 @@ export class WsTransport implements Transport {
   private closing = false;
   private closed = false;
 
+  /**
+   * @param ws the accepted WebSocket.
+   * @param socket the TCP socket under `ws` (the upgrade request's, or under TLS the one beneath it): reset past a deadline; its byte counts are the wire's (WebSocket framing and TLS included).
+   * @param remoteAddress the peer's address.
+   * @param clock the flush deadline's timer.
+   */
   constructor(
     private readonly ws: WebSocket,
+    private readonly socket: Socket,
     readonly remoteAddress: string,
+    private readonly clock: Clock,
   ) {}
 
   get bufferedBytes(): number {
     return this.ws.bufferedAmount;
+  }
+
+  get bytesRead(): number {
+    return this.socket.bytesRead;
+  }
+
+  get bytesWritten(): number {
+    return this.socket.bytesWritten;
   }
 
   attach(l: TransportListener): void {
@@ -64,10 +82,24 @@ export class WsTransport implements Transport {
   close(action: CloseAction, flushMs: number): void {
     if (this.closing) return;
     this.closing = true;
-    // The close frame is sent behind queued messages; the peer's close or the timer ends the socket.
+    // The close frame is sent behind queued messages; the peer's close or the timer ends the
+    // socket. Past the deadline the socket is reset (RST), not destroyed: a destroy (ws
+    // terminate()) would leave the kernel holding the unsent bytes in FIN_WAIT1 against a
+    // client that does not read.
     this.ws.close(action.wsCode);
-    const t = setTimeout(() => this.ws.terminate(), action.kind === 'destroy' ? Math.min(flushMs, 100) : flushMs);
-    t.unref();
-    this.ws.once('close', () => clearTimeout(t));
+    const t = this.clock.setTimeout(() => this.reset(), action.kind === 'destroy' ? Math.min(flushMs, 100) : flushMs);
+    this.ws.once('close', () => this.clock.clearTimeout(t));
+  }
+
+  private reset(): void {
+    if (!this.socket.destroyed) {
+      try {
+        this.socket.resetAndDestroy();
+        return;
+      } catch {
+        // Not a TCP handle (should not happen: the gateway passes the TCP socket under TLS too).
+      }
+    }
+    this.ws.terminate();
   }
 }

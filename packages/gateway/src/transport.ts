@@ -5,7 +5,7 @@
 
 /** How a connection ends (PROTOCOL.md 2's table). */
 export type CloseAction =
-  /** After a ServerLogout: flush (at most logoutFlushMs), TCP FIN / WebSocket close with `wsCode`. */
+  /** After a ServerLogout: flush (at most logoutFlushMs, then the socket is reset), TCP FIN / WebSocket close with `wsCode`. */
   | { kind: 'end'; wsCode: number }
   /** Malformed input or over-limit: TCP destroy at once / WebSocket close with `wsCode`. */
   | { kind: 'destroy'; wsCode: number };
@@ -38,6 +38,9 @@ export interface Transport {
   readonly remoteAddress: string;
   /** Bytes accepted by send() and not yet written to the kernel. */
   readonly bufferedBytes: number;
+  /** Bytes read from / written to the socket so far (wire bytes: TLS and WebSocket framing included). */
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
   /** Starts delivering events to `listener`. */
   attach(listener: TransportListener): void;
   /** Sends one body (TCP adds the length prefix). */

@@ -13,6 +13,7 @@ import { decodeTunnelMessageAsPacket, ErrorCode, JanusError, tunnelMetadataHeade
 import { grpcTunnelMessage, GrpcMessageReader, GrpcStatus, statusFromHeaders, statusFromReset } from './grpc-wire.js';
 import { GATE_SERVICE_NAME } from './route-table.js';
 import type { ServiceRoute } from './router.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
 
 /** How a tunnel ended: a gRPC status (`code` 0 = OK). Passed as a value, not thrown. */
 export interface TunnelStatus {
@@ -34,6 +35,12 @@ export interface TunnelListener {
   onEnd(tunnel: Tunnel, status: TunnelStatus): void;
   /** The stream accepts writes again after write() returned false. */
   onDrain(tunnel: Tunnel): void;
+  /**
+   * A TunnelResponse over the receive limit went by (not buffered; the stream goes on):
+   * `p` holds its fields except `data` (empty), `bytes` its size (PROTOCOL.md 2: a reply
+   * too large is answered with ServerUnexpectedErr).
+   */
+  onTooLarge(tunnel: Tunnel, p: Packet, bytes: number): void;
 }
 
 /** One bidirectional stream to a backend. */
@@ -43,7 +50,7 @@ export class Tunnel {
   lastSeq = 0;
   private ended = false;
   private halfClosed = false;
-  private cancelTimer: NodeJS.Timeout | null = null;
+  private cancelTimer: TimerHandle | null = null;
   private readonly reader: GrpcMessageReader;
   private accepting: Promise<boolean> | null = null;
   private responded = false;
@@ -53,7 +60,7 @@ export class Tunnel {
    * @param route the service this stream belongs to.
    * @param oid the stream's object id (uid for the player service).
    * @param halfCloseMs after end(), cancel the stream if the backend has not ended it (ms).
-   * @param maxReceiveBytes largest backend message accepted (bytes); a larger one fails the stream RESOURCE_EXHAUSTED.
+   * @param maxReceiveBytes largest backend message delivered (bytes); a larger one is read by without buffering and reported to onTooLarge.
    * @param onFinished called once when the stream has ended (the pool forgets it).
    */
   constructor(
@@ -65,28 +72,31 @@ export class Tunnel {
     maxReceiveBytes: number,
     private readonly onFinished: (t: Tunnel) => void,
     private readonly ping: (done: () => void) => boolean,
+    private readonly clock: Clock,
   ) {
-    this.reader = new GrpcMessageReader(maxReceiveBytes, (body) => {
-      let p: Packet;
-      try {
-        p = decodeTunnelMessageAsPacket(body);
-      } catch (err) {
-        this.fail(GrpcStatus.INTERNAL, `bad TunnelResponse: ${(err as Error).message}`);
-        return;
-      }
-      if (!this.ended) listener.onMessage(this, p);
-    });
+    this.reader = new GrpcMessageReader(
+      maxReceiveBytes,
+      (body) => {
+        const p = this.decode(body);
+        if (p && !this.ended) listener.onMessage(this, p);
+      },
+      (fields, bytes) => {
+        const p = this.decode(fields);
+        if (p && !this.ended) listener.onTooLarge(this, p, bytes);
+      },
+    );
     stream.on('response', (headers) => {
       this.responded = true;
-      this.onSettled?.(true);
       const status = Number(headers[':status']);
       if (status !== 200) {
         this.fail(status === 404 || status === 501 ? GrpcStatus.UNIMPLEMENTED : GrpcStatus.UNAVAILABLE, `backend answered HTTP ${status}`);
         return;
       }
-      // Trailers-only response: the status arrives with the headers.
+      // Trailers-only response: the status arrives with the headers (a wrong method path gets
+      // UNIMPLEMENTED this way). The stream ended at once, so it was not accepted: finish first.
       const s = statusFromHeaders(headers);
       if (s) this.finish(s);
+      else this.onSettled?.(true);
     });
     stream.on('data', (chunk: Buffer) => {
       if (this.ended) return;
@@ -132,6 +142,18 @@ export class Tunnel {
     return this.accepting;
   }
 
+  /** The status the stream ended with (null while it is open). */
+  endStatus: TunnelStatus | null = null;
+
+  private decode(body: Buffer): Packet | null {
+    try {
+      return decodeTunnelMessageAsPacket(body);
+    } catch (err) {
+      this.fail(GrpcStatus.INTERNAL, `bad TunnelResponse: ${(err as Error).message}`);
+      return null;
+    }
+  }
+
   /** Set by the channel when its connection failed (the status of the streams it takes down). */
   sessionLost: string | null = null;
 
@@ -152,8 +174,7 @@ export class Tunnel {
     if (this.halfClosed || this.ended) return;
     this.halfClosed = true;
     this.stream.end();
-    this.cancelTimer = setTimeout(() => this.cancel(), this.halfCloseMs);
-    this.cancelTimer.unref();
+    this.cancelTimer = this.clock.setTimeout(() => this.cancel(), this.halfCloseMs);
   }
 
   /** Cancels the stream (gateway teardown, or a backend that ignores the half-close). */
@@ -172,7 +193,8 @@ export class Tunnel {
   private finish(s: TunnelStatus, rstCode: number = h2.NGHTTP2_NO_ERROR): void {
     if (this.ended) return;
     this.ended = true;
-    if (this.cancelTimer) clearTimeout(this.cancelTimer);
+    this.endStatus = s;
+    if (this.cancelTimer) this.clock.clearTimeout(this.cancelTimer);
     if (!this.stream.closed && !this.stream.destroyed) this.stream.close(rstCode);
     this.onSettled?.(false);
     this.onFinished(this);
@@ -186,7 +208,9 @@ const RECONNECT_BACKOFF_MAX_MS = 2000;
 
 /**
  * One HTTP/2 connection to a backend instance, opened on first use and again after it
- * fails (not before the backoff has passed: opens fail fast meanwhile). Keepalive: a PING
+ * fails (not before the backoff has passed: opens fail fast meanwhile). A connection is
+ * ready once the backend's SETTINGS frame arrived; one that is not ready within
+ * connectTimeoutMs is destroyed and replaced by the next open. Keepalive: a PING
  * every keepaliveMs while streams are open; one unanswered for keepaliveTimeoutMs destroys
  * the connection, failing its streams UNAVAILABLE.
  */
@@ -196,7 +220,7 @@ class Http2Channel {
   private failedUntil = 0;
   private backoffMs = RECONNECT_BACKOFF_MIN_MS;
   private lastError = '';
-  private keepaliveTimer: NodeJS.Timeout | null = null;
+  private keepaliveTimer: TimerHandle | null = null;
   /** Open streams and the connection each runs on. */
   private readonly streams = new Map<Tunnel, ClientHttp2Session>();
   private closed = false;
@@ -214,7 +238,7 @@ class Http2Channel {
   connected(): Promise<ClientHttp2Session> {
     if (this.closed) return Promise.reject(new JanusError(ErrorCode.NoInstance, `channel to ${this.address} is closed`));
     if (this.ready) return this.ready;
-    if (Date.now() < this.failedUntil) {
+    if (this.o.clock.monotonic() < this.failedUntil) {
       return Promise.reject(new JanusError(ErrorCode.NoInstance, `backend ${this.address} is unreachable (${this.lastError})`));
     }
     const session = connect(`http://${this.address}`, {
@@ -224,18 +248,20 @@ class Http2Channel {
     });
     this.session = session;
     const ready = new Promise<ClientHttp2Session>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.o.clock.setTimeout(() => {
         session.destroy();
         reject(new JanusError(ErrorCode.NoInstance, `backend ${this.address} not ready within ${this.o.connectTimeoutMs} ms`));
       }, this.o.connectTimeoutMs);
-      timer.unref();
-      session.once('connect', () => {
-        clearTimeout(timer);
+      // Ready means the backend spoke HTTP/2: its SETTINGS frame came. node:http2 emits
+      // 'connect' once TCP is up, so a peer that accepts and never answers (a hung process,
+      // not a gRPC server) would otherwise look ready and hold this channel for good.
+      session.once('remoteSettings', () => {
+        this.o.clock.clearTimeout(timer);
         this.backoffMs = RECONNECT_BACKOFF_MIN_MS;
         resolve(session);
       });
       session.once('close', () => {
-        clearTimeout(timer);
+        this.o.clock.clearTimeout(timer);
         reject(new JanusError(ErrorCode.NoInstance, `backend ${this.address} is unreachable (${this.lastError || 'connection closed'})`));
       });
     });
@@ -265,31 +291,33 @@ class Http2Channel {
     const t: Tunnel = new Tunnel(route, oid, stream, listener, this.o.halfCloseMs, this.o.maxReceiveBytes, (done) => {
       this.streams.delete(done);
       if (this.streams.size === 0) this.stopKeepalive();
-    }, (done) => !session.destroyed && session.ping(() => done()));
+    }, (done) => !session.destroyed && session.ping(() => done()), this.o.clock);
     this.streams.set(t, session);
     if (!this.keepaliveTimer) this.startKeepalive(session);
     return t;
   }
 
+  /** A PING every keepaliveMs (each timer armed by the one before), while streams are open. */
   private startKeepalive(session: ClientHttp2Session): void {
-    this.keepaliveTimer = setInterval(() => {
+    const { clock } = this.o;
+    this.keepaliveTimer = clock.setTimeout(() => {
+      this.keepaliveTimer = null;
       if (session.destroyed) return;
-      const deadline = setTimeout(() => {
+      const deadline = clock.setTimeout(() => {
         this.lastError = `keepalive PING unanswered for ${this.o.keepaliveTimeoutMs} ms`;
         this.forget(session, this.lastError);
         session.destroy();
       }, this.o.keepaliveTimeoutMs);
-      deadline.unref();
       const sent = session.ping((err) => {
-        if (!err) clearTimeout(deadline);
+        if (!err) clock.clearTimeout(deadline);
       });
-      if (!sent) clearTimeout(deadline);
+      if (!sent) clock.clearTimeout(deadline);
+      if (this.streams.size !== 0 && this.session === session) this.startKeepalive(session);
     }, this.o.keepaliveMs);
-    this.keepaliveTimer.unref();
   }
 
   private stopKeepalive(): void {
-    if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    if (this.keepaliveTimer) this.o.clock.clearTimeout(this.keepaliveTimer);
     this.keepaliveTimer = null;
   }
 
@@ -308,12 +336,22 @@ class Http2Channel {
       return;
     }
     this.markLost(session, why);
-    this.failedUntil = Date.now() + this.backoffMs;
+    this.failedUntil = this.o.clock.monotonic() + this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, RECONNECT_BACKOFF_MAX_MS);
   }
 
   private markLost(session: ClientHttp2Session, why: string): void {
     for (const [t, on] of this.streams) if (on === session) t.sessionLost ??= why;
+  }
+
+  /** Adds this channel's open streams to `byService` (service name -> count). */
+  countStreams(byService: Map<string, number>): void {
+    for (const t of this.streams.keys()) byService.set(t.route.name, (byService.get(t.route.name) ?? 0) + 1);
+  }
+
+  /** Open streams on this channel. */
+  get streamCount(): number {
+    return this.streams.size;
   }
 
   /**
@@ -340,6 +378,7 @@ class Http2Channel {
 }
 
 interface ChannelOptions {
+  clock: Clock;
   connectTimeoutMs: number;
   halfCloseMs: number;
   maxReceiveBytes: number;
@@ -359,10 +398,11 @@ export class ChannelPool {
    * @param channelsPerInstance HTTP/2 connections per backend address (count).
    * @param connectTimeoutMs wait for a connection to a backend when opening a stream (ms).
    * @param halfCloseMs after a half-close, cancel a stream the backend has not ended (ms).
-   * @param maxReceiveBytes largest backend message accepted (bytes); larger ones fail the stream.
+   * @param maxReceiveBytes largest backend message delivered (bytes); larger ones go to TunnelListener.onTooLarge, the stream goes on.
    * @param keepalive HTTP/2 PING interval while streams are open, and how long an unanswered PING
    *   may take before the connection is closed and its streams fail UNAVAILABLE (ms): a backend host
    *   that vanished without a RST is noticed within keepaliveMs + keepaliveTimeoutMs.
+   * @param clock timers and the reconnect backoff (monotonic time). Default: the system clock.
    */
   constructor(
     private readonly channelsPerInstance: number,
@@ -370,8 +410,10 @@ export class ChannelPool {
     halfCloseMs: number,
     maxReceiveBytes: number,
     keepalive: { keepaliveMs: number; keepaliveTimeoutMs: number },
+    clock: Clock = systemClock,
   ) {
     this.o = {
+      clock,
       connectTimeoutMs,
       halfCloseMs,
       maxReceiveBytes,
@@ -422,6 +464,33 @@ export class ChannelPool {
     if (!p) return;
     this.pools.delete(address);
     for (const c of p.channels) c.retire();
+  }
+
+  /** Open streams by service name (for metrics and stats: O(streams), not for the data path). */
+  openByService(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const p of this.pools.values()) for (const c of p.channels) c.countStreams(m);
+    return m;
+  }
+
+  /** Open streams to `address` (`host:port`), over its channels. */
+  openToAddress(address: string): number {
+    let n = 0;
+    for (const c of this.pools.get(address)?.channels ?? []) n += c.streamCount;
+    return n;
+  }
+
+  /**
+   * Whether a backend at `address` accepts an HTTP/2 connection now (readiness): connects
+   * one of its channels, which then serves tunnels as usual. Never rejects.
+   */
+  reachable(address: string): Promise<boolean> {
+    return this.channel(address)
+      .connected()
+      .then(
+        () => true,
+        () => false,
+      );
   }
 
   /** Cancels every stream still open, then closes every connection. */

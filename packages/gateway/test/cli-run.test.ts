@@ -45,6 +45,7 @@ describe('janus gateway --config', () => {
         '  static:',
         `    roma.player.service: [{ id: b1, endpoints: ["grpc://127.0.0.1:${backend.port}"] }]`,
         'timeouts: { shutdownMs: 3000 }',
+        'management: { port: 0 }',
       ].join('\n'),
     );
     const gw = run(['gateway', '--config', file]);

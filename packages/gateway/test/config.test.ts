@@ -40,6 +40,15 @@ describe('config', () => {
   it('names the bad key', () => {
     assert.throws(() => parseConfig({ limits: { maxFrameBytes: 32 * 1024 * 1024 } }), badKey('limits.maxFrameBytes'));
     assert.throws(() => parseConfig({ limits: { maxFrameBytes: 'big' } }), badKey('limits.maxFrameBytes'));
+  });
+
+  it('keeps sendQueueBytes at least maxFrameBytes: refused when given smaller, raised with it by default', () => {
+    assert.throws(() => parseConfig({ limits: { maxFrameBytes: 16 * 1024 * 1024, sendQueueBytes: 4 * 1024 * 1024 } }), badKey('limits.sendQueueBytes'));
+    assert.throws(() => parseConfig({ limits: { sendQueueBytes: 32 * 1024 } }), badKey('limits.sendQueueBytes'), 'below the default frame limit');
+    assert.equal(parseConfig({ limits: { maxFrameBytes: 16 * 1024 * 1024 } }).limits.sendQueueBytes, 16 * 1024 * 1024);
+    assert.equal(parseConfig({ limits: { maxFrameBytes: 1024 * 1024 } }).limits.sendQueueBytes, 4 * 1024 * 1024);
+    assert.equal(parseConfig({ limits: { maxFrameBytes: 65536, sendQueueBytes: 65536 } }).limits.sendQueueBytes, 65536);
+    assert.equal(parseConfig({}).limits.sendQueueBytes, 4 * 1024 * 1024);
     assert.throws(() => parseConfig({ listen: { tcp: { prot: 1 } } }), badKey('listen.tcp'));
     assert.throws(() => parseConfig({ unknownKey: 1 }), badKey('(root)'));
     assert.throws(() => parseConfig({ timeouts: { idleMs: 1000 } }), badKey('timeouts.idleMs'));

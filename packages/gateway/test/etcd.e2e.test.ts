@@ -40,14 +40,15 @@ async function echo(c: RawClient, s: string): Promise<void> {
 }
 
 describe('gateway on etcd', { timeout: 60_000 }, () => {
-  it('registers itself as janus.gate.interface with its gRPC endpoint, and deregisters on close', async () => {
+  it('registers itself as janus.gate.interface with its gRPC and management HTTP endpoints, and deregisters on close', async () => {
     const prefix = etcd.prefix('e2e');
     const { stack } = await etcdStack(prefix);
     const key = `${prefix}/${GATE_DISCOVERY_NAME}/${stack.gw.config.gateway.id}`;
     let stopped = false;
     try {
       const seen = await etcd.present(key);
-      assert.deepEqual(JSON.parse(seen), { id: 'janus-1', name: GATE_DISCOVERY_NAME, version: '', metadata: {}, endpoints: ['grpc://127.0.0.1:19100'] });
+      const mgmt = stack.gw.management!;
+      assert.deepEqual(JSON.parse(seen), { id: 'janus-1', name: GATE_DISCOVERY_NAME, version: '', metadata: {}, endpoints: ['grpc://127.0.0.1:19100', `http://127.0.0.1:${mgmt.port}`] });
       await stack.stop();
       stopped = true;
       assert.equal(await etcd.raw.get(key).string(), null, 'gone at once, not after the lease TTL');

@@ -12,9 +12,11 @@ function grpcFrame(body: Buffer): Buffer {
   return Buffer.concat([head, body]);
 }
 
-function collect(max = 1 << 20): { reader: GrpcMessageReader; got: string[] } {
+function collect(max = 1 << 20): { reader: GrpcMessageReader; got: string[]; oversized: { fields: Buffer; bytes: number }[] } {
   const got: string[] = [];
-  return { reader: new GrpcMessageReader(max, (b) => got.push(b.toString('utf8'))), got };
+  const oversized: { fields: Buffer; bytes: number }[] = [];
+  const reader = new GrpcMessageReader(max, (b) => got.push(b.toString('utf8')), (fields, bytes) => oversized.push({ fields: Buffer.from(fields), bytes }));
+  return { reader, got, oversized };
 }
 
 describe('gRPC message framing', () => {
@@ -39,13 +41,60 @@ describe('gRPC message framing', () => {
     assert.deepEqual(bytes.got, ['one', '', 'three', 'x'.repeat(300)]);
   });
 
-  it('refuses a message over the limit as soon as its prefix arrives, and a compressed one', () => {
-    const big = collect(10);
-    const err = big.reader.push(Buffer.from([0, 0, 0, 0, 11]));
-    assert.equal(err?.code, GrpcStatus.RESOURCE_EXHAUSTED);
-    assert.deepEqual(big.got, []);
+  it('refuses a compressed message', () => {
     const z = collect();
     assert.equal(z.reader.push(Buffer.from([1, 0, 0, 0, 1, 0x78]))?.code, GrpcStatus.INTERNAL);
+  });
+
+  it('reads a message over the limit by without its data, however split, and goes on with the next', () => {
+    const m = makeTunnelMessage({ mod: 3, seq: 9, index: 77, obj: 5n, ver: 2, data: Buffer.alloc(3000, 7) });
+    const big = Buffer.from(encodeTunnelMessage(m));
+    const stream = Buffer.concat([grpcFrame(big), grpcFrame(Buffer.from('after'))]);
+    const expected = Buffer.from(encodeTunnelMessage({ ...m, data: new Uint8Array(0) }));
+    for (const cut of [1, 5, 6, 7, 8, 100, big.length, big.length + 4, stream.length - 1]) {
+      const c = collect(1000);
+      assert.equal(c.reader.push(stream.subarray(0, cut)), null);
+      assert.equal(c.reader.push(stream.subarray(cut)), null);
+      assert.deepEqual(c.oversized, [{ fields: expected, bytes: big.length }], `split at ${cut}`);
+      assert.deepEqual(c.got, ['after']);
+    }
+    const bytes = collect(1000);
+    for (const b of stream) assert.equal(bytes.reader.push(Buffer.from([b])), null);
+    assert.deepEqual(bytes.oversized, [{ fields: expected, bytes: big.length }]);
+    assert.deepEqual(bytes.got, ['after']);
+  });
+
+  it('keeps the fields of an oversized message in any order, unknown ones included; drops every data field', () => {
+    // index 6 = 9 (varint), an unknown fixed64 field 15, data, an unknown length field 20, data again, mod 4 = 3.
+    const body = Buffer.concat([
+      Buffer.from([0x30, 9]),
+      Buffer.from([(15 << 3) | 1, 1, 2, 3, 4, 5, 6, 7, 8]),
+      Buffer.from([0x0a, 0x90, 0x03]), Buffer.alloc(400, 1),
+      Buffer.from([0xa2, 0x01, 2, 0xaa, 0xbb]), // tag (20 << 3) | 2 as a varint
+      Buffer.from([0x0a, 0x00]),
+      Buffer.from([0x20, 3]),
+    ]);
+    const c = collect(100);
+    assert.equal(c.reader.push(grpcFrame(body)), null);
+    assert.deepEqual(c.oversized, [
+      { fields: Buffer.from([0x30, 9, (15 << 3) | 1, 1, 2, 3, 4, 5, 6, 7, 8, 0xa2, 0x01, 2, 0xaa, 0xbb, 0x20, 3]), bytes: body.length },
+    ]);
+  });
+
+  it('fails on an oversized message that is not protobuf, or keeps too much outside its data', () => {
+    const group = collect(4);
+    assert.equal(group.reader.push(grpcFrame(Buffer.from([0x0b, 0, 0, 0, 0, 0])))?.code, GrpcStatus.INTERNAL, 'wire type 3');
+    const split = collect(4);
+    const whole = grpcFrame(Buffer.from([0x20, 3, 0x0a, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
+    assert.equal(split.reader.push(whole.subarray(0, 9)), null, 'a field may go on in the next chunk');
+    assert.equal(split.reader.push(whole.subarray(9)), null);
+    assert.deepEqual(split.oversized, [{ fields: Buffer.from([0x20, 3]), bytes: 14 }]);
+    const truncated = collect(4);
+    assert.equal(truncated.reader.push(grpcFrame(Buffer.from([0x20, 3, 0x0a, 10, 1, 2])))?.code, GrpcStatus.INTERNAL, 'the message ends inside a field');
+    const fat = collect(100);
+    const unknown = Buffer.concat([Buffer.from([0xa2, 0x01, 0x90, 0x10]), Buffer.alloc(2064)]);
+    assert.equal(fat.reader.push(grpcFrame(unknown))?.code, GrpcStatus.RESOURCE_EXHAUSTED);
+    assert.deepEqual([fat.got, fat.oversized], [[], []]);
   });
 });
 

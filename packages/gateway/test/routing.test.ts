@@ -92,7 +92,7 @@ describe('no growth under discovery churn', () => {
     const d = new StaticDiscovery({ svc: [inst(0)] });
     const pool = new ChannelPool(2, 500, 100, 65536, { keepaliveMs: 60_000, keepaliveTimeoutMs: 1000 });
     const route = { name: 'svc', path: '/svc.v1.S/Tunnel', discoveryName: 'svc', isPlayer: false };
-    const listener = { onMessage() {}, onEnd() {}, onDrain() {} };
+    const listener = { onMessage() {}, onEnd() {}, onDrain() {}, onTooLarge() {} };
     const retired: string[] = [];
     onAddressesGone(d, ['svc'], (a) => {
       retired.push(a);

@@ -239,6 +239,7 @@ describe('packed SDKs, installed outside the workspace', () => {
         '  static:',
         `    roma.player.service: [{ id: game-1, endpoints: ["grpc://127.0.0.1:${backend.match[1]}"] }]`,
         'timeouts: { shutdownMs: 2000 }',
+        'management: { port: 0 }',
       ].join('\n'),
     );
     const gw = await startUntil(process.execPath, [janus, 'gateway', '--config', 'gateway.yaml'], ops, /"tcp":"127\.0\.0\.1:(\d+)","ws":"127\.0\.0\.1:(\d+)\/ws"/);

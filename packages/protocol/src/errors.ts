@@ -57,6 +57,8 @@ export const ErrorCode = {
   NoInstance: 'JANUS_ERR_NO_INSTANCE',
   /** A trusted proxy's connection does not start with a valid PROXY protocol v1/v2 header (docs/gateway.md). */
   ProxyHeaderInvalid: 'JANUS_ERR_PROXY_HEADER',
+  /** A config reload cannot run: the gateway is closing, or it has no config source (docs/operations.md). */
+  ReloadUnavailable: 'JANUS_ERR_RELOAD_UNAVAILABLE',
   /** A service registry value (etcd) is not a usable Kratos ServiceInstance. PROTOCOL.md 10. */
   RegistryValueInvalid: 'JANUS_ERR_REGISTRY_VALUE',
 } as const;

@@ -13,6 +13,7 @@ export {
   MIN_FRAME_BYTES_SETTING,
   WS_SUBPROTOCOL,
 } from './frame.js';
+export { describeForeignBytes } from './sniff.js';
 export { decodePacket, encodePacket, makePacket, packetSize, type Packet } from './packet.js';
 export {
   MOD_SYSTEM,
@@ -122,5 +123,5 @@ export {
   type PushBody,
   type PushMessage,
 } from './gen/gate/service/push/v1/push_pb.js';
-export { TUNNEL_PATHS, makeTunnelMessage, encodeTunnelMessage, decodeTunnelMessageAsPacket, decodeTunnelMessage, type TunnelMessage } from './tunnel.js';
+export { TUNNEL_PATHS, TUNNEL_FIELDS_HEADROOM_BYTES, makeTunnelMessage, encodeTunnelMessage, decodeTunnelMessageAsPacket, decodeTunnelMessage, type TunnelMessage } from './tunnel.js';
 export { MAX_INDEX, HEARTBEAT_SKEW_S, HEARTBEAT_INTERVAL_MS, MIN_IDLE_TIMEOUT_MS, TUNNEL_METADATA_KEYS, tunnelMetadataHeaders, type TunnelMetadataFields } from './session-rules.js';

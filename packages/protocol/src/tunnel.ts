@@ -28,6 +28,13 @@ export const TUNNEL_PATHS = {
   room: '/room.intra.v1.TunnelService/Tunnel',
 } as const;
 
+/**
+ * Room for a tunnel message's fields other than `data` (bytes): its own fields are at most
+ * eleven varints, about a hundred bytes. The largest tunnel message carrying `n` bytes of
+ * data is at most `n + TUNNEL_FIELDS_HEADROOM_BYTES` (gRPC receive limits are set from it).
+ */
+export const TUNNEL_FIELDS_HEADROOM_BYTES = 1024;
+
 const EMPTY = new Uint8Array(0);
 
 /** Builds a TunnelMessage: every field not given (or undefined) holds its default. */

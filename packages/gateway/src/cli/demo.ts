@@ -5,12 +5,13 @@
  * backend is loaded on use: it is not a runtime dependency of the gateway (optional.ts).
  */
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { ErrorCode, JanusError } from '@janus/protocol';
 import { loadConfigFile, type GatewayConfig } from '../config.js';
-import { createGateway } from '../gateway.js';
+import { createGateway, listenError } from '../gateway.js';
 import { shutdown, untilSignal } from './gateway-command.js';
 import { keyFileNames, keygen } from './keygen.js';
 import { importOptional } from './optional.js';
@@ -33,6 +34,19 @@ export function demoBackendAddress(cfg: GatewayConfig): { host: string; port: nu
   return { host: m[1]!, port: Number(m[2]) };
 }
 
+/**
+ * Checks that the demo backend's address is free, so a busy port is one line naming the
+ * config key it comes from (grpc-js would print its own line and a nested message).
+ * @throws JanusError JANUS_ERR_CONFIG_INVALID naming discovery.static.<player discovery name>.
+ */
+export async function checkBackendAddressFree(cfg: GatewayConfig, at: { host: string; port: number }): Promise<void> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (err) => reject(listenError(err, at.host, at.port, `discovery.static.${cfg.services.player!.discoveryName}.0.endpoints.0`, true)));
+    probe.listen(at.port, at.host, () => probe.close(() => resolve()));
+  });
+}
+
 /** Registers `janus demo`. */
 export function register(program: Command): void {
   program
@@ -48,7 +62,12 @@ export function register(program: Command): void {
         process.stdout.write(`wrote dev keys: ${written.join(', ')}\n`);
       }
       const cfg = loadConfigFile(opts.config);
-      const backend = await startDemoBackend(demoBackendAddress(cfg));
+      // Listen for the signal before anything is printed: a process manager may send it the
+      // moment it reads "Ctrl-C stops the stack" (stdout to a pipe is written synchronously).
+      const stopSignal = untilSignal();
+      const at = demoBackendAddress(cfg);
+      await checkBackendAddressFree(cfg, at);
+      const backend = await startDemoBackend(at);
       const gw = await createGateway(cfg).catch(async (err) => {
         await backend.close();
         throw err;
@@ -57,6 +76,9 @@ export function register(program: Command): void {
         [
           '',
           `Janus demo is up: TCP 127.0.0.1:${gw.tcpPort}, WebSocket ws${cfg.listen.ws.tls ? 's' : ''}://127.0.0.1:${gw.wsPort}${cfg.listen.ws.path}, demo backend 127.0.0.1:${backend.port}.`,
+          gw.management
+            ? `Management: http://${gw.management.host}:${gw.management.port} (/health, /ready, /metrics, /stats/connections, /stats/routes; docs/operations.md).`
+            : 'Management server: off (management.enabled: false).',
           'In another terminal:',
           `  npx janus client --uid 1001${gw.tcpPort === 17001 ? '' : ` --port ${gw.tcpPort}`}            # type "help" for the demo commands`,
           `  npx janus client --uid 1002 --ws${gw.wsPort === 17002 ? '' : ` --port ${gw.wsPort}`}       # the same over WebSocket`,
@@ -64,7 +86,7 @@ export function register(program: Command): void {
           '',
         ].join('\n'),
       );
-      await untilSignal();
+      await stopSignal;
       process.stdout.write('stopping...\n');
       await shutdown(gw);
       await backend.close();

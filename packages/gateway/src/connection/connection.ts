@@ -47,6 +47,8 @@ import type { Balancer } from '../balancer.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { GatewayConfig } from '../config.js';
 import type { KeyRing } from '../keys.js';
+import { errorTypeOfCode, type CloseKind, type DisconnectReason, type ErrorType, type GatewayMetrics, type HandshakeFailure, type LatencySample } from '../management/metrics.js';
+import type { RepeatLog } from '../management/repeat-log.js';
 import type { RouteTable } from '../route-table.js';
 import type { Router, ServiceRoute } from '../router.js';
 import type { SessionRegistry } from '../sessions.js';
@@ -64,7 +66,11 @@ import type { ZlibPool } from './zlib-pool.js';
 /** Connection states (PROTOCOL.md 7). */
 export type ConnectionState = 'handshaking' | 'authenticating' | 'open' | 'closing';
 
-/** What every connection of a gateway shares (built once in createGateway). */
+/**
+ * What every connection of a gateway shares (built once in createGateway). A config reload
+ * replaces `cfg`, `keys`, `handshake` and `router` (reload.ts): a connection reads them when
+ * it uses them, so what it took at its start (limits, session keys, tunnels) stays its own.
+ */
 export interface ConnectionContext {
   cfg: GatewayConfig;
   keys: KeyRing;
@@ -78,7 +84,11 @@ export interface ConnectionContext {
   /** This gateway's internal gRPC `host:port` (gate referer, gateway route table). */
   gateAddress: string;
   log: Logger;
-  /** Wall time and timers. */
+  /** Aggregation of repeated log lines (close reasons, logins, backend failures). */
+  repeat: RepeatLog;
+  /** The gateway's metrics: counters bumped here, read at scrape time. */
+  metrics: GatewayMetrics;
+  /** Wall time (wire timestamps), monotonic time and timers. */
   clock: Clock;
   /** Whether the gateway is shutting down (ServerLogout Waiting uses WebSocket 1001 then). */
   shuttingDown(): boolean;
@@ -115,6 +125,39 @@ export interface ConnectionStats {
   objectTunnelsEvicted: number;
 }
 
+/** How a connection ended (metrics labels and the `closed` log line). */
+export interface ConnectionEnding {
+  reason: DisconnectReason;
+  /** The ServerLogout code sent, or null (none sent). */
+  logout: SCServerLogout_Code | null;
+  close: CloseKind;
+  /** What went wrong, for the log (an error message, a tunnel status); never a token or payload. */
+  detail?: string;
+}
+
+/** The handshake-failure reason of a 7.2 check's ServerLogout code. */
+function helloFailure(code: SCServerLogout_Code): HandshakeFailure {
+  if (code === SCServerLogout_Code.BadVersion) return 'bad_version';
+  if (code === SCServerLogout_Code.ClockSkew) return 'clock_skew';
+  return 'unauthorized';
+}
+
+/**
+ * A tunnel status for the log: `gRPC status 12 UNIMPLEMENTED (...): details`. UNIMPLEMENTED
+ * means the backend does not serve the configured method path, so the key is named.
+ */
+function statusText(st: TunnelStatus, service: string): string {
+  const hint = st.code === 12 ? ` UNIMPLEMENTED (the backend does not serve services.${service}.path)` : '';
+  return `gRPC status ${st.code}${hint}${st.details ? `: ${st.details}` : ''}`;
+}
+
+/** The reason of a logout whose caller named none (the session registry's ConflictingLogin). */
+function logoutReason(code: SCServerLogout_Code): DisconnectReason {
+  if (code === SCServerLogout_Code.ConflictingLogin) return 'conflicting_login';
+  if (code === SCServerLogout_Code.RateLimited) return 'rate_limited';
+  return 'internal';
+}
+
 /** The WebSocket close code that goes with a ServerLogout (PROTOCOL.md 2). */
 export function wsCodeForLogout(code: SCServerLogout_Code, shutdown: boolean): number {
   switch (code) {
@@ -141,12 +184,22 @@ export class Connection implements TunnelsOwner, LoginSubject {
   tokenStatus = 0;
 
   private readonly log: Logger;
+  private traceOn: boolean;
+  private ending: ConnectionEnding | null = null;
+  /** The state the connection was in when it began to close (the close log line). */
+  private stateAtEnd: ConnectionState = 'handshaking';
+  /** When the connection was accepted (ms, the clock's wall time). */
+  readonly startedMs: number;
+  /** performance.now() when the request being processed is timed (-1: not timed), and the request in flight. */
+  private sampleStart = -1;
+  private sample: LatencySample | null = null;
   private readonly inbox: Inbox;
   private readonly receiver = new Receiver();
   private readonly sender: Sender;
   private readonly tunnels: ConnectionTunnels;
   private login: SessionLogin<Connection> | null = null;
   private requestedServerId = 0n;
+  /** Monotonic time of the last frame received (ms). */
   private lastRecvMs: number;
   private handshakeTimer: TimerHandle | null = null;
   private loginTimer: TimerHandle | null = null;
@@ -169,15 +222,33 @@ export class Connection implements TunnelsOwner, LoginSubject {
     private readonly ctx: ConnectionContext,
   ) {
     const { limits } = ctx.cfg;
-    const now = ctx.clock.now();
+    const now = ctx.clock.monotonic();
     this.lastRecvMs = now;
+    this.startedMs = now;
     this.messages = new TokenBucket(limits.messagesPerSecond, limits.messageBurst, now);
     this.heartbeatBucket = new TokenBucket(limits.heartbeatsPerSecond, limits.heartbeatBurst, now);
     this.inflateBudget = new TokenBucket(limits.inflateBytesPerSecond, Math.max(limits.inflateBytesPerSecond, limits.maxInflateBytes), now);
     this.strikes = new StrikeCounter(limits.rateLimitStrikes);
     this.log = ctx.log.child({ conn: id, transport: transport.kind });
+    this.traceOn = this.log.isLevelEnabled('trace');
     this.inbox = new Inbox(limits.inboxBytes, (body) => this.handle(body), transport, (err) => this.fail(err));
-    this.sender = new Sender(transport, limits, ctx.zlib, { onCannotSend: () => this.logout(SCServerLogout_Code.Waiting) }, this.log);
+    const m = ctx.metrics;
+    this.sender = new Sender(
+      transport,
+      limits,
+      ctx.zlib,
+      {
+        onCannotSend: (why) =>
+          this.logout(
+            SCServerLogout_Code.Waiting,
+            why === 'slow consumer' ? 'slow_consumer' : 'record_limit',
+            why === 'slow consumer' ? `over limits.sendQueueBytes ${limits.sendQueueBytes} unsent` : 'record counter at its last number',
+          ),
+        onPushWritten: () => m.pushesDelivered.n++,
+        onOversize: () => m.errors.reply_too_large.n++,
+      },
+      this.log,
+    );
     this.tunnels = new ConnectionTunnels(this, ctx.channels, ctx.balancer, limits.maxObjectTunnels, () => ({
       uid: this.uid,
       sid: this.sid,
@@ -194,23 +265,25 @@ export class Connection implements TunnelsOwner, LoginSubject {
       onBody: (body) => {
         if (this.state === 'closing') return;
         this.bodiesIn++;
-        this.lastRecvMs = this.ctx.clock.now();
+        this.lastRecvMs = this.ctx.clock.monotonic();
         this.inbox.push(body);
       },
       onProtocolError: (err) => {
-        this.log.debug({ err: err.message }, 'transport protocol error');
-        this.close(null);
+        const code = (err as { code?: unknown }).code;
+        const janus = err instanceof JanusError;
+        this.countBadInput(janus ? errorTypeOfCode(err.code) : typeof code === 'string' && code.includes('LENGTH') ? 'frame_too_large' : 'ws_protocol');
+        this.close(null, { reason: 'bad_input', logout: null, close: 'destroy', detail: err.message });
       },
       onClose: () => {
-        this.close(null);
+        this.close(null, { reason: 'peer_closed', logout: null, close: 'peer' });
         this.ctx.onClosed(this);
-        this.log.debug('closed');
+        this.logClosed();
       },
     });
     this.handshakeTimer = this.ctx.clock.setTimeout(() => {
-      this.log.debug('handshake timeout');
+      this.ctx.metrics.handshakeFailures.timeout.n++;
       // No CSHandshake or no CSAuth in time: end, nothing sent; WebSocket 1008 (PROTOCOL.md 2).
-      this.close({ kind: 'end', wsCode: WsCode.PolicyViolation });
+      this.close({ kind: 'end', wsCode: WsCode.PolicyViolation }, { reason: 'handshake_timeout', logout: null, close: 'end' });
     }, this.ctx.cfg.timeouts.handshakeMs);
     this.log.debug({ remote: this.transport.remoteAddress }, 'accepted');
   }
@@ -218,6 +291,17 @@ export class Connection implements TunnelsOwner, LoginSubject {
   /** @internal LoginSubject: still between CSAuth and SCAuth. */
   stillLoggingIn(): boolean {
     return this.state === 'authenticating';
+  }
+
+  /** How the connection ended (null while it is open). */
+  get ended(): ConnectionEnding | null {
+    return this.ending;
+  }
+
+  /** Changes this connection's log level (the gateway's runtime level change). */
+  setLogLevel(level: string): void {
+    this.log.level = level;
+    this.traceOn = this.log.isLevelEnabled('trace');
   }
 
   /** A snapshot of the connection's counters. */
@@ -260,15 +344,17 @@ export class Connection implements TunnelsOwner, LoginSubject {
 
   private async handleHandshake(body: Uint8Array): Promise<void> {
     const hs = decodeClientHello(body);
+    // One key set for both steps: a config reload in between must not take away the server key version just checked.
+    const hsConfig = this.ctx.handshake;
     const now = this.nowS();
-    const code = await checkClientHello(this.ctx.handshake, hs, now);
+    const code = await checkClientHello(hsConfig, hs, now);
     if (this.state !== 'handshaking') return;
     if (code !== null) {
-      this.log.debug({ logout: SCServerLogout_Code[code] }, 'handshake rejected');
-      this.logout(code);
+      this.ctx.metrics.handshakeFailures[helloFailure(code)].n++;
+      this.logout(code, 'handshake_refused');
       return;
     }
-    const sh = await createServerHello(this.ctx.handshake, { csBody: body, hs, timestamp: BigInt(now) });
+    const sh = await createServerHello(hsConfig, { csBody: body, hs, timestamp: BigInt(now) });
     if (this.state !== 'handshaking') return;
     this.requestedServerId = hs.serverId;
     this.receiver.nextIndex = sh.startIndex;
@@ -289,21 +375,22 @@ export class Connection implements TunnelsOwner, LoginSubject {
     this.clearTimer('handshakeTimer');
     // The login deadline: a token check or route table call that hangs ends the login with Waiting.
     this.loginTimer = this.ctx.clock.setTimeout(() => {
-      this.log.warn('login deadline passed');
-      this.logout(SCServerLogout_Code.Waiting);
+      this.ctx.metrics.handshakeFailures.login_deadline.n++;
+      this.logout(SCServerLogout_Code.Waiting, 'login_deadline', `no SCAuth within timeouts.loginMs ${this.ctx.cfg.timeouts.loginMs} ms`);
     }, this.ctx.cfg.timeouts.loginMs);
     let token;
     try {
       token = await openToken(nodeCrypto, this.ctx.keys.tokenKeys, auth.token, this.nowS());
     } catch (err) {
       const expired = isJanusError(err, ErrorCode.TokenExpired);
-      this.log.debug({ err: (err as Error).message }, 'auth rejected');
-      this.logout(expired ? SCServerLogout_Code.TokenExpired : SCServerLogout_Code.Unauthorized);
+      this.ctx.metrics.handshakeFailures[expired ? 'token_expired' : 'token_invalid'].n++;
+      this.logout(expired ? SCServerLogout_Code.TokenExpired : SCServerLogout_Code.Unauthorized, 'auth_refused', (err as Error).message);
       return;
     }
     if (this.state !== 'authenticating') return;
     if (this.requestedServerId !== 0n && this.requestedServerId !== token.serverId) {
-      this.logout(SCServerLogout_Code.Unauthorized);
+      this.ctx.metrics.handshakeFailures.server_id_mismatch.n++;
+      this.logout(SCServerLogout_Code.Unauthorized, 'auth_refused', `CSHandshake server_id ${this.requestedServerId} is not the token's ${token.serverId}`);
       return;
     }
     this.uid = token.accountId;
@@ -322,7 +409,9 @@ export class Connection implements TunnelsOwner, LoginSubject {
     );
     this.state = 'open';
     this.armIdleTimer();
-    this.log.debug({ uid: this.uid.toString() }, 'logged in');
+    this.ctx.metrics.logins.n++;
+    this.log.setBindings({ uid: this.uid.toString() });
+    this.ctx.repeat.log('info', 'logged in', this.log, { sid: this.sid.toString(), color: this.color, status: this.tokenStatus }, 'logged in');
   }
 
   /** Conflicting login, the gateway route table, the player tunnel (PROTOCOL.md 7.6). False: the login ended. */
@@ -348,9 +437,16 @@ export class Connection implements TunnelsOwner, LoginSubject {
       tunnel?.end();
       return false;
     }
-    if (!tunnel || !accepted) {
+    // An ended stream (a wrong method path gets UNIMPLEMENTED right after the headers) is not
+    // a player tunnel, whatever accepted() saw first: its end was not reported as the player's.
+    if (!tunnel || !accepted || tunnel.endStatus) {
       // No player instance for this color, or its stream failed at once: Waiting.
-      this.logout(SCServerLogout_Code.Waiting);
+      this.ctx.metrics.handshakeFailures.no_player_backend.n++;
+      const st = tunnel?.endStatus;
+      const why = !tunnel
+        ? `no player instance for color "${this.color}"`
+        : `the player stream ended at once${st ? ` with ${statusText(st, this.ctx.router.player.name)}` : ''}`;
+      this.logout(SCServerLogout_Code.Waiting, 'no_player_backend', why);
       return false;
     }
     this.tunnels.player = tunnel;
@@ -358,7 +454,10 @@ export class Connection implements TunnelsOwner, LoginSubject {
   }
 
   private handleOpen(body: Uint8Array): void | Promise<void> {
+    const m = this.ctx.metrics;
+    this.sampleStart = m.sampleNext() ? m.now() : -1;
     const p = this.receiver.read(body);
+    m.countRequest(p.mod);
     const now = this.lastRecvMs;
     if (p.mod === MOD_SYSTEM) return this.handleSystem(p, now);
     if (!this.messages.take(now)) {
@@ -375,7 +474,7 @@ export class Connection implements TunnelsOwner, LoginSubject {
       }
       return this.ctx.zlib.inflate(p.data, this.ctx.cfg.limits.maxInflateBytes).then((data) => {
         this.inflatedBytes += data.length;
-        this.inflateBudget.charge(this.ctx.clock.now(), data.length);
+        this.inflateBudget.charge(this.ctx.clock.monotonic(), data.length);
         if (this.state !== 'open') return;
         p.data = data;
         p.compress = false;
@@ -408,8 +507,10 @@ export class Connection implements TunnelsOwner, LoginSubject {
    * too many in one second end the connection with RateLimited (PROTOCOL.md 8).
    */
   private refuse(p: Packet, now: number): void {
+    this.ctx.metrics.errors.rate_limited.n++;
+    this.log.debug({ mod: p.mod, seq: p.seq, index: p.index }, 'rate limited');
     this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'rate limited'));
-    if (this.strikes.strike(now)) this.logout(SCServerLogout_Code.RateLimited);
+    if (this.strikes.strike(now)) this.logout(SCServerLogout_Code.RateLimited, 'rate_limited');
   }
 
   /** obj 0 -> uid, (mod, seq) -> service, then its tunnel (opened on first use). */
@@ -417,13 +518,18 @@ export class Connection implements TunnelsOwner, LoginSubject {
     if (p.obj === 0n) p.obj = this.uid;
     const svc = this.ctx.router.route(p.mod, p.seq);
     if (!svc) {
+      this.ctx.metrics.errors.no_route.n++;
+      this.log.debug({ mod: p.mod, seq: p.seq, index: p.index }, 'no route');
       this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, `no route for module ${p.mod}`));
       return;
     }
     if (svc.isPlayer) {
       const player = this.tunnels.player;
       if (player) this.forward(player, p);
-      else this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'player tunnel closed'));
+      else {
+        this.ctx.metrics.errors.player_tunnel_closed.n++;
+        this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'player tunnel closed'));
+      }
       return;
     }
     const t = this.tunnels.getObject(svc, p.obj);
@@ -436,6 +542,8 @@ export class Connection implements TunnelsOwner, LoginSubject {
 
   private async openObject(svc: ServiceRoute, p: Packet): Promise<void> {
     if (!this.tunnels.canOpenObject()) {
+      this.ctx.metrics.errors.too_many_object_tunnels.n++;
+      this.log.debug({ mod: p.mod, seq: p.seq, index: p.index }, 'too many object tunnels');
       this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'too many object tunnels'));
       return;
     }
@@ -454,6 +562,11 @@ export class Connection implements TunnelsOwner, LoginSubject {
 
   private forward(t: Tunnel, p: Packet): void {
     this.forwarded++;
+    if (this.sampleStart >= 0) {
+      this.sample = { index: p.index, service: t.route.name, received: this.sampleStart, forwarded: this.ctx.metrics.now() };
+      this.sampleStart = -1;
+    }
+    if (this.traceOn) this.log.trace({ mod: p.mod, seq: p.seq, index: p.index, obj: p.obj.toString(), service: t.route.name }, 'request');
     this.tunnels.write(t, p);
   }
 
@@ -462,7 +575,23 @@ export class Connection implements TunnelsOwner, LoginSubject {
   /** @internal */
   onTunnelMessage(p: Packet): void {
     // The sender is closed together with the state (close()): no second check here.
+    if (this.traceOn) this.log.trace({ mod: p.mod, seq: p.seq, index: p.index, obj: p.obj.toString() }, p.index === 0 ? 'push' : 'reply');
+    if (p.index === 0) this.ctx.metrics.pushesAttempted.n++;
+    const s = this.sample;
+    if (s !== null && p.index === s.index) {
+      const m = this.ctx.metrics;
+      const replyIn = m.now();
+      this.sample = null;
+      this.sender.send(p);
+      m.observeSample(s, replyIn, m.now());
+      return;
+    }
     this.sender.send(p);
+  }
+
+  /** @internal */
+  onTunnelMessageTooLarge(p: Packet, bytes: number): void {
+    this.sender.refuseTooLarge(p, bytes);
   }
 
   /** @internal */
@@ -475,20 +604,36 @@ export class Connection implements TunnelsOwner, LoginSubject {
   /** @internal */
   onPlayerTunnelEnd(status: TunnelStatus): void {
     if (this.state === 'closing') return;
-    this.log.info({ code: status.code, details: status.details }, 'player tunnel ended');
-    this.logout(SCServerLogout_Code.Waiting);
+    this.logout(SCServerLogout_Code.Waiting, 'player_tunnel_ended', statusText(status, this.ctx.router.player.name));
   }
 
   /** @internal */
   onObjectTunnelError(t: Tunnel, status: TunnelStatus): void {
     if (this.state !== 'open') return;
-    this.log.info({ service: t.route.name, oid: t.oid.toString(), code: status.code, details: status.details }, 'object tunnel failed');
+    this.ctx.metrics.errors.tunnel_failed.n++;
+    this.ctx.repeat.log(
+      'info',
+      `object tunnel failed:${t.route.name}`,
+      this.log,
+      { service: t.route.name, oid: t.oid.toString(), mod: t.lastMod, seq: t.lastSeq, code: status.code, details: status.details },
+      'object tunnel failed',
+    );
     this.sender.send(serverUnexpectedErrPacket(0, t.lastMod, t.lastSeq, status.details || `tunnel ended with status ${status.code}`));
   }
 
   /** @internal */
   onOpenFailed(svc: ServiceRoute, reason: string): void {
-    this.log.warn({ service: svc.name, color: this.color, reason }, 'tunnel open failed');
+    const noInstance = reason === 'no backend instance';
+    this.ctx.metrics.errors[noInstance ? 'no_instance' : 'tunnel_open_failed'].n++;
+    // A backend down fails every login and request alike: one line per window per service.
+    this.ctx.repeat.log(
+      'warn',
+      `tunnel open failed:${svc.name}:${noInstance}`,
+      this.log,
+      { service: svc.name, discoveryName: svc.discoveryName, color: this.color, reason },
+      noInstance ? `no backend instance of ${svc.discoveryName} for color "${this.color}"` : 'tunnel open failed',
+      1,
+    );
   }
 
   // ---- endings ------------------------------------------------------------------------
@@ -497,27 +642,53 @@ export class Connection implements TunnelsOwner, LoginSubject {
    * Ends the connection with `SCServerLogout{code}` (a record once keys exist), flushed
    * before the close (PROTOCOL.md 2, 8). Idempotent.
    */
-  logout(code: SCServerLogout_Code): void {
+  logout(code: SCServerLogout_Code, reason: DisconnectReason = logoutReason(code), detail?: string): void {
     if (this.state === 'closing') return;
     this.sender.sendFinal(serverLogoutPacket(code, this.nowS()));
-    this.close({ kind: 'end', wsCode: wsCodeForLogout(code, this.ctx.shuttingDown()) });
+    this.close({ kind: 'end', wsCode: wsCodeForLogout(code, this.ctx.shuttingDown()) }, { reason, logout: code, close: 'end', ...(detail ? { detail } : {}) });
   }
 
   private fail(err: unknown): void {
     if (this.state === 'closing') return;
     if (err instanceof JanusError) {
-      this.log.debug({ code: err.code, err: err.message }, 'closing on bad input');
+      this.countBadInput(errorTypeOfCode(err.code));
       // Malformed frame, Packet, record or index: destroy at once, nothing sent (PROTOCOL.md 2).
-      this.close({ kind: 'destroy', wsCode: WsCode.ProtocolError });
+      this.close({ kind: 'destroy', wsCode: WsCode.ProtocolError }, { reason: 'bad_input', logout: null, close: 'destroy', detail: err.message });
       return;
     }
+    this.ctx.metrics.errors.internal.n++;
     this.log.error({ err }, 'connection failed');
-    this.logout(SCServerLogout_Code.Server);
+    this.logout(SCServerLogout_Code.Server, 'internal', (err as Error)?.message);
   }
 
-  /** Closes as `action` says (null: the transport already closed itself). Idempotent. */
-  close(action: Parameters<Transport['close']>[0] | null): void {
+  /** Counts bad input by type, and as a handshake failure while not yet logged in. */
+  private countBadInput(type: ErrorType): void {
+    this.ctx.metrics.errors[type].n++;
+    if (this.state === 'handshaking' || this.state === 'authenticating') this.ctx.metrics.handshakeFailures.malformed.n++;
+  }
+
+  /** The one `closed` line of a connection, at info (aggregated per reason: a flood cannot spam). */
+  private logClosed(): void {
+    const e = this.ending!;
+    const fields = {
+      reason: e.reason,
+      logout: e.logout === null ? undefined : SCServerLogout_Code[e.logout],
+      close: e.close,
+      detail: e.detail,
+      state: this.stateAtEnd,
+      durationMs: this.ctx.clock.now() - this.startedMs,
+    };
+    this.ctx.repeat.log(e.reason === 'internal' ? 'warn' : 'info', `closed:${e.reason}`, this.log, fields, 'closed');
+  }
+
+  /**
+   * Closes as `action` says (null: the transport already closed itself); `ending` says why
+   * (the first close's reason is kept). Idempotent.
+   */
+  close(action: Parameters<Transport['close']>[0] | null, ending: ConnectionEnding): void {
     if (this.state === 'closing') return;
+    this.ending = ending;
+    this.stateAtEnd = this.state;
     this.state = 'closing';
     this.inbox.close();
     this.sender.close();
@@ -538,12 +709,11 @@ export class Connection implements TunnelsOwner, LoginSubject {
   // Idle: re-armed lazily from lastRecvMs, so receiving costs no timer work.
   private armIdleTimer(): void {
     const idleMs = this.ctx.cfg.timeouts.idleMs;
-    const left = this.lastRecvMs + idleMs - this.ctx.clock.now();
+    const left = this.lastRecvMs + idleMs - this.ctx.clock.monotonic();
     this.idleTimer = this.ctx.clock.setTimeout(() => {
       if (this.state === 'closing') return;
-      if (this.ctx.clock.now() - this.lastRecvMs >= idleMs) {
-        this.log.debug('idle timeout');
-        this.close({ kind: 'end', wsCode: WsCode.Normal });
+      if (this.ctx.clock.monotonic() - this.lastRecvMs >= idleMs) {
+        this.close({ kind: 'end', wsCode: WsCode.Normal }, { reason: 'idle_timeout', logout: null, close: 'end', detail: `no frame for timeouts.idleMs ${idleMs} ms` });
       } else {
         this.armIdleTimer();
       }

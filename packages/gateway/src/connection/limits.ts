@@ -6,7 +6,8 @@
 
 /**
  * A token bucket: refills at `ratePerS` tokens per second up to `burst`; starts full.
- * Time is passed in (ms, from the Clock port), so a manual clock drives it in tests.
+ * Time is passed in (ms, the Clock port's monotonic time: a wall-clock step neither refills
+ * nor freezes a bucket), so a manual clock drives it in tests.
  */
 export class TokenBucket {
   private tokens: number;
@@ -18,12 +19,22 @@ export class TokenBucket {
    * @param nowMs the clock's time at creation (ms).
    */
   constructor(
-    private readonly ratePerS: number,
-    private readonly burst: number,
+    private ratePerS: number,
+    private burst: number,
     nowMs: number,
   ) {
     this.tokens = burst;
     this.atMs = nowMs;
+  }
+
+  /**
+   * Changes rate and size from now on (a config reload); tokens above the new size are
+   * dropped. The time since the last take refills at the new rate.
+   */
+  reconfigure(ratePerS: number, burst: number): void {
+    this.ratePerS = ratePerS;
+    this.burst = burst;
+    this.tokens = Math.min(this.tokens, burst);
   }
 
   private refill(nowMs: number): void {
@@ -108,10 +119,21 @@ export class HandshakeAdmission {
   refused = 0;
 
   constructor(
-    private readonly limits: HandshakeLimits,
+    private limits: HandshakeLimits,
     nowMs: number,
   ) {
     this.all = new TokenBucket(limits.handshakesPerSecond, 2 * limits.handshakesPerSecond, nowMs);
+  }
+
+  /**
+   * New limits from now on (a config reload): the global bucket keeps its tokens up to its
+   * new size; per-address buckets are dropped, so each address starts again with a full
+   * burst at the new rate.
+   */
+  setLimits(limits: HandshakeLimits): void {
+    this.limits = { handshakesPerSecond: limits.handshakesPerSecond, handshakesPerSecondPerAddress: limits.handshakesPerSecondPerAddress };
+    this.all.reconfigure(limits.handshakesPerSecond, 2 * limits.handshakesPerSecond);
+    this.byAddress.clear();
   }
 
   /** Takes a handshake slot for `address`; false: refuse the connection. */

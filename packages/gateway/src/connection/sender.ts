@@ -24,7 +24,7 @@ export interface SenderLimits {
   compressLevel: number;
   /** Largest frame body (bytes). */
   maxFrameBytes: number;
-  /** Queued bytes (unsent frames plus Packets waiting behind a deflate) that make a slow consumer. */
+  /** Queued bytes (unsent frames plus Packets waiting behind a deflate) beyond which a client is a slow consumer; at least maxFrameBytes. */
   sendQueueBytes: number;
 }
 
@@ -32,6 +32,10 @@ export interface SenderLimits {
 export interface SenderEvents {
   /** The client does not read fast enough, or the record counter reached its last number: end with Waiting. */
   onCannotSend(reason: 'slow consumer' | 'record limit'): void;
+  /** A server-initiated Packet (index 0, not System) was written to the transport (metrics). */
+  onPushWritten?(): void;
+  /** A Packet over maxFrameBytes was not sent (metrics). */
+  onOversize?(): void;
 }
 
 /** One connection's outgoing Packets. */
@@ -70,11 +74,10 @@ export class Sender {
    * that large is dropped (both logged).
    */
   send(p: Packet): void {
-    if (this.closed) return;
+    if (this.closed || this.overQueue()) return;
     if (this.deflating) {
       this.behindDeflate.push(p);
       this.waitingBytes += p.data.length;
-      this.checkQueue();
       return;
     }
     if (this.dueForDeflate(p)) this.startDeflate(p);
@@ -133,11 +136,23 @@ export class Sender {
     );
   }
 
+  /**
+   * A Packet too large to send (PROTOCOL.md 2): a reply (index != 0) is answered with
+   * ServerUnexpectedErr "reply too large" carrying its index, mod and seq; a push is
+   * dropped. Logged either way (`bytes`: its size as it came).
+   */
+  refuseTooLarge(p: Packet, bytes: number): void {
+    if (this.closed) return;
+    this.log.warn({ mod: p.mod, seq: p.seq, index: p.index, bytes }, 'outgoing Packet over the size limit');
+    this.events.onOversize?.();
+    if (p.index !== 0) this.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'reply too large'));
+  }
+
   private write(p: Packet): void {
+    if (this.overQueue()) return;
     let body = encodePacket(p);
     if (body.length + (this.sealer ? RECORD_TAG_BYTES : 0) > this.limits.maxFrameBytes) {
-      this.log.warn({ mod: p.mod, seq: p.seq, bytes: body.length }, 'outgoing Packet over maxFrameBytes');
-      if (p.index !== 0) this.write(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'reply too large'));
+      this.refuseTooLarge(p, body.length);
       return;
     }
     if (this.sealer) {
@@ -150,13 +165,19 @@ export class Sender {
     }
     this.transport.send(body);
     this.sent++;
-    this.checkQueue();
+    if (p.index === 0 && p.mod !== MOD_SYSTEM) this.events.onPushWritten?.();
   }
 
-  private checkQueue(): void {
-    if (this.queuedBytes > this.limits.sendQueueBytes) {
-      this.log.warn({ queued: this.queuedBytes }, 'slow consumer');
-      this.events.onCannotSend('slow consumer');
-    }
+  /**
+   * The slow-consumer check, made before a Packet is queued: it counts the bytes queued
+   * beyond the one about to be written, so one large reply to a client that reads is never
+   * cut off by itself, whatever its size. A connection holds at most sendQueueBytes plus
+   * one frame (config validation keeps sendQueueBytes >= maxFrameBytes).
+   */
+  private overQueue(): boolean {
+    if (this.queuedBytes <= this.limits.sendQueueBytes) return false;
+    // Logged once, by the connection's close line (reason slow_consumer).
+    this.events.onCannotSend('slow consumer');
+    return true;
   }
 }

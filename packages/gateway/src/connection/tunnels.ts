@@ -17,6 +17,8 @@ import type { Balancer } from '../balancer.js';
 export interface TunnelsOwner {
   /** A backend reply or push, as the Packet that carries it to the client. */
   onTunnelMessage(p: Packet): void;
+  /** A backend reply or push over the receive limit, without its data (`bytes`: its size). */
+  onTunnelMessageTooLarge(p: Packet, bytes: number): void;
   /** The player stream ended (the session must end with Waiting). */
   onPlayerTunnelEnd(status: TunnelStatus): void;
   /** An object stream ended with an error status (ServerUnexpectedErr with index 0). */
@@ -170,6 +172,11 @@ export class ConnectionTunnels implements TunnelListener {
   /** @internal TunnelListener */
   onMessage(_t: Tunnel, p: Packet): void {
     this.owner.onTunnelMessage(p);
+  }
+
+  /** @internal TunnelListener */
+  onTooLarge(_t: Tunnel, p: Packet, bytes: number): void {
+    this.owner.onTunnelMessageTooLarge(p, bytes);
   }
 
   /** @internal TunnelListener */

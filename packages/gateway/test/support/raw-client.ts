@@ -82,6 +82,7 @@ export class RawClient {
     } else {
       ws!.on('message', (d: Buffer) => push(Uint8Array.from(d)));
       ws!.on('error', () => {});
+      ws!.once('upgrade', (res: { socket: Socket }) => (this.wsSocket = res.socket));
       this.ending = new Promise((resolve) =>
         ws!.once('close', (code: number) => {
           this.finish();
@@ -120,6 +121,14 @@ export class RawClient {
     const c = new RawClient('ws', null, ws);
     await once(ws, 'open');
     return c;
+  }
+
+  /** The WebSocket's TCP socket (from its upgrade response). */
+  private wsSocket: Socket | null = null;
+
+  /** The client's own port (of the TCP socket, or the WebSocket's). */
+  get localPort(): number {
+    return (this.socket ?? this.wsSocket)?.localPort ?? 0;
   }
 
   get wsProtocol(): string {

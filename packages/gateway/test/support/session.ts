@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { decodeMessage, SCServerLogoutSchema } from '@janus/protocol';
 import { RawClient } from './raw-client.js';
 import type { Stack } from './stack.js';
 
@@ -14,3 +15,18 @@ export async function loggedIn(stack: Stack, kind: 'tcp' | 'ws', uid: number, o:
 
 export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const str = (b: Uint8Array | undefined): string => new TextDecoder().decode(b);
+
+/**
+ * Connects, handshakes and sends CSAuth for `uid`; resolves with the client after SCAuth, or
+ * with the ServerLogout code that answered instead (the client is then closed).
+ */
+export async function tryLogin(stack: Stack, kind: 'tcp' | 'ws', uid: number): Promise<{ client?: RawClient; logout?: number }> {
+  const c = await RawClient.connect(kind, kind === 'tcp' ? stack.gw.tcpPort : stack.gw.wsPort);
+  await c.handshake(stack.keys.clientKey, stack.keys.pins);
+  const auth = c.sendAuth(await stack.token(uid));
+  const reply = await c.nextPacket(15_000);
+  if (reply?.mod === 1 && reply.seq === 5 && reply.index === auth.index) return { client: c };
+  c.close();
+  assert.ok(reply && reply.mod === 1 && reply.seq === 4, `expected SCAuth or ServerLogout, got ${reply ? `mod ${reply.mod} seq ${reply.seq}` : 'the end'}`);
+  return { logout: decodeMessage(SCServerLogoutSchema, reply.data).code };
+}

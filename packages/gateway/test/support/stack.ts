@@ -5,7 +5,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { AuthToken_Status, parseTokenKey, sealToken, type SigningKey, type VerifyKey } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
 import { startDemoBackend } from '@janus/demo-backend';
@@ -54,6 +54,8 @@ export interface StackOptions {
   keys?: TestKeys;
   clock?: Clock;
   routeTable?: RouteTable;
+  /** The gateway's logger (default: silent, or JANUS_TEST_LOG's level). */
+  logger?: Logger;
 }
 
 /** Starts the demo backend and a gateway in front of it. */
@@ -68,9 +70,13 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     discovery: { static: { 'roma.player.service': instances, 'roma.room.service': instances } },
     timeouts: { shutdownMs: 2000, tunnelConnectMs: 1000 },
     log: { level: 'silent' },
+    management: { host: '127.0.0.1', port: 0 },
+    // prom-client's process metrics start an event-loop monitor and a GC observer that live as
+    // long as the process: off in the many gateways of a test run (metrics.e2e turns them on).
+    metrics: { processMetrics: false },
   };
   const cfg = parseConfig({ ...base, ...o.config });
-  const gw = await createGateway(cfg, { logger: pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }), ...(o.clock ? { clock: o.clock } : {}), ...(o.routeTable ? { routeTable: o.routeTable } : {}) });
+  const gw = await createGateway(cfg, { logger: o.logger ?? pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }), ...(o.clock ? { clock: o.clock } : {}), ...(o.routeTable ? { routeTable: o.routeTable } : {}) });
   return {
     gw,
     keys,
