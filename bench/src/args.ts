@@ -15,6 +15,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --size BYTES      Echo request data size (default 64)
   --setup N         sessions connecting at once during setup (default 50)
   --cpu-prof DIR    run the gateway child with --cpu-prof, profile written to DIR
+  --tracing         tracing on in the gateway (every request), exported to a stand-in collector here
   --verbose         print progress and the children's log lines to stderr
   -h, --help        this text`;
 
@@ -53,6 +54,7 @@ export function parseLoadArgs(argv: string[]): LoadArgs | null {
         size: { type: 'string' },
         setup: { type: 'string' },
         'cpu-prof': { type: 'string' },
+        tracing: { type: 'boolean' },
         verbose: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -75,5 +77,6 @@ export function parseLoadArgs(argv: string[]): LoadArgs | null {
     setupConcurrency: intOption('setup', values.setup, 50, 1, 10000),
   };
   if (values['cpu-prof'] !== undefined) options.gatewayCpuProfDir = values['cpu-prof'];
+  if (values.tracing) options.tracing = true;
   return { options, verbose: values.verbose ?? false };
 }

@@ -29,6 +29,7 @@ export function formatTable(r: LoadResult): string[] {
     `  load gen     cpu ${f(r.loadgenCpuCores)} cores (this process)`,
     `  machine cpu  ${f(r.machineCpuCores)} of ${r.cpuCount} cores busy (all processes; if well above gateway + backend + load gen, something else competed)`,
     `  setup        ${f(r.setupMs / 1000, 1)} s; connect failures: ${errors(r.connectFailures)}`,
+    `  tracing      ${r.tracing ? `on, every request; the stand-in collector got ${r.tracing.requests} export requests, ${f(r.tracing.bytes / 1024 / 1024, 1)} MB` : 'off'}`,
     `  errors       requests: ${errors(r.requestErrors)}; echo mismatches ${r.mismatches}; connections closed ${r.closedConnections}`,
     `  machine      ${r.cpuCount} x ${r.cpuModel}, node ${r.node}, code ${r.commit} (load gen, gateway and backend share these cores)`,
   ];

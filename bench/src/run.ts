@@ -3,6 +3,7 @@
  * clients in this one, a warmup, a measured window, then everything stopped (also on
  * error or abort). Why three processes: docs/decisions/0004-load-bench.md.
  */
+import { startOtlpSink, type OtlpSink, type OtlpSinkCounts } from './otlp-sink.js';
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -30,6 +31,8 @@ export interface LoadOptions {
   setupConcurrency: number;
   /** When set, the gateway child runs with `--cpu-prof` and writes its profile here. */
   gatewayCpuProfDir?: string;
+  /** Tracing on in the gateway (every request sampled), exporting to a stand-in collector in this process (otlp-sink.ts). */
+  tracing?: boolean;
   /** Receives progress lines and the children's output. Default: ignored. */
   log?: (line: string) => void;
 }
@@ -105,6 +108,8 @@ export interface LoadResult {
   closedConnections: number;
   /** The gateway rate limit used (see BENCH_RATE_LIMIT). */
   gatewayLimits: typeof BENCH_RATE_LIMIT;
+  /** With --tracing: what the stand-in collector received over the whole run; null: tracing off. */
+  tracing: OtlpSinkCounts | null;
   /** `git describe --always --dirty` of the working tree, or `unknown`. */
   commit: string;
   node: string;
@@ -195,6 +200,7 @@ export async function runLoad(o: LoadOptions, signal?: AbortSignal): Promise<Loa
   let running = true;
   let driving: Promise<void> = Promise.resolve();
   const clients: JanusClient[] = [];
+  let sink: OtlpSink | null = null;
   const watch = (c: BenchChild): void => {
     children.push(c);
     void c.exited.then(() => failWith(c.exitError()));
@@ -205,6 +211,10 @@ export async function runLoad(o: LoadOptions, signal?: AbortSignal): Promise<Loa
     const backend = await within(BenchChild.start({ name: 'backend', script: new URL('./backend-proc.js', import.meta.url), onLine: onLine('backend') }));
     watch(backend);
     const cfg = benchGatewayConfig(keys.dir, backend.ports.grpc!);
+    if (o.tracing) {
+      sink = await within(startOtlpSink());
+      cfg.tracing = { enabled: true, sampleRatio: 1, otlp: { endpoint: sink.endpoint } };
+    }
     const execArgv = [...GATEWAY_NODE_FLAGS, ...(o.gatewayCpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.gatewayCpuProfDir}`] : [])];
     const gateway = await within(
       BenchChild.start({
@@ -269,6 +279,7 @@ export async function runLoad(o: LoadOptions, signal?: AbortSignal): Promise<Loa
       mismatches: counters.mismatches,
       closedConnections: counters.closedLoops,
       gatewayLimits: BENCH_RATE_LIMIT,
+      tracing: sink ? sink.counts : null,
       commit: describeCommit(),
       node: process.version,
       cpuCount: cpus().length,
@@ -288,6 +299,7 @@ export async function runLoad(o: LoadOptions, signal?: AbortSignal): Promise<Loa
     await driving.catch(() => {});
     // Gateway first (it drains its tunnels), then the backend.
     for (const c of children.reverse()) await c.stop(CHILD_STOP_MS);
+    await sink?.close();
     keys.remove();
   }
 }

@@ -41,15 +41,20 @@ export function deserializeTunnelMessage(buf: Buffer): TunnelMessage {
  * (`/player.intra.v1.TunnelService/Tunnel`). Use it with `grpc.Server#addService` or
  * `grpc.makeGenericClientConstructor`; a raw client can call
  * `client.makeBidiStreamRequest(path, serializeTunnelMessage, deserializeTunnelMessage, metadata, options)`.
+ * @param deserializeRequest how requests are read; default {@link deserializeTunnelMessage}
+ *   (a tracing TunnelServer also reads their trace context).
  */
-export function tunnelServiceDefinition(path: string): TunnelServiceDefinition {
+export function tunnelServiceDefinition(
+  path: string,
+  deserializeRequest: (buf: Buffer) => TunnelMessage = deserializeTunnelMessage,
+): TunnelServiceDefinition {
   return {
     Tunnel: {
       path,
       requestStream: true,
       responseStream: true,
       requestSerialize: serializeTunnelMessage,
-      requestDeserialize: deserializeTunnelMessage,
+      requestDeserialize: deserializeRequest,
       responseSerialize: serializeTunnelMessage,
       responseDeserialize: deserializeTunnelMessage,
       originalName: 'tunnel',

@@ -8,10 +8,12 @@
  * Both verbs are idempotent.
  */
 import * as grpc from '@grpc/grpc-js';
-import { ErrorCode, JanusError } from '@janus/protocol';
-import { tunnelServiceDefinition } from './definition.js';
+import type { TracerProvider } from '@opentelemetry/api';
+import { ErrorCode, JanusError, readTunnelTraceContext, type TunnelMessage, type TunnelTraceContext } from '@janus/protocol';
+import { deserializeTunnelMessage, tunnelServiceDefinition } from './definition.js';
 import { readTunnelMetadata } from './metadata.js';
 import { TunnelStream, type TunnelCall, type TunnelHandlers } from './stream.js';
+import type { BackendTracing } from './tracing.js';
 
 /** Options of a {@link TunnelServer}. */
 export interface TunnelServerOptions {
@@ -27,6 +29,13 @@ export interface TunnelServerOptions {
    * (PROTOCOL.md 1).
    */
   credentials?: grpc.ServerCredentials;
+  /**
+   * OpenTelemetry tracer provider (e.g. `trace.getTracerProvider()` after the application
+   * registered its SDK): each request handed to onMessage gets a span, the child of the
+   * gateway's request span when the request carries a trace context (docs/backend-sdk.md#tracing).
+   * Default: none, no tracing (no OpenTelemetry module is loaded).
+   */
+  tracerProvider?: TracerProvider;
 }
 
 /** Default of {@link TunnelServerOptions.maxPendingRequests}. */
@@ -54,6 +63,12 @@ export class TunnelServer {
   private readonly paths = new Set<string>();
   private state: ServerState = 'open';
   private closing: Promise<void> | null = null;
+  private readonly tracerProvider: TracerProvider | null;
+  /** Trace context read off each received request (tracing on). */
+  private readonly traceOf = new WeakMap<TunnelMessage, TunnelTraceContext>();
+  /** Loaded by the first listen() when a tracerProvider is set. */
+  private tracing: BackendTracing | null = null;
+  private tracingLoad: Promise<void> | null = null;
 
   /**
    * @throws JanusError JANUS_ERR_CONFIG_INVALID when maxPendingRequests is not an integer >= 1.
@@ -66,6 +81,7 @@ export class TunnelServer {
     this.maxPending = maxPending;
     this.credentials = opts.credentials ?? grpc.ServerCredentials.createInsecure();
     this.server = new grpc.Server(opts.grpcOptions);
+    this.tracerProvider = opts.tracerProvider ?? null;
   }
 
   /** Open streams now, over all services (for tests and metrics). */
@@ -87,7 +103,7 @@ export class TunnelServer {
     if (typeof handlers?.onMessage !== 'function') throw invalid('tunnel handlers need an onMessage function', { path });
     if (this.paths.has(path)) throw invalid(`a tunnel service is already served at ${path}`, { path });
     this.paths.add(path);
-    this.server.addService(tunnelServiceDefinition(path), {
+    this.server.addService(tunnelServiceDefinition(path, this.tracerProvider === null ? deserializeTunnelMessage : this.deserializeTraced), {
       Tunnel: (call: TunnelCall) => this.accept(call, handlers),
     });
     return this;
@@ -108,13 +124,35 @@ export class TunnelServer {
       return Promise.reject(invalid(`port must be an integer in 0..65535, got ${port}`, { port }));
     }
     const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-    return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, this.credentials, (err, bound) => {
-        if (err) reject(new JanusError(ErrorCode.ConfigInvalid, `cannot listen on ${address}: ${err.message}`, { address }, { cause: err }));
-        else resolve(bound);
-      });
-    });
+    // Streams are accepted only once bound: the tracing module is loaded before any arrives.
+    return this.loadTracing().then(
+      () =>
+        new Promise((resolve, reject) => {
+          this.server.bindAsync(address, this.credentials, (err, bound) => {
+            if (err) reject(new JanusError(ErrorCode.ConfigInvalid, `cannot listen on ${address}: ${err.message}`, { address }, { cause: err }));
+            else resolve(bound);
+          });
+        }),
+    );
   }
+
+  /** Imports tracing.ts (and with it @opentelemetry/api and /core) when a tracerProvider is set. */
+  private loadTracing(): Promise<void> {
+    const provider = this.tracerProvider;
+    if (provider === null) return Promise.resolve();
+    this.tracingLoad ??= import('./tracing.js').then((m) => {
+      this.tracing = new m.BackendTracing(provider, this.traceOf);
+    });
+    return this.tracingLoad;
+  }
+
+  /** Reads a request and, when it carries one, its trace context (tracing on). */
+  private readonly deserializeTraced = (buf: Buffer): TunnelMessage => {
+    const m = deserializeTunnelMessage(buf);
+    const tc = readTunnelTraceContext(buf);
+    if (tc !== null) this.traceOf.set(m, tc);
+    return m;
+  };
 
   /**
    * Graceful shutdown: refuses new streams, ends every open stream with status OK (their
@@ -158,7 +196,7 @@ export class TunnelServer {
       call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: md.details, metadata: null });
       return;
     }
-    const stream = new TunnelStream(call, md.fields, handlers, this.maxPending, this.release);
+    const stream = new TunnelStream(call, md.fields, handlers, this.maxPending, this.release, this.tracing);
     this.streams.add(stream);
     stream.start();
   }

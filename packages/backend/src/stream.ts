@@ -16,6 +16,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { makeTunnelMessage, type TunnelMessage } from '@janus/protocol';
 import type { TunnelMetadataFields } from './metadata.js';
+import type { BackendTracing } from './tracing.js';
 
 /** A reply described by a handler's return value: `data` plus fields that override the defaults. */
 export interface ReplyInit extends Partial<TunnelMessage> {
@@ -141,6 +142,7 @@ export class TunnelStream implements TunnelContext {
     handlers: TunnelHandlers,
     maxPending: number,
     onFinish: (stream: TunnelStream) => void,
+    private readonly tracing: BackendTracing | null = null,
   ) {
     this.call = call;
     this.handlers = handlers;
@@ -256,10 +258,13 @@ export class TunnelStream implements TunnelContext {
         return;
       }
       this.updateFlow();
+      // Tracing (a tracerProvider given): the request's span, ended once the handler settled.
+      const span = this.tracing === null ? null : this.tracing.begin(this.oid, req);
       let result: unknown;
       try {
-        result = this.handlers.onMessage(this, req);
+        result = span === null ? this.handlers.onMessage(this, req) : span.run(() => this.handlers.onMessage(this, req));
       } catch (err) {
+        span?.end(err);
         this.failWith(err);
         return;
       }
@@ -269,13 +274,18 @@ export class TunnelStream implements TunnelContext {
           (value) => {
             this.busy = false;
             this.settle(req, value);
+            span?.end();
             this.pump();
           },
-          (err: unknown) => this.failWith(err),
+          (err: unknown) => {
+            span?.end(err);
+            this.failWith(err);
+          },
         );
         return;
       }
       this.settle(req, result);
+      span?.end();
     }
   }
 

@@ -1,15 +1,15 @@
 /**
- * JanusClient: the session logic of the Node SDK (PROTOCOL.md 4, 7, 8) on top of a
- * {@link Link}: requests matched to replies by index, heartbeats, pushes, ServerLogout,
- * and the reconnect loop (policy in reconnect.ts).
+ * The client's session logic (PROTOCOL.md 4, 7, 8), shared by the Node and the browser
+ * entry, on top of a {@link Link}: requests matched to replies by index, heartbeats and
+ * their round-trip time, pushes, ServerLogout, the connection state and the reconnect loop
+ * (policy in reconnect.ts). What differs between Node and a browser comes in through the
+ * {@link Platform} the entry passes (platform.ts).
  *
- * Lifecycle: open -> (reconnecting -> open)* -> closed. `'close'` is emitted exactly once,
- * when the client is done for good; a drop that will be retried emits `'reconnecting'`
- * instead.
+ * Lifecycle: open -> (reconnecting -> connecting -> open)* -> closed. `'close'` is emitted
+ * exactly once, when the client is done for good; a drop that will be retried emits
+ * `'reconnecting'` instead. `'state'` reports every step, for a UI.
  */
-import { EventEmitter } from 'node:events';
-import { performance } from 'node:perf_hooks';
-import { debuglog } from 'node:util';
+import { EventEmitter } from 'eventemitter3';
 import {
   CSHeartbeatSchema,
   decodeMessage,
@@ -29,9 +29,9 @@ import {
 import type { Link, LinkClose, OutgoingPacket, Session } from './link.js';
 import { login } from './login.js';
 import { resolveOptions, type ClientOptions, type ResolvedOptions } from './options.js';
+import type { Platform } from './platform.js';
 import { isFinalLogout, reconnectDelay } from './reconnect.js';
-
-const trace = debuglog('janus-client');
+import { unrefTimeout, type Timer } from './timers.js';
 
 /** Why the client closed: `'close'` event payload. */
 export type CloseReason =
@@ -67,12 +67,48 @@ export interface ReconnectingEvent {
   reason: CloseReason;
 }
 
-/** What heartbeat() resolves with (SCHeartbeat). */
+/** What heartbeat() resolves with (SCHeartbeat), and the `'heartbeat'` event payload. */
 export interface HeartbeatReply {
   /** The gateway's clock (unix seconds). */
   serverTime: bigint;
   /** 1 Succeeded, 2 ErrTime (|client_time - server time| > 10 s), 0 ErrServer. */
   code: SCHeartbeat_Code;
+  /** Round-trip time (ms): from queueing the CSHeartbeat to its SCHeartbeat, sealing and opening included. */
+  rttMs: number;
+}
+
+/** The connection states a UI can show (see {@link StateChange}). */
+export type ConnectionState = 'open' | 'reconnecting' | 'connecting' | 'closed';
+
+/** `'state'` event payload: the new state and what goes with it. */
+export type StateChange =
+  /** A session is open (the first one, or after a reconnect). */
+  | { state: 'open'; session: Session }
+  /** The connection dropped and attempt `attempt` starts in `delayMs` ms (backoff with jitter). */
+  | { state: 'reconnecting'; attempt: number; delayMs: number; reason: CloseReason }
+  /** Reconnect attempt `attempt` is connecting, handshaking and authenticating. */
+  | { state: 'connecting'; attempt: number }
+  /** Done for good: the same reason as the `'close'` event. */
+  | { state: 'closed'; reason: CloseReason };
+
+/**
+ * The events of a client and their arguments:
+ * - `push` `(p: Packet)`: a Packet with index 0 and mod != 1 (data already inflated);
+ * - `serverError` `(e: ServerErrorEvent)`: SCServerUnexpectedErr with index 0;
+ * - `heartbeat` `(h: HeartbeatReply)`: every SCHeartbeat, with its round-trip time;
+ * - `state` `(s: StateChange)`: every change of {@link JanusClientBase.state};
+ * - `reconnecting` `(e: ReconnectingEvent)`: before each reconnect attempt;
+ * - `reconnect` `(s: Session)`: a new session is open (indices start over);
+ * - `close` `(r: CloseReason)`: once, when the client is done.
+ */
+export interface ClientEvents {
+  push: [p: Packet];
+  serverError: [e: ServerErrorEvent];
+  heartbeat: [h: HeartbeatReply];
+  state: [s: StateChange];
+  reconnecting: [e: ReconnectingEvent];
+  reconnect: [s: Session];
+  close: [r: CloseReason];
 }
 
 /** A request waiting for its reply. */
@@ -107,6 +143,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       clearTimeout(timer);
       reject(signal.reason);
     };
+    // Not unref'd: a client waiting to reconnect keeps a Node process alive.
     const timer = setTimeout(() => {
       signal.removeEventListener('abort', onAbort);
       resolve();
@@ -116,51 +153,49 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
- * A Janus client session over TCP or WebSocket.
+ * A Janus client session over TCP or WebSocket: what both entries' `JanusClient` share
+ * (each entry adds `static connect` with its platform). Events: {@link ClientEvents}.
  *
- * Events:
- * - `'push'` `(p: Packet)`: a Packet with index 0 and mod != 1 (data already inflated);
- * - `'serverError'` `(e: ServerErrorEvent)`: SCServerUnexpectedErr with index 0;
- * - `'reconnecting'` `(e: ReconnectingEvent)`: before each reconnect attempt;
- * - `'reconnect'` `(s: Session)`: a new session is open (indices start over);
- * - `'close'` `(r: CloseReason)`: once, when the client is done.
- *
- * Events of the first session are held until the tick after connect() resolves, so
+ * Events of the first session are held until the task after connect() resolves, so
  * listeners attached right after `await JanusClient.connect()` miss nothing.
  */
-export class JanusClient extends EventEmitter {
-  private state: State = 'open';
+export class JanusClientBase extends EventEmitter<ClientEvents> {
+  private phase: State = 'open';
+  /** What {@link state} reports (finer than `phase`: a reconnect waits, then connects). */
+  private shown: ConnectionState = 'open';
   private link: Link | null = null;
   private current: Session;
+  private rtt: number | null = null;
   private readonly pending = new Map<number, Pending>();
-  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: Timer | undefined;
   /** The request-timeout timer (see armTimeouts). */
-  private timeoutTimer: NodeJS.Timeout | undefined;
+  private timeoutTimer: Timer | undefined;
   /** Seconds to add to `now()`; learned from a ClockSkew ServerLogout's server_time. */
   private clockOffset = 0;
   private reconnectAbort: AbortController | null = null;
   private closePromise: Promise<void> | null = null;
   /** Events held until listeners can be attached (see class doc). */
-  private gate: Array<[string, unknown]> | null = [];
+  private gate: Array<[keyof ClientEvents, unknown]> | null = [];
 
   /**
-   * Connects, handshakes and authenticates; resolves after SCAuth (PROTOCOL.md 7).
-   * The first connection is not retried, whatever `reconnect` says.
-   * @throws JanusError JANUS_ERR_CONFIG_INVALID / JANUS_ERR_KEY_INVALID for bad options;
-   *   JANUS_ERR_LOGOUT with `details.logoutCode` when the gateway answered with ServerLogout;
-   *   JANUS_ERR_HANDSHAKE_INVALID (e.g. a bad server signature); JANUS_ERR_HANDSHAKE_TIMEOUT
-   *   past connectTimeoutMs; JANUS_ERR_CONNECTION_CLOSED when the connection fails.
+   * What an entry's `connect` runs: validates the options against `platform`, connects,
+   * handshakes and authenticates (PROTOCOL.md 7), then builds the client with `make`.
+   * Errors: see the entries' `JanusClient.connect`.
    */
-  static async connect(opts: ClientOptions): Promise<JanusClient> {
-    const o = await resolveOptions(opts);
+  protected static async open<T extends JanusClientBase>(
+    opts: ClientOptions,
+    platform: Platform,
+    make: (o: ResolvedOptions, session: Session) => T,
+  ): Promise<T> {
+    const o = await resolveOptions(opts, platform);
     const { link, session } = await login(o, { clockOffset: 0 });
-    const client = new JanusClient(o, session);
+    const client = make(o, session);
     client.attach(link, session);
-    setImmediate(() => client.openGate());
+    platform.defer(() => client.openGate());
     return client;
   }
 
-  private constructor(
+  protected constructor(
     private readonly o: ResolvedOptions,
     session: Session,
   ) {
@@ -175,7 +210,26 @@ export class JanusClient extends EventEmitter {
 
   /** True once the client is done (after `'close'`, or from the moment close() is called). */
   get closed(): boolean {
-    return this.state === 'closed';
+    return this.phase === 'closed';
+  }
+
+  /**
+   * The connection state: `'open'`; `'reconnecting'` (waiting out a backoff delay) and
+   * `'connecting'` (an attempt under way) while a dropped connection is retried;
+   * `'closed'`. Every change is a `'state'` event.
+   */
+  get state(): ConnectionState {
+    return this.phase === 'closed' ? 'closed' : this.shown;
+  }
+
+  /** The round-trip time of the latest answered heartbeat (ms), null before the first. */
+  get rttMs(): number | null {
+    return this.rtt;
+  }
+
+  /** The crypto back end in use (`'node'`, `'webcrypto'`, `'noble'`, or a custom one's name). */
+  get cryptoName(): string {
+    return this.o.crypto.name;
   }
 
   /**
@@ -214,9 +268,13 @@ export class JanusClient extends EventEmitter {
   heartbeat(): Promise<HeartbeatReply> {
     const clientTime = BigInt(Math.floor(this.o.now() + this.clockOffset));
     const out = { mod: MOD_SYSTEM, seq: SystemSeq.HEARTBEAT, data: encodeMessage(CSHeartbeatSchema, { clientTime }) };
+    const sentAt = performance.now();
     return this.track<HeartbeatReply>(out, (p, resolve) => {
       const h = decodeMessage(SCHeartbeatSchema, p.data);
-      resolve({ serverTime: h.serverTime, code: h.code });
+      const reply: HeartbeatReply = { serverTime: h.serverTime, code: h.code, rttMs: performance.now() - sentAt };
+      this.rtt = reply.rttMs;
+      resolve(reply);
+      this.emitEvent('heartbeat', reply);
     });
   }
 
@@ -227,12 +285,12 @@ export class JanusClient extends EventEmitter {
    */
   close(): Promise<void> {
     if (this.closePromise) return this.closePromise;
-    if (this.state === 'closed') return (this.closePromise = Promise.resolve());
-    this.state = 'closed';
+    if (this.phase === 'closed') return (this.closePromise = Promise.resolve());
+    this.phase = 'closed';
     const closed = new JanusError(ErrorCode.ConnectionClosed, 'client closed');
     this.reconnectAbort?.abort(closed);
     const link = this.detach(closed);
-    this.closePromise = (link ? link.close() : Promise.resolve()).then(() => this.emitEvent('close', { kind: 'closed' } satisfies CloseReason));
+    this.closePromise = (link ? link.close() : Promise.resolve()).then(() => this.announceClose({ kind: 'closed' }));
     return this.closePromise;
   }
 
@@ -242,8 +300,8 @@ export class JanusClient extends EventEmitter {
   /** Sends `out` and registers a pending entry under its index until reply, error or timeout. */
   private track<T>(out: OutgoingPacket, onReply: (p: Packet, resolve: (v: T) => void) => void): Promise<T> {
     const link = this.link;
-    if (this.state !== 'open' || !link) {
-      return Promise.reject(new JanusError(ErrorCode.ConnectionClosed, `not connected (${this.state})`));
+    if (this.phase !== 'open' || !link) {
+      return Promise.reject(new JanusError(ErrorCode.ConnectionClosed, `not connected (${this.shown})`));
     }
     return new Promise<T>((resolve, reject) => {
       let index = 0;
@@ -289,8 +347,7 @@ export class JanusClient extends EventEmitter {
   private armTimeouts(): void {
     if (this.timeoutTimer !== undefined || this.pending.size === 0) return;
     const oldest = this.pending.values().next().value as Pending;
-    this.timeoutTimer = setTimeout(this.sweepTimeouts, Math.max(0, oldest.deadline - performance.now()));
-    this.timeoutTimer.unref();
+    this.timeoutTimer = unrefTimeout(this.sweepTimeouts, Math.max(0, oldest.deadline - performance.now()));
   }
 
   private readonly sweepTimeouts = (): void => {
@@ -336,12 +393,12 @@ export class JanusClient extends EventEmitter {
         return this.settle(p.index, (e) => e.reply(p));
       default:
         // Another System message (a second SCAuth, a future seq): nothing to do with it.
-        trace('ignored System Packet seq %d index %d', p.seq, p.index);
+        this.o.platform.trace('ignored System Packet seq %d index %d', p.seq, p.index);
     }
   }
 
   private onLogout(lo: { code: SCServerLogout_Code; serverTime: bigint }): void {
-    trace('ServerLogout %s server_time %s', SCServerLogout_Code[lo.code], lo.serverTime);
+    this.o.platform.trace('ServerLogout %s server_time %s', SCServerLogout_Code[lo.code], lo.serverTime);
     if (lo.code === SCServerLogout_Code.ClockSkew) this.clockOffset = Number(lo.serverTime) - this.o.now();
     const link = this.detach(
       new JanusError(ErrorCode.ConnectionClosed, `gateway ended the session: ServerLogout ${SCServerLogout_Code[lo.code] ?? lo.code}`, {
@@ -354,7 +411,7 @@ export class JanusClient extends EventEmitter {
 
   private onLinkClose(link: Link, info: LinkClose): void {
     if (link !== this.link) return;
-    trace('connection closed: %s ws %s', info.error?.code ?? 'orderly', info.wsCode ?? '-');
+    this.o.platform.trace('connection closed: %s ws %s', info.error?.code ?? 'orderly', info.wsCode ?? '-');
     const details: Record<string, unknown> = info.wsCode === undefined ? {} : { wsCode: info.wsCode };
     this.detach(new JanusError(ErrorCode.ConnectionClosed, info.error ? `connection closed: ${info.error.message}` : 'connection closed', details, { cause: info.error }));
     const reason: CloseReason = { kind: 'closed' };
@@ -370,7 +427,8 @@ export class JanusClient extends EventEmitter {
   private attach(link: Link, session: Session): void {
     this.link = link;
     this.current = session;
-    this.state = 'open';
+    this.phase = 'open';
+    this.show({ state: 'open', session });
     link.setReceiver({ packet: (p) => this.onPacket(link, p), close: (info) => this.onLinkClose(link, info) });
     if (this.link === link) this.scheduleHeartbeat(link);
   }
@@ -390,7 +448,7 @@ export class JanusClient extends EventEmitter {
 
   /** After a drop: reconnect when the policy allows, else close for good. */
   private afterDrop(reason: CloseReason): void {
-    if (this.state === 'closed') return;
+    if (this.phase === 'closed') return;
     const policy = this.o.reconnect;
     const final = reason.kind === 'logout' && isFinalLogout(reason.code);
     if (policy && policy.retries > 0 && !final) void this.reconnectLoop(reason);
@@ -398,39 +456,53 @@ export class JanusClient extends EventEmitter {
   }
 
   private finish(reason: CloseReason): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
     this.closePromise = Promise.resolve();
+    this.announceClose(reason);
+  }
+
+  /** `'state'` closed, then `'close'`. */
+  private announceClose(reason: CloseReason): void {
+    this.show({ state: 'closed', reason });
     this.emitEvent('close', reason);
   }
 
+  /** Records and emits a state change. */
+  private show(change: StateChange): void {
+    this.shown = change.state;
+    this.emitEvent('state', change);
+  }
+
   private async reconnectLoop(first: CloseReason): Promise<void> {
-    this.state = 'reconnecting';
+    this.phase = 'reconnecting';
     const policy = this.o.reconnect!;
     let last = first;
     for (let attempt = 1; attempt <= policy.retries; attempt++) {
       const delayMs = reconnectDelay(policy, attempt, last.kind === 'logout' ? last.code : undefined);
       this.emitEvent('reconnecting', { attempt, delayMs, reason: last } satisfies ReconnectingEvent);
+      this.show({ state: 'reconnecting', attempt, delayMs, reason: last });
       const abort = new AbortController();
       this.reconnectAbort = abort;
       try {
         await sleep(delayMs, abort.signal);
+        if (this.phase === 'reconnecting') this.show({ state: 'connecting', attempt });
         const { link, session } = await login(this.o, { clockOffset: this.clockOffset, signal: abort.signal });
-        if (this.state !== 'reconnecting') {
+        if (this.phase !== 'reconnecting') {
           void link.close();
           return;
         }
         this.reconnectAbort = null;
-        trace('reconnected after %d attempt(s)', attempt);
+        this.o.platform.trace('reconnected after %d attempt(s)', attempt);
         this.link = link;
         this.current = session;
-        this.state = 'open';
+        this.phase = 'open';
         // 'reconnect' before the new session's Packets, so its listeners see them in order.
         this.emitEvent('reconnect', session);
         if (this.link === link) this.attach(link, session);
         return;
       } catch (err) {
-        if (this.state !== 'reconnecting') return; // close() stopped us; it emits 'close'
+        if (this.phase !== 'reconnecting') return; // close() stopped us; it emits 'close'
         const e = isJanusError(err) ? err : new JanusError(ErrorCode.ConnectionClosed, String(err));
         if (e.code === ErrorCode.Logout) {
           const code = e.details.logoutCode as SCServerLogout_Code;
@@ -442,7 +514,7 @@ export class JanusClient extends EventEmitter {
         } else {
           last = { kind: 'closed', error: e };
         }
-        trace('reconnect attempt %d failed: %s', attempt, e.message);
+        this.o.platform.trace('reconnect attempt %d failed: %s', attempt, e.message);
       }
     }
     this.reconnectAbort = null;
@@ -456,8 +528,7 @@ export class JanusClient extends EventEmitter {
   private scheduleHeartbeat(link: Link): void {
     clearTimeout(this.heartbeatTimer);
     const due = link.lastSendAt + this.o.heartbeatIntervalMs - performance.now();
-    this.heartbeatTimer = setTimeout(() => this.onHeartbeatTimer(link), Math.max(0, due));
-    this.heartbeatTimer.unref();
+    this.heartbeatTimer = unrefTimeout(() => this.onHeartbeatTimer(link), Math.max(0, due));
   }
 
   private onHeartbeatTimer(link: Link): void {
@@ -477,17 +548,18 @@ export class JanusClient extends EventEmitter {
   // ---------------------------------------------------------------------------------
   // Events
 
-  private emitEvent(name: string, arg: unknown): void {
+  private emitEvent<K extends keyof ClientEvents>(name: K, arg: ClientEvents[K][0]): void {
     if (this.gate) {
       this.gate.push([name, arg]);
       return;
     }
     try {
-      this.emit(name, arg);
+      (this.emit as (n: string, a: unknown) => boolean)(name, arg);
     } catch (err) {
-      // A listener threw: surface it like any listener error, not as a protocol failure of
-      // the connection whose pipeline happened to call us.
-      process.nextTick(() => {
+      // A listener threw: surface it like any listener error (an uncaught exception in Node,
+      // an error in the page's console), not as a protocol failure of the connection whose
+      // pipeline happened to call us.
+      queueMicrotask(() => {
         throw err;
       });
     }
@@ -496,6 +568,6 @@ export class JanusClient extends EventEmitter {
   private openGate(): void {
     const held = this.gate ?? [];
     this.gate = null;
-    for (const [name, arg] of held) this.emitEvent(name, arg);
+    for (const [name, arg] of held) this.emitEvent(name as keyof ClientEvents, arg as never);
   }
 }

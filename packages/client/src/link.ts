@@ -14,7 +14,6 @@
  * States: hello (CSHandshake sent, waiting for SCHandshake) -> auth (CSAuth sent, waiting
  * for SCAuth) -> open -> closed.
  */
-import { performance } from 'node:perf_hooks';
 import {
   MAX_INDEX,
   acceptServerHello,
@@ -40,7 +39,6 @@ import {
   type ClientHello,
   type Packet,
 } from '@janus/protocol';
-import { deflateData, inflateLimited } from './compress.js';
 import type { ResolvedOptions } from './options.js';
 import type { Transport, TransportClose } from './transport.js';
 
@@ -242,7 +240,7 @@ export class Link {
     let data = out.data ?? EMPTY_DATA;
     let compress = false;
     if (this.dueForDeflate(out)) {
-      const deflated = await deflateData(data);
+      const deflated = await this.o.platform.deflate(data);
       if (deflated.length < data.length) {
         data = deflated;
         compress = true;
@@ -332,7 +330,7 @@ export class Link {
     if (p.compress) {
       // Inflate in the queue, in order; this record is already opened.
       this.enqueue(async () => {
-        p.data = await inflateLimited(p.data, this.o.maxInflateBytes);
+        p.data = await this.o.platform.inflate(p.data, this.o.maxInflateBytes);
         p.compress = false;
         this.receiver!.packet(p);
       });
@@ -397,7 +395,7 @@ export class Link {
     const bytes = this.opener ? await this.opener.open(body) : body;
     const p = decodePacket(bytes);
     if (p.compress) {
-      p.data = await inflateLimited(p.data, this.o.maxInflateBytes);
+      p.data = await this.o.platform.inflate(p.data, this.o.maxInflateBytes);
       p.compress = false;
     }
     return p;

@@ -6,9 +6,6 @@
 import { ErrorCode, JanusError } from '@janus/protocol';
 import { Link, type Session } from './link.js';
 import type { ResolvedOptions } from './options.js';
-import { TcpTransport } from './tcp.js';
-import type { Transport } from './transport.js';
-import { WsTransport } from './ws.js';
 
 /** A link whose session is open. */
 export interface OpenedLink {
@@ -24,11 +21,6 @@ export interface LoginOptions {
   signal?: AbortSignal;
 }
 
-function connectTransport(o: ResolvedOptions, signal: AbortSignal): Promise<Transport> {
-  const common = { host: o.host, port: o.port, maxFrameBytes: o.maxFrameBytes, signal };
-  return o.transport === 'tcp' ? TcpTransport.connect(common) : WsTransport.connect({ ...common, path: o.path, tls: o.tls });
-}
-
 /**
  * Connects, handshakes and authenticates.
  * @throws JanusError JANUS_ERR_HANDSHAKE_TIMEOUT (details `connectTimeoutMs`) past
@@ -38,6 +30,7 @@ function connectTransport(o: ResolvedOptions, signal: AbortSignal): Promise<Tran
  */
 export async function login(o: ResolvedOptions, lo: LoginOptions): Promise<OpenedLink> {
   const deadline = new AbortController();
+  // Not unref'd: a connecting client keeps a Node process alive, as its socket would.
   const timer = setTimeout(
     () =>
       deadline.abort(
@@ -55,7 +48,15 @@ export async function login(o: ResolvedOptions, lo: LoginOptions): Promise<Opene
   let link: Link | undefined;
   const cut = (): void => link?.destroy(signal.reason as JanusError);
   try {
-    const transport = await connectTransport(o, signal);
+    const transport = await o.platform.connect({
+      transport: o.transport,
+      host: o.host,
+      port: o.port,
+      path: o.path,
+      tls: o.tls,
+      maxFrameBytes: o.maxFrameBytes,
+      signal,
+    });
     link = new Link(transport, o);
     if (signal.aborted) cut();
     else signal.addEventListener('abort', cut, { once: true });

@@ -14,7 +14,7 @@ import {
   type SigningKey,
   type VerifyKey,
 } from '@janus/protocol';
-import { nodeCrypto } from '@janus/protocol/node';
+import type { Platform } from './platform.js';
 
 /** Reconnect policy: `retries` attempts, exponential backoff with jitter in [minDelayMs, maxDelayMs]. */
 export interface ReconnectOptions {
@@ -32,7 +32,7 @@ export interface ReconnectOptions {
  */
 export interface ClientTlsOptions {
   /** Certificates to trust instead of Node's default CAs (PEM), e.g. a private CA or a self-signed certificate. */
-  ca?: string | Buffer | (string | Buffer)[];
+  ca?: string | Uint8Array | (string | Uint8Array)[];
   /** Default true: refuse a certificate that does not verify. false only for development. */
   rejectUnauthorized?: boolean;
   /** Name to check the certificate against (SNI) when `host` is an address, default `host`. */
@@ -41,7 +41,7 @@ export interface ClientTlsOptions {
 
 /** Options of {@link JanusClient.connect}. Times are milliseconds unless named otherwise. */
 export interface ClientOptions {
-  /** `'tcp'` (length-prefixed frames) or `'ws'` (binary messages, subprotocol `janus.v1`). PROTOCOL.md 2. */
+  /** `'tcp'` (length-prefixed frames; Node only) or `'ws'` (binary messages, subprotocol `janus.v1`). PROTOCOL.md 2. */
   transport: 'tcp' | 'ws';
   /** Gateway host name or address. */
   host: string;
@@ -49,7 +49,7 @@ export interface ClientOptions {
   port: number;
   /** WebSocket path, default `'/ws'`. */
   path?: string;
-  /** WebSocket only: `true` or TLS options = `wss://`; default false = `ws://`. */
+  /** WebSocket only: `true` or (Node) TLS options = `wss://`; default false = `ws://`. A page served over https can open only `wss://`; a browser trusts what the page's browser trusts, so there only `true` applies. */
   tls?: boolean | ClientTlsOptions;
   /** Opaque token from the account service, copied unchanged into CSAuth (PROTOCOL.md 6). */
   token: string;
@@ -82,7 +82,10 @@ export interface ClientOptions {
   maxInflateBytes?: number;
   /** Reconnect after a drop, default false (never). */
   reconnect?: false | ReconnectOptions;
-  /** Crypto back end, default node:crypto. */
+  /**
+   * Crypto back end. Default: node:crypto in Node; in a browser WebCrypto when it has
+   * Ed25519 and X25519, else the pure-JS noble back end (see `defaultCrypto()`).
+   */
   crypto?: CryptoBackend;
   /** Clock in unix seconds, default `Date.now() / 1000`. */
   now?: () => number;
@@ -114,11 +117,14 @@ export interface ResolvedOptions {
   readonly reconnect: Readonly<ReconnectOptions> | null;
   readonly crypto: CryptoBackend;
   readonly now: () => number;
+  /** The entry's platform adapter (transports, compression, tracing). */
+  readonly platform: Platform;
 }
 
 /** Defaults of the optional options. */
 export const CLIENT_DEFAULTS = Object.freeze({
   path: '/ws',
+  tls: false,
   encrypted: true,
   clientCertVersion: 1,
   serverCertVersion: 0,
@@ -186,16 +192,17 @@ function reconnectOptions(v: unknown): ReconnectOptions | null {
   return Object.freeze({ retries, minDelayMs, maxDelayMs });
 }
 
-function tlsOptions(v: unknown, transport: 'tcp' | 'ws'): ClientTlsOptions | null {
+function tlsOptions(v: unknown, transport: 'tcp' | 'ws', platform: Platform): ClientTlsOptions | null {
   if (v === undefined || v === false) return null;
   if (transport !== 'ws') throw bad('tls', "applies to transport 'ws' only (the gateway's TCP listener is not TLS)");
   if (v === true) return Object.freeze({});
   if (typeof v !== 'object' || v === null) throw bad('tls', 'must be a boolean or { ca?, rejectUnauthorized?, servername? }');
+  if (platform.name !== 'node') throw bad('tls', `TLS options apply in Node only; in ${platform.name} use tls: true (the browser's own trust store decides)`);
   const r = v as Record<string, unknown>;
   const out: ClientTlsOptions = {};
   for (const k of Object.keys(r)) if (!['ca', 'rejectUnauthorized', 'servername'].includes(k)) throw bad(`tls.${k}`, 'unknown option');
   if (r.ca !== undefined) {
-    const pem = (x: unknown): boolean => (typeof x === 'string' && x !== '') || Buffer.isBuffer(x);
+    const pem = (x: unknown): boolean => (typeof x === 'string' && x !== '') || x instanceof Uint8Array;
     if (!(pem(r.ca) || (Array.isArray(r.ca) && r.ca.length > 0 && r.ca.every(pem)))) throw bad('tls.ca', 'must be PEM text or bytes, or a non-empty list of them');
     out.ca = r.ca as ClientTlsOptions['ca'];
   }
@@ -209,20 +216,25 @@ function tlsOptions(v: unknown, transport: 'tcp' | 'ws'): ClientTlsOptions | nul
 
 /**
  * Validates options, applies the defaults and imports the keys.
- * @throws JanusError JANUS_ERR_CONFIG_INVALID naming the bad key (unknown keys included);
- *   JANUS_ERR_KEY_INVALID when a PEM does not load.
+ * @param platform the entry's platform: which transports exist, the default crypto back end.
+ * @throws JanusError JANUS_ERR_CONFIG_INVALID naming the bad key (unknown keys included, a
+ *   transport the platform lacks); JANUS_ERR_KEY_INVALID when a PEM does not load.
  */
-export async function resolveOptions(o: ClientOptions): Promise<ResolvedOptions> {
+export async function resolveOptions(o: ClientOptions, platform: Platform): Promise<ResolvedOptions> {
   if (typeof o !== 'object' || o === null) throw bad('(options)', 'must be an object');
   for (const k of Object.keys(o)) if (!KNOWN_KEYS.has(k)) throw bad(k, 'unknown option');
   if (o.transport !== 'tcp' && o.transport !== 'ws') throw bad('transport', "must be 'tcp' or 'ws'");
+  if (!platform.transports.includes(o.transport)) {
+    throw bad('transport', `'${o.transport}' is not available in ${platform.name} (use ${platform.transports.map((t) => `'${t}'`).join(' or ')})`);
+  }
   const path = o.path ?? CLIENT_DEFAULTS.path;
   if (typeof path !== 'string' || !path.startsWith('/')) throw bad('path', "must start with '/'");
+  const tls = tlsOptions(o.tls, o.transport, platform);
   const encrypted = o.encrypted ?? CLIENT_DEFAULTS.encrypted;
   if (typeof encrypted !== 'boolean') throw bad('encrypted', 'must be a boolean');
   const serverId = o.serverId ?? CLIENT_DEFAULTS.serverId;
   if (typeof serverId !== 'bigint' || serverId < -(2n ** 63n) || serverId >= 2n ** 63n) throw bad('serverId', 'must be an int64 bigint');
-  const crypto = o.crypto ?? nodeCrypto;
+  const crypto = o.crypto ?? (await platform.defaultCrypto());
   if (typeof crypto !== 'object' || crypto === null || typeof crypto.ed25519Sign !== 'function') throw bad('crypto', 'must be a CryptoBackend');
   const now = o.now ?? (() => Date.now() / 1000);
   if (typeof now !== 'function') throw bad('now', 'must be a function returning unix seconds');
@@ -247,7 +259,7 @@ export async function resolveOptions(o: ClientOptions): Promise<ResolvedOptions>
     host: text('host', o.host),
     port: int('port', o.port, 1, 65535),
     path,
-    tls: tlsOptions(o.tls, o.transport),
+    tls,
     token: text('token', o.token),
     encrypted,
     clientKey,
@@ -264,5 +276,6 @@ export async function resolveOptions(o: ClientOptions): Promise<ResolvedOptions>
     reconnect: reconnectOptions(o.reconnect),
     crypto,
     now,
+    platform,
   });
 }

@@ -3,10 +3,10 @@
  * frames are cut by the protocol package's FrameDecoder, whose limit check on the length
  * prefix means a hostile length costs nothing.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter } from 'eventemitter3';
 import { connect as netConnect, type Socket } from 'node:net';
 import { describeForeignBytes, encodeFrame, ErrorCode, FrameDecoder, isJanusError, JanusError } from '@janus/protocol';
-import { CLOSE_GRACE_MS, type Transport, type TransportClose } from './transport.js';
+import { CLOSE_GRACE_MS, type Transport, type TransportClose, type TransportEvents } from './transport.js';
 
 /** Where and how to connect. */
 export interface TcpConnectOptions {
@@ -24,7 +24,7 @@ function socketError(err: Error): JanusError {
 }
 
 /** A connected TCP socket carrying length-prefixed frames. See {@link Transport} for events. */
-export class TcpTransport extends EventEmitter implements Transport {
+export class TcpTransport extends EventEmitter<TransportEvents> implements Transport {
   private readonly decoder: FrameDecoder;
   private error: JanusError | undefined;
   private firstRead = true;

@@ -3,11 +3,12 @@
  * the subprotocol `janus.v1` and turns permessage-deflate off: compression is the Packet's
  * own (PROTOCOL.md 8).
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter } from 'eventemitter3';
 import { WebSocket, type ClientOptions as WsClientOptions, type RawData } from 'ws';
 import { ErrorCode, JanusError, WS_SUBPROTOCOL } from '@janus/protocol';
 import type { ClientTlsOptions } from './options.js';
-import { CLOSE_GRACE_MS, type Transport, type TransportClose } from './transport.js';
+import { wsUrl } from './url.js';
+import { CLOSE_GRACE_MS, type Transport, type TransportClose, type TransportEvents } from './transport.js';
 
 export { WS_SUBPROTOCOL };
 
@@ -30,11 +31,6 @@ export interface WsConnectOptions {
   signal?: AbortSignal;
 }
 
-/** `ws://host:port/path` (`wss://` when `secure`), with brackets around an IPv6 literal. */
-export function wsUrl(host: string, port: number, path: string, secure = false): string {
-  const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return `${secure ? 'wss' : 'ws'}://${h}:${port}${path}`;
-}
 
 function toBytes(data: RawData): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);
@@ -56,8 +52,18 @@ function wrongPortHint(o: WsConnectOptions): string {
   return ` (${wsUrl(o.host, o.port, o.path)} is not a Janus WebSocket endpoint: is this the gateway's listen.ws.port, default 17002, and path listen.ws.path, default /ws?)`;
 }
 
+/** {@link ClientTlsOptions} as node:tls takes them (`ca` as strings or Buffers). */
+function nodeTls(t: Readonly<ClientTlsOptions>): WsClientOptions {
+  const asNode = (x: string | Uint8Array): string | Buffer => (typeof x === 'string' ? x : Buffer.from(x.buffer, x.byteOffset, x.byteLength));
+  const out: WsClientOptions & { servername?: string } = {};
+  if (t.ca !== undefined) out.ca = Array.isArray(t.ca) ? t.ca.map(asNode) : asNode(t.ca as string | Uint8Array);
+  if (t.rejectUnauthorized !== undefined) out.rejectUnauthorized = t.rejectUnauthorized;
+  if (t.servername !== undefined) out.servername = t.servername;
+  return out;
+}
+
 /** A WebSocket carrying one body per binary message. See {@link Transport} for events. */
-export class WsTransport extends EventEmitter implements Transport {
+export class WsTransport extends EventEmitter<TransportEvents> implements Transport {
   private error: JanusError | undefined;
   private done = false;
   /** No more bodies are delivered (closing, or the peer broke the protocol). */
@@ -70,8 +76,8 @@ export class WsTransport extends EventEmitter implements Transport {
    */
   static connect(o: WsConnectOptions): Promise<WsTransport> {
     return new Promise((resolve, reject) => {
-      const tls: WsClientOptions = o.tls ? { ...o.tls } : {};
-      const ws = new WebSocket(wsUrl(o.host, o.port, o.path, !!o.tls), WS_SUBPROTOCOL, {
+      const tls: WsClientOptions = o.tls ? nodeTls(o.tls) : {};
+      const ws = new WebSocket(wsUrl(o.host, o.port, o.path, o.tls !== null && o.tls !== undefined), WS_SUBPROTOCOL, {
         perMessageDeflate: false,
         maxPayload: o.maxFrameBytes,
         ...tls,

@@ -39,9 +39,10 @@ import {
   utf8,
   type Packet,
   type ServerHandshakeConfig,
+  webCrypto,
 } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
-import { JanusClient, type ClientOptions, type CloseReason, type ReconnectingEvent, type Session } from '../src/index.js';
+import { JanusClient, loadNobleCrypto, type ClientEvents, type ClientOptions, type CloseReason, type ReconnectingEvent, type HeartbeatReply, type Session, type StateChange } from '../src/index.js';
 
 // ---------------------------------------------------------------------------------------
 // Keys and tokens
@@ -89,6 +90,8 @@ interface FakeOptions {
   pushAfterAuth?: Packet;
   /** Allowed handshake clock skew (s), default 300. */
   handshakeSkew?: number;
+  /** Answer the CSAuth of connection `fromConn` (0-based) and later ones with this ServerLogout, as if the token no longer opened. */
+  authLogout?: { fromConn: number; code: SCServerLogout_Code };
 }
 
 /** One body pipe of the fake, over a TCP socket or a WebSocket. */
@@ -221,6 +224,10 @@ class FakeConn {
       assert.equal(p.mod, 1);
       assert.equal(p.seq, 5);
       const t = decodeMessage(CSAuthSchema, p.data).token;
+      if (o.authLogout && this.gw.conns.indexOf(this) >= o.authLogout.fromConn) {
+        this.logout(o.authLogout.code);
+        return;
+      }
       let fields;
       try {
         fields = await openToken(nodeCrypto, [TOKEN_KEY], t, nowSeconds());
@@ -345,6 +352,11 @@ class FakeGateway {
   }
 }
 
+/** The arguments of the client's next `name` event. */
+function onceEvent<K extends keyof ClientEvents>(client: JanusClient, name: K): Promise<ClientEvents[K]> {
+  return new Promise((resolve) => client.once(name, ((...args: ClientEvents[K]) => resolve(args)) as never));
+}
+
 /** Connects a client that is closed after the test. */
 async function connect(t: TestContext, opts: ClientOptions): Promise<JanusClient> {
   const client = await JanusClient.connect(opts);
@@ -436,10 +448,10 @@ for (const transport of ['tcp', 'ws'] as const) {
       const pushes: Packet[] = [];
       client.on('push', (p: Packet) => pushes.push(p));
       const conn = await gw.nextConn();
-      const [first] = (await once(client, 'push')) as [Packet];
+      const [first] = (await onceEvent(client, 'push')) as [Packet];
       assert.equal(text(first.data), 'welcome');
       conn.send(makePacket({ mod: 7, seq: 3, obj: 99n, data: bytes('chat') }));
-      await once(client, 'push');
+      await onceEvent(client, 'push');
       assert.deepEqual(
         pushes.map((p) => [p.mod, p.seq, p.obj, p.index, text(p.data)]),
         [
@@ -462,7 +474,7 @@ for (const transport of ['tcp', 'ws'] as const) {
       assert.deepEqual(details, { mod: 4, seq: 2, msg: 'no instance' });
       assert.equal(text((await ok).data), 'fine');
       conn.send(serverUnexpectedErrPacket(0, 4, 9, 'stream failed'));
-      const [ev] = await once(client, 'serverError');
+      const [ev] = await onceEvent(client, 'serverError');
       assert.deepEqual(ev, { mod: 4, seq: 9, msg: 'stream failed' });
     });
 
@@ -472,7 +484,7 @@ for (const transport of ['tcp', 'ws'] as const) {
       const conn = await gw.nextConn();
       const pending = rejectsWith(client.request(3, 1), ErrorCode.ConnectionClosed);
       await conn.next();
-      const closing = once(client, 'close');
+      const closing = onceEvent(client, 'close');
       conn.logout(SCServerLogout_Code.AdminKickOut);
       const [reason] = (await closing) as [CloseReason];
       assert.deepEqual(reason, { kind: 'logout', code: SCServerLogout_Code.AdminKickOut, name: 'AdminKickOut' });
@@ -543,7 +555,7 @@ for (const transport of ['tcp', 'ws'] as const) {
       const conn = await gw.nextConn();
       const pending = rejectsWith(client.request(3, 1), ErrorCode.ConnectionClosed);
       const req = await conn.next();
-      const closing = once(client, 'close');
+      const closing = onceEvent(client, 'close');
       conn.reply(req, new Uint8Array(deflateSync(new Uint8Array(100_000))), { compress: true });
       const [reason] = (await closing) as [CloseReason];
       assert.equal(reason.kind, 'closed');
@@ -555,7 +567,7 @@ for (const transport of ['tcp', 'ws'] as const) {
       const gw = await FakeGateway.start(t, { transport });
       const client = await connect(t, await gw.clientOptions());
       const conn = await gw.nextConn();
-      const closing = once(client, 'close');
+      const closing = onceEvent(client, 'close');
       conn.sendRaw(new Uint8Array(40).fill(7));
       const [reason] = (await closing) as [CloseReason];
       assert.equal(reason.kind === 'closed' && reason.error?.code, ErrorCode.RecordOpen);
@@ -565,7 +577,7 @@ for (const transport of ['tcp', 'ws'] as const) {
       const gw = await FakeGateway.start(t, { transport });
       const client = await connect(t, await gw.clientOptions({ maxFrameBytes: 1024 }));
       const conn = await gw.nextConn();
-      const closing = once(client, 'close');
+      const closing = onceEvent(client, 'close');
       conn.send(makePacket({ mod: 3, seq: 1, data: new Uint8Array(2000) }));
       const [reason] = (await closing) as [CloseReason];
       assert.equal(reason.kind === 'closed' && reason.error?.code, ErrorCode.FrameTooLarge);
@@ -615,7 +627,7 @@ for (const transport of ['tcp', 'ws'] as const) {
     it('treats an unanswered heartbeat as a dead link', async (t) => {
       const gw = await FakeGateway.start(t, { transport, answerHeartbeats: false });
       const client = await connect(t, await gw.clientOptions({ heartbeatIntervalMs: 30, requestTimeoutMs: 100 }));
-      const [reason] = (await once(client, 'close')) as [CloseReason];
+      const [reason] = (await onceEvent(client, 'close')) as [CloseReason];
       assert.equal(reason.kind === 'closed' && reason.error?.code, ErrorCode.RequestTimeout);
     });
 
@@ -656,8 +668,8 @@ for (const transport of ['tcp', 'ws'] as const) {
       const old: Session = client.session;
       const pending = rejectsWith(client.request(3, 1), ErrorCode.ConnectionClosed);
       await conn1.next();
-      const reconnecting = once(client, 'reconnecting');
-      const reconnected = once(client, 'reconnect');
+      const reconnecting = onceEvent(client, 'reconnecting');
+      const reconnected = onceEvent(client, 'reconnect');
       let duringReconnect: Promise<unknown> | undefined;
       client.once('reconnecting', () => (duringReconnect = rejectsWith(client.request(3, 2), ErrorCode.ConnectionClosed)));
       conn1.pipe.destroy();
@@ -685,8 +697,8 @@ for (const transport of ['tcp', 'ws'] as const) {
       const gw = await FakeGateway.start(t, { transport });
       const client = await connect(t, await gw.clientOptions({ reconnect: { retries: 2, minDelayMs: 5, maxDelayMs: 20 } }));
       const conn1 = await gw.nextConn();
-      const reconnecting = once(client, 'reconnecting');
-      const reconnected = once(client, 'reconnect');
+      const reconnecting = onceEvent(client, 'reconnecting');
+      const reconnected = onceEvent(client, 'reconnect');
       conn1.logout(SCServerLogout_Code.Waiting);
       const [ev] = (await reconnecting) as [ReconnectingEvent];
       assert.deepEqual(ev.reason, { kind: 'logout', code: SCServerLogout_Code.Waiting, name: 'Waiting' });
@@ -694,20 +706,92 @@ for (const transport of ['tcp', 'ws'] as const) {
       assert.equal((await gw.nextConn()).startIndex, client.session.startIndex);
     });
 
-    it('does not reconnect after ServerLogout ConflictingLogin', async (t) => {
+    for (const code of [SCServerLogout_Code.Unauthorized, SCServerLogout_Code.Banned, SCServerLogout_Code.ConflictingLogin, SCServerLogout_Code.AdminKickOut]) {
+      const name = SCServerLogout_Code[code]!;
+      it(`does not reconnect after ServerLogout ${name}, and says so in 'state'`, async (t) => {
+        const gw = await FakeGateway.start(t, { transport });
+        const client = await connect(t, await gw.clientOptions({ reconnect: { retries: 3, minDelayMs: 5, maxDelayMs: 20 } }));
+        const conn = await gw.nextConn();
+        let reconnects = 0;
+        client.on('reconnecting', () => reconnects++);
+        const states: StateChange[] = [];
+        client.on('state', (s) => states.push(s));
+        const closing = onceEvent(client, 'close');
+        conn.logout(code);
+        const [reason] = (await closing) as [CloseReason];
+        assert.deepEqual(reason, { kind: 'logout', code, name });
+        assert.deepEqual(states, [{ state: 'open', session: client.session }, { state: 'closed', reason }]);
+        assert.equal(client.state, 'closed');
+        assert.equal(reconnects, 0);
+        assert.equal(client.closed, true);
+        await conn.pipe.closed;
+        assert.equal(gw.conns.length, 1);
+      });
+    }
+
+    it('stops reconnecting once the token is no longer valid: an attempt answered with TokenExpired ends the client', async (t) => {
+      const gw = await FakeGateway.start(t, { transport, authLogout: { fromConn: 1, code: SCServerLogout_Code.TokenExpired } });
+      const client = await connect(t, await gw.clientOptions({ reconnect: { retries: 5, minDelayMs: 5, maxDelayMs: 20 } }));
+      const conn1 = await gw.nextConn();
+      const attempts: number[] = [];
+      client.on('reconnecting', (e) => attempts.push(e.attempt));
+      const states: string[] = [];
+      client.on('state', (s) => states.push(s.state));
+      const closing = onceEvent(client, 'close');
+      conn1.pipe.destroy();
+      const [reason] = await closing;
+      assert.deepEqual(reason, { kind: 'logout', code: SCServerLogout_Code.TokenExpired, name: 'TokenExpired' });
+      assert.deepEqual(attempts, [1]);
+      assert.deepEqual(states, ['open', 'reconnecting', 'connecting', 'closed']);
+      assert.equal(gw.conns.length, 2);
+    });
+
+    it("reports every connection state in 'state': open, reconnecting, connecting, open, closed", async (t) => {
       const gw = await FakeGateway.start(t, { transport });
-      const client = await connect(t, await gw.clientOptions({ reconnect: { retries: 3, minDelayMs: 5, maxDelayMs: 20 } }));
-      const conn = await gw.nextConn();
-      let reconnects = 0;
-      client.on('reconnecting', () => reconnects++);
-      const closing = once(client, 'close');
-      conn.logout(SCServerLogout_Code.ConflictingLogin);
-      const [reason] = (await closing) as [CloseReason];
-      assert.deepEqual(reason, { kind: 'logout', code: SCServerLogout_Code.ConflictingLogin, name: 'ConflictingLogin' });
-      assert.equal(reconnects, 0);
-      assert.equal(client.closed, true);
-      await conn.pipe.closed;
-      assert.equal(gw.conns.length, 1);
+      const client = await JanusClient.connect(await gw.clientOptions({ reconnect: { retries: 3, minDelayMs: 10, maxDelayMs: 40 } }));
+      const states: StateChange[] = [];
+      client.on('state', (s) => states.push(s));
+      // The first session's 'open' is held for listeners attached right after connect().
+      const [first] = await onceEvent(client, 'state');
+      assert.deepEqual(first, { state: 'open', session: client.session });
+      assert.equal(client.state, 'open');
+      const conn1 = await gw.nextConn();
+      const reconnected = onceEvent(client, 'reconnect');
+      conn1.pipe.destroy();
+      const [session] = await reconnected;
+      assert.equal(client.state, 'open'); // shown right behind 'reconnect', in the same turn
+      await client.close();
+      assert.deepEqual(
+        states.map((s) => s.state),
+        ['open', 'reconnecting', 'connecting', 'open', 'closed'],
+      );
+      const waiting = states[1] as Extract<StateChange, { state: 'reconnecting' }>;
+      assert.equal(waiting.attempt, 1);
+      assert.ok(waiting.delayMs >= 10 && waiting.delayMs <= 40);
+      assert.equal(waiting.reason.kind, 'closed');
+      assert.deepEqual(states[2], { state: 'connecting', attempt: 1 });
+      assert.deepEqual(states[3], { state: 'open', session });
+      assert.deepEqual(states[4], { state: 'closed', reason: { kind: 'closed' } });
+      assert.equal(client.state, 'closed');
+    });
+
+    it("measures the heartbeat round trip: heartbeat() resolves with rttMs, 'heartbeat' carries it, rttMs keeps the latest", async (t) => {
+      const gw = await FakeGateway.start(t, { transport });
+      const client = await connect(t, await gw.clientOptions({ heartbeatIntervalMs: 40 }));
+      assert.equal(client.rttMs, null);
+      const [auto] = await onceEvent(client, 'heartbeat'); // the one sent after 40 ms of silence
+      assert.equal(auto.code, SCHeartbeat_Code.Succeeded);
+      assert.ok(auto.rttMs >= 0 && auto.rttMs < 5000, String(auto.rttMs));
+      assert.equal(client.rttMs, auto.rttMs);
+      const events: HeartbeatReply[] = [];
+      client.on('heartbeat', (h) => events.push(h));
+      const before = performance.now();
+      const reply = await client.heartbeat();
+      const elapsed = performance.now() - before;
+      assert.ok(reply.rttMs >= 0 && reply.rttMs <= elapsed + 1, `${reply.rttMs} within ${elapsed}`);
+      // An automatic heartbeat may have been answered meanwhile; ours is among the events.
+      assert.ok(events.includes(reply), 'heartbeat() resolved with an object the event did not carry');
+      assert.equal(events.at(-1) === reply ? client.rttMs : reply.rttMs, reply.rttMs);
     });
 
     it('gives up after the configured retries and closes with the last failure', async (t) => {
@@ -716,7 +800,7 @@ for (const transport of ['tcp', 'ws'] as const) {
       const conn = await gw.nextConn();
       const attempts: number[] = [];
       client.on('reconnecting', (e: ReconnectingEvent) => attempts.push(e.attempt));
-      const closing = once(client, 'close');
+      const closing = onceEvent(client, 'close');
       await gw.stop(); // the listener is gone: every attempt is refused
       await conn.pipe.closed;
       const [reason] = (await closing) as [CloseReason];
@@ -739,7 +823,7 @@ for (const transport of ['tcp', 'ws'] as const) {
       const conn1 = await gw.nextConn();
       assert.ok(conn1.helloTimestamp < BigInt(nowSeconds() - 900));
       gw.hsConfig.handshakeSkew = 300;
-      const reconnected = once(client, 'reconnect');
+      const reconnected = onceEvent(client, 'reconnect');
       conn1.logout(SCServerLogout_Code.ClockSkew);
       await reconnected;
       const conn2 = await gw.nextConn();
@@ -755,10 +839,10 @@ for (const transport of ['tcp', 'ws'] as const) {
       const gw = await FakeGateway.start(t, { transport });
       const client = await connect(t, await gw.clientOptions({ reconnect: { retries: 5, minDelayMs: 5000, maxDelayMs: 5000 } }));
       const conn = await gw.nextConn();
-      const reconnecting = once(client, 'reconnecting');
+      const reconnecting = onceEvent(client, 'reconnecting');
       conn.pipe.destroy();
       await reconnecting;
-      const closing = once(client, 'close');
+      const closing = onceEvent(client, 'close');
       await client.close();
       assert.deepEqual((await closing)[0], { kind: 'closed' });
       assert.equal(gw.conns.length, 1);
@@ -766,12 +850,36 @@ for (const transport of ['tcp', 'ws'] as const) {
   });
 }
 
+describe('JanusClient with the other crypto back ends', () => {
+  for (const pick of ['noble', 'webcrypto'] as const) {
+    it(`runs a session over ws with the ${pick} back end: handshake, compressed request and reply, push, heartbeat`, async (t) => {
+      const crypto = pick === 'noble' ? await loadNobleCrypto() : webCrypto;
+      const gw = await FakeGateway.start(t, { transport: 'ws' });
+      const client = await connect(t, await gw.clientOptions({ crypto, compressThreshold: 100 }));
+      assert.equal(client.cryptoName, pick);
+      const conn = await gw.nextConn();
+      const big = bytes('x'.repeat(5000));
+      const call = client.request(3, 1, big);
+      const req = await conn.next();
+      assert.equal(req.compress, true);
+      assert.deepEqual(new Uint8Array(inflateSync(req.data)), big);
+      conn.reply(req, deflateSync(big), { compress: true });
+      assert.deepEqual(new Uint8Array((await call).data), big);
+      const pushed = onceEvent(client, 'push');
+      conn.send(makePacket({ mod: 3, seq: 4, data: bytes('pushed') }));
+      assert.equal(text((await pushed)[0].data), 'pushed');
+      assert.equal((await client.heartbeat()).code, SCHeartbeat_Code.Succeeded);
+      assert.deepEqual(conn.indexErrors, []);
+    });
+  }
+});
+
 describe('JanusClient over ws: close codes', () => {
   it('reports the WebSocket close code of a connection closed without ServerLogout', async (t) => {
     const gw = await FakeGateway.start(t, { transport: 'ws' });
     const client = await connect(t, await gw.clientOptions());
     const conn = await gw.nextConn();
-    const closing = once(client, 'close');
+    const closing = onceEvent(client, 'close');
     conn.pipe.end(1002);
     const [reason] = (await closing) as [CloseReason];
     assert.deepEqual(reason, { kind: 'closed', wsCode: 1002 });
@@ -783,7 +891,7 @@ describe('JanusClient over tcp: framing', () => {
     const gw = await FakeGateway.start(t, { transport: 'tcp' });
     const client = await connect(t, await gw.clientOptions());
     const conn = await gw.nextConn();
-    const closing = once(client, 'close');
+    const closing = onceEvent(client, 'close');
     conn.pipe.writeRaw!(new Uint8Array(4)); // a zero length prefix, bypassing the framing
     const [reason] = (await closing) as [CloseReason];
     assert.equal(reason.kind === 'closed' && reason.error?.code, ErrorCode.FrameEmpty);

@@ -265,6 +265,34 @@ export const configSchema = z.strictObject({
       debounceMs: z.number().int().min(10).max(60000).default(500),
     })
     .prefault({}),
+  /** OpenTelemetry tracing (off by default): a span per client request, exported over OTLP. docs/operations.md#tracing. */
+  tracing: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** Resource attribute service.name of the gateway's spans (service.instance.id is gateway.id). */
+      serviceName: z.string().min(1).default('janus-gateway'),
+      /** Share of client requests traced (root sampler ratio, 0..1); a traced request's backend span follows the decision. */
+      sampleRatio: z.number().min(0).max(1).default(1),
+      /** Request spans waiting for their reply per connection; one more ends the oldest (count). */
+      maxOpenSpansPerConnection: z.number().int().min(1).max(65536).default(256),
+      /** Ended spans queued for export; past it new spans are dropped (count). */
+      maxQueueSpans: z.number().int().min(1).default(2048),
+      /** Export a batch at least this often (ms). */
+      exportDelayMs: z.number().int().min(1).default(5000),
+      otlp: z
+        .strictObject({
+          /** OTLP/HTTP traces endpoint (the full URL, path included). */
+          endpoint: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).default('http://127.0.0.1:4318/v1/traces'),
+          /** http/protobuf or http/json. */
+          protocol: z.enum(['http/protobuf', 'http/json']).default('http/protobuf'),
+          /** HTTP headers of every export request (e.g. a collector's auth header). */
+          headers: z.record(z.string().min(1), z.string()).default({}),
+          /** One export request at most this long (ms). */
+          timeoutMs: z.number().int().min(1).default(10000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
 });
 
 /** The validated, frozen configuration. */
@@ -379,8 +407,9 @@ export function parseConfig(input: unknown, fromEnv: Readonly<Record<string, str
  *
  * Environment: `JANUS_KEYS_DIR` (keys.dir), `JANUS_TOKEN_KEYS` (comma-separated standard
  * base64 token keys, used instead of keys.tokenKeys files), `JANUS_LOG_LEVEL` (log.level),
- * `JANUS_ADMIN_TOKEN` (management.adminToken); an empty variable counts as unset. A bad value
- * from one is reported under its name.
+ * `JANUS_ADMIN_TOKEN` (management.adminToken), `JANUS_OTLP_HEADERS` (tracing.otlp.headers,
+ * `name=value,...`: a collector's credentials stay out of the file); an empty variable counts
+ * as unset. A bad value from one is reported under its name.
  * @throws JanusError JANUS_ERR_CONFIG_INVALID (unreadable file, bad YAML, bad key).
  */
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
@@ -425,5 +454,28 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
     obj.management = { ...((obj.management as object | undefined) ?? {}), adminToken: env.JANUS_ADMIN_TOKEN };
     fromEnv['management.adminToken'] = 'JANUS_ADMIN_TOKEN';
   }
+  if (env.JANUS_OTLP_HEADERS) {
+    const tracing = { ...((obj.tracing as Record<string, unknown> | undefined) ?? {}) };
+    tracing.otlp = { ...((tracing.otlp as object | undefined) ?? {}), headers: parseHeaderList('JANUS_OTLP_HEADERS', env.JANUS_OTLP_HEADERS) };
+    obj.tracing = tracing;
+    fromEnv['tracing.otlp.headers'] = 'JANUS_OTLP_HEADERS';
+  }
   return parseConfig(obj, fromEnv);
+}
+
+/**
+ * `name=value,name2=value2` (the format of OTEL_EXPORTER_OTLP_HEADERS; blanks around
+ * entries, names and values are trimmed) as a header map.
+ * @throws JanusError JANUS_ERR_CONFIG_INVALID naming `variable` for an entry without a name.
+ */
+function parseHeaderList(variable: string, list: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const entry of list.split(',')) {
+    if (entry.trim() === '') continue;
+    const eq = entry.indexOf('=');
+    const name = eq < 0 ? '' : entry.slice(0, eq).trim();
+    if (name === '') throw new JanusError(ErrorCode.ConfigInvalid, `environment ${variable}: entries must be name=value`, { key: variable });
+    headers[name] = entry.slice(eq + 1).trim();
+  }
+  return headers;
 }

@@ -5,6 +5,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import type { TracerProvider } from '@opentelemetry/api';
 import pino, { type Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { encodePacket, ErrorCode, GATE_DISCOVERY_NAME, JanusError, SCServerLogout_Code, serverLogoutPacket, TUNNEL_FIELDS_HEADROOM_BYTES, WS_SUBPROTOCOL, type CryptoBackend } from '@janus/protocol';
@@ -32,6 +33,7 @@ import { SessionRegistry } from './sessions.js';
 import { TcpTransport, WriteCoalescer } from './transport-tcp.js';
 import { WsTransport } from './transport-ws.js';
 import { WsCode, type Transport } from './transport.js';
+import type { GatewayTracing } from './tracing.js';
 import { ChannelPool } from './tunnel.js';
 
 /** Ports (adapters) and hooks a caller may supply instead of the embedded defaults. */
@@ -67,6 +69,13 @@ export interface GatewayOptions {
    * unknown, no check). Default: the soft limit read from /proc/self/limits.
    */
   openFileLimit?: number | null;
+  /**
+   * With `tracing.enabled`: the OpenTelemetry tracer provider to make the request spans with
+   * (an embedding application's SDK, a test's in-memory exporter) instead of the OTLP
+   * pipeline that `tracing.otlp` describes; the gateway does not shut it down. Ignored when
+   * tracing is off.
+   */
+  tracerProvider?: TracerProvider;
 }
 
 /** A running gateway. */
@@ -242,6 +251,10 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     );
   }
   const clock = opts.clock ?? systemClock;
+  // Tracing off: no OpenTelemetry SDK or exporter is loaded (tracing.ts imports them).
+  const tracing: GatewayTracing | null = cfg.tracing.enabled
+    ? await (await import('./tracing.js')).GatewayTracing.start(cfg, log, clock, opts.tracerProvider)
+    : null;
   // `cfg` and `keys` are the running ones: a reload reassigns them (the Reloader's apply hook below).
   let keys = opts.keys ?? loadKeyRing(cfg);
   const wsTls = cfg.listen.ws.tls ? loadListenerTls(cfg.listen.ws.tls) : null;
@@ -313,6 +326,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     repeat,
     metrics,
     clock,
+    tracing,
     shuttingDown: () => shuttingDown,
     onClosed(conn) {
       const e = conn.ended!;
@@ -469,6 +483,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       management: mgmt ? `http://${mgmt.host}:${mgmt.port}` : null,
       wsTls: wsTls !== null,
       encrypted: cfg.encrypted,
+      ...(tracing ? { tracing: opts.tracerProvider ? 'caller provider' : `${cfg.tracing.otlp.protocol} ${cfg.tracing.otlp.endpoint}` } : {}),
       ...(trusted.size > 0 ? { proxyProtocol: cfg.listen.tcp.proxyProtocol, forwardedFor: cfg.listen.ws.forwardedFor } : {}),
     },
     'gateway listening',
@@ -608,6 +623,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         await ownPool?.close();
         await mgmt?.close();
         repeat.close();
+        // After every connection closed (their waiting spans ended): export what is queued.
+        await tracing?.shutdown();
         log.info('gateway stopped');
       })();
       return closing;

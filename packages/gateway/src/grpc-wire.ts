@@ -23,9 +23,10 @@ export const GRPC_PREFIX_BYTES = 5;
 /**
  * A TunnelRequest as one gRPC message (uncompressed prefix, then the message), encoded
  * into one buffer: the prefix is written into the encoder's headroom.
+ * @param tail encoded fields appended to the message (the trace context, tracing.ts); default none.
  */
-export function grpcTunnelMessage(m: TunnelMessage): Buffer {
-  const frame = encodeTunnelMessage(m, GRPC_PREFIX_BYTES) as Buffer;
+export function grpcTunnelMessage(m: TunnelMessage, tail?: Uint8Array): Buffer {
+  const frame = encodeTunnelMessage(m, GRPC_PREFIX_BYTES, tail) as Buffer;
   frame[0] = 0;
   frame.writeUInt32BE(frame.length - GRPC_PREFIX_BYTES, 1);
   return frame;

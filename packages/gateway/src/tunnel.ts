@@ -157,12 +157,15 @@ export class Tunnel {
   /** Set by the channel when its connection failed (the status of the streams it takes down). */
   sessionLost: string | null = null;
 
-  /** Writes a request; false asks the caller to wait for onDrain (the message is queued). */
-  write(m: TunnelMessage): boolean {
+  /**
+   * Writes a request; false asks the caller to wait for onDrain (the message is queued).
+   * @param trace the request's encoded trace context fields (tracing on), appended to the message.
+   */
+  write(m: TunnelMessage, trace?: Uint8Array): boolean {
     if (this.ended || this.halfClosed) return true;
     this.lastMod = m.mod;
     this.lastSeq = m.seq;
-    return this.stream.write(grpcTunnelMessage(m));
+    return this.stream.write(grpcTunnelMessage(m, trace));
   }
 
   /**
@@ -436,16 +439,19 @@ export class ChannelPool {
 
   /**
    * Opens a stream at `route.path` on `address` with the tunnel metadata of PROTOCOL.md 9.
+   * @param traceHeaders W3C `traceparent`/`tracestate` of the request that opens the stream
+   *   (tracing on), sent with the metadata; default none.
    * @throws JanusError JANUS_ERR_NO_INSTANCE when the backend is unreachable or does not
    *   connect within the timeout.
    */
-  open(address: string, route: ServiceRoute, md: TunnelMetadata, listener: TunnelListener): Promise<Tunnel> {
+  open(address: string, route: ServiceRoute, md: TunnelMetadata, listener: TunnelListener, traceHeaders?: Record<string, string>): Promise<Tunnel> {
     const headers: Record<string, string> = {
       ':method': 'POST',
       ':path': route.path,
       'content-type': 'application/grpc',
       te: 'trailers',
       ...tunnelMetadataHeaders({ ...md, referer: GATE_REFERER }),
+      ...traceHeaders,
     };
     return this.channel(address).open(headers, route, md.oid, listener);
   }

@@ -116,6 +116,44 @@ describe('config', () => {
   });
 });
 
+describe('config: tracing', () => {
+  it('is off by default, with OTLP http/protobuf to a local collector', () => {
+    const t = parseConfig({}).tracing;
+    assert.equal(t.enabled, false);
+    assert.equal(t.serviceName, 'janus-gateway');
+    assert.equal(t.sampleRatio, 1);
+    assert.equal(t.maxOpenSpansPerConnection, 256);
+    assert.deepEqual(t.otlp, { endpoint: 'http://127.0.0.1:4318/v1/traces', protocol: 'http/protobuf', headers: {}, timeoutMs: 10000 });
+    assert.ok(Object.isFrozen(t.otlp.headers));
+  });
+
+  it('names the bad tracing key', () => {
+    assert.throws(() => parseConfig({ tracing: { enabled: 'yes' } }), badKey('tracing.enabled'));
+    assert.throws(() => parseConfig({ tracing: { sampleRatio: 1.5 } }), badKey('tracing.sampleRatio'));
+    assert.throws(() => parseConfig({ tracing: { maxOpenSpansPerConnection: 0 } }), badKey('tracing.maxOpenSpansPerConnection'));
+    assert.throws(() => parseConfig({ tracing: { otlp: { endpoint: 'collector:4318' } } }), badKey('tracing.otlp.endpoint: must be an http:// or https:// URL'));
+    assert.throws(() => parseConfig({ tracing: { otlp: { endpoint: 'grpc://collector:4317' } } }), badKey('tracing.otlp.endpoint'));
+    assert.throws(() => parseConfig({ tracing: { otlp: { protocol: 'grpc' } } }), badKey('tracing.otlp.protocol'));
+    assert.throws(() => parseConfig({ tracing: { otlp: { headers: { a: 1 } } } }), badKey('tracing.otlp.headers.a'));
+    assert.throws(() => parseConfig({ tracing: { exporter: 'jaeger' } }), badKey('tracing'));
+  });
+
+  it('takes the OTLP headers from JANUS_OTLP_HEADERS, naming the variable when malformed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'janus-cfg-'));
+    try {
+      const file = join(dir, 'g.yaml');
+      writeFileSync(file, 'tracing:\n  enabled: true\n  otlp: { headers: { x-file: f } }\n');
+      assert.deepEqual(loadConfigFile(file, {}).tracing.otlp.headers, { 'x-file': 'f' });
+      const c = loadConfigFile(file, { JANUS_OTLP_HEADERS: 'authorization=Bearer abc=, x-team = games ' });
+      assert.deepEqual(c.tracing.otlp.headers, { authorization: 'Bearer abc=', 'x-team': 'games' });
+      assert.equal(c.tracing.enabled, true, 'the rest of tracing stays');
+      assert.throws(() => loadConfigFile(file, { JANUS_OTLP_HEADERS: 'novalue' }), badKey('JANUS_OTLP_HEADERS'));
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+});
+
 describe('router', () => {
   it('routes by the default module table (Room -> room, every other -> player) and (mod, seq) overrides', () => {
     const c = parseConfig({

@@ -3,7 +3,6 @@
  * room chat among three clients, an unsolicited push from the backend.
  */
 import { strict as assert } from 'node:assert';
-import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { JanusClient, type Packet } from '@janus/client';
 import { str, text } from './support/session.js';
@@ -87,7 +86,7 @@ for (const transport of ['tcp', 'ws'] as const) {
 
     it('delivers an unsolicited push from the backend', async () => {
       const c = await connect(3001);
-      const pushed = once(c, 'push') as Promise<[Packet]>;
+      const pushed = new Promise<[Packet]>((resolve) => c.once('push', (p) => resolve([p])));
       const ack = await c.request(3, 3, text('ping later'));
       assert.equal(ack.data.length, 0);
       const [p] = await pushed;

@@ -69,14 +69,17 @@ function int32Field(w: WireWriter, tag: number, v: number): void {
  * Encodes canonically (ascending field order, defaults omitted).
  * @param headroom bytes left unwritten before the message, for a framing the caller writes
  *   in place (the gateway's 5-byte gRPC prefix): one buffer per message, no copy.
+ * @param tail already encoded fields numbered above 11, appended after field 11 (the trace
+ *   context of tunnel-trace.ts); default none.
  */
-export function encodeTunnelMessage(m: TunnelMessage, headroom = 0): Uint8Array {
+export function encodeTunnelMessage(m: TunnelMessage, headroom = 0, tail: Uint8Array = EMPTY): Uint8Array {
   const dl = m.data.length;
   const size =
     (dl === 0 ? 0 : 1 + varint32Size(dl) + dl) +
     (m.dataVersion === 0n ? 0 : 1 + varint64Size(m.dataVersion)) +
     (m.obj === 0n ? 0 : 1 + varint64Size(m.obj)) +
-    f32(m.mod) + f32(m.seq) + f32(m.index) + f32(m.connId) + f32(m.fragId) + f32(m.fragCount) + f32(m.fragIndex) + f32(m.ver);
+    f32(m.mod) + f32(m.seq) + f32(m.index) + f32(m.connId) + f32(m.fragId) + f32(m.fragCount) + f32(m.fragIndex) + f32(m.ver) +
+    tail.length;
   const w = new WireWriter(headroom + size);
   w.pos = headroom;
   if (dl !== 0) {
@@ -101,6 +104,7 @@ export function encodeTunnelMessage(m: TunnelMessage, headroom = 0): Uint8Array 
   int32Field(w, 0x48, m.fragCount);
   int32Field(w, 0x50, m.fragIndex);
   int32Field(w, 0x58, m.ver);
+  if (tail.length !== 0) w.raw(tail);
   return w.buf;
 }
 

@@ -51,8 +51,12 @@ function closeText(r: CloseReason): string {
   return r.kind === 'logout' ? `ServerLogout ${r.name}` : `connection closed${r.error ? `: ${r.error.message}` : ''}`;
 }
 
-/** Loads what a dev client needs from a `janus keygen` directory. */
-function loadClientKeys(dir: string): { clientKeyPem: string; clientCertVersion: number; serverKeys: Record<number, string> } {
+/**
+ * Loads what a dev client needs from a `janus keygen` directory: the newest client key and
+ * every server public key.
+ * @throws JanusError JANUS_ERR_ARG_INVALID when the directory cannot be read or lacks them.
+ */
+export function loadClientKeys(dir: string): { clientKeyPem: string; clientCertVersion: number; serverKeys: Record<number, string> } {
   let names: string[];
   try {
     names = readdirSync(dir);

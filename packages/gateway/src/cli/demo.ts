@@ -1,8 +1,9 @@
 /**
  * `janus demo` (`npm start`): the demo stack on embedded defaults. Writes dev keys into
- * `.janus/keys/` on first start (reused later), runs the demo backend and a gateway from
- * examples/gateway.yaml, prints how to connect, and stops cleanly on Ctrl-C. The demo
- * backend is loaded on use: it is not a runtime dependency of the gateway (optional.ts).
+ * `.janus/keys/` on first start (reused later), runs the demo backend, a gateway from
+ * examples/gateway.yaml and the web demo (the browser SDK's chat page, 127.0.0.1:17003),
+ * prints how to connect, and stops cleanly on Ctrl-C. The demo backend and the web demo are
+ * loaded on use: they are not runtime dependencies of the gateway (optional.ts).
  */
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -10,11 +11,18 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { ErrorCode, JanusError } from '@janus/protocol';
+import { nodeCrypto } from '@janus/protocol/node';
 import { loadConfigFile, type GatewayConfig } from '../config.js';
 import { createGateway, listenError } from '../gateway.js';
 import { shutdown, untilSignal } from './gateway-command.js';
 import { keyFileNames, keygen } from './keygen.js';
 import { importOptional } from './optional.js';
+import { loadClientKeys } from './client-command.js';
+import { readTokenKeyFile } from './keyfiles.js';
+import { TOKEN_KEY_FILE } from '../key-dir.js';
+
+/** The web demo's default port (@janus/web-demo's WEB_DEMO_PORT; that package is loaded only when the demo runs). */
+const WEB_DEMO_DEFAULT_PORT = 17003;
 
 /** The repository root (this file is packages/gateway/dist/src/cli/demo.js). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', '..');
@@ -51,11 +59,17 @@ export async function checkBackendAddressFree(cfg: GatewayConfig, at: { host: st
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('Run the demo stack: the demo backend and a gateway from examples/gateway.yaml (TCP 127.0.0.1:17001, WebSocket 17002, backend 17101). Keys go to .janus/keys/.')
+    .description(
+      'Run the demo stack: the demo backend, a gateway from examples/gateway.yaml (TCP 127.0.0.1:17001, WebSocket 17002, backend 17101) and the web demo page (http://127.0.0.1:17003/). Keys go to .janus/keys/.',
+    )
     .option('--config <file>', 'gateway config; the demo backend listens at its player service\'s first static instance', join(REPO_ROOT, 'examples', 'gateway.yaml'))
-    .action(async (opts: { config: string }) => {
-      // First, before any key is written: an install without the demo backend stops here.
+    .option('--web-port <port>', 'port of the web demo page on 127.0.0.1 (0 = any free port)', String(WEB_DEMO_DEFAULT_PORT))
+    .action(async (opts: { config: string; webPort: string }) => {
+      // First, before any key is written: an install without the demo packages stops here.
       const { startDemoBackend } = await importOptional('@janus/demo-backend', 'janus demo', 'run the demo from a Janus checkout (npm ci && npm start)', () => import('@janus/demo-backend'));
+      const { startWebDemo } = await importOptional('@janus/web-demo', 'janus demo', 'run the demo from a Janus checkout (npm ci && npm start)', () => import('@janus/web-demo'));
+      const webPort = /^[0-9]{1,5}$/.test(opts.webPort) ? Number(opts.webPort) : NaN;
+      if (!(webPort >= 0 && webPort <= 65535)) throw new JanusError(ErrorCode.ArgInvalid, `--web-port must be an integer in 0..65535, got ${JSON.stringify(opts.webPort)}`);
       const keyDir = join(REPO_ROOT, '.janus', 'keys');
       if (!existsSync(join(keyDir, keyFileNames(1).serverKey))) {
         const { written } = await keygen({ outDir: keyDir });
@@ -72,6 +86,20 @@ export function register(program: Command): void {
         await backend.close();
         throw err;
       });
+      // The web demo hands out dev tokens for this gateway: the token key and the client keys from its key directory.
+      const keyDirOfConfig = cfg.keys.dir ?? keyDir;
+      const web = await startWebDemo({
+        host: '127.0.0.1',
+        port: webPort,
+        gateway: { host: cfg.listen.ws.host, port: gw.wsPort, path: cfg.listen.ws.path, tls: !!cfg.listen.ws.tls },
+        tokenKey: await readTokenKeyFile(join(keyDirOfConfig, TOKEN_KEY_FILE)),
+        ...loadClientKeys(keyDirOfConfig),
+        crypto: nodeCrypto,
+      }).catch(async (err) => {
+        await shutdown(gw);
+        await backend.close();
+        throw err;
+      });
       process.stdout.write(
         [
           '',
@@ -82,12 +110,14 @@ export function register(program: Command): void {
           'In another terminal:',
           `  npx janus client --uid 1001${gw.tcpPort === 17001 ? '' : ` --port ${gw.tcpPort}`}            # type "help" for the demo commands`,
           `  npx janus client --uid 1002 --ws${gw.wsPort === 17002 ? '' : ` --port ${gw.wsPort}`}       # the same over WebSocket`,
+          `Web demo (the browser SDK): ${web.url}  (open it in two tabs, pick a name in each, chat)`,
           'Ctrl-C stops the stack.',
           '',
         ].join('\n'),
       );
       await stopSignal;
       process.stdout.write('stopping...\n');
+      await web.close();
       await shutdown(gw);
       await backend.close();
       process.stdout.write('stopped\n');

@@ -52,6 +52,7 @@ import type { RepeatLog } from '../management/repeat-log.js';
 import type { RouteTable } from '../route-table.js';
 import type { Router, ServiceRoute } from '../router.js';
 import type { SessionRegistry } from '../sessions.js';
+import type { ConnectionSpans, GatewayTracing } from '../tracing.js';
 import type { Transport } from '../transport.js';
 import { WsCode } from '../transport.js';
 import type { ChannelPool, Tunnel, TunnelStatus } from '../tunnel.js';
@@ -90,6 +91,8 @@ export interface ConnectionContext {
   metrics: GatewayMetrics;
   /** Wall time (wire timestamps), monotonic time and timers. */
   clock: Clock;
+  /** Request spans (tracing.ts); null when tracing is off. */
+  tracing: GatewayTracing | null;
   /** Whether the gateway is shutting down (ServerLogout Waiting uses WebSocket 1001 then). */
   shuttingDown(): boolean;
   /** Called once when the connection has fully closed. */
@@ -197,6 +200,8 @@ export class Connection implements TunnelsOwner, LoginSubject {
   private readonly receiver = new Receiver();
   private readonly sender: Sender;
   private readonly tunnels: ConnectionTunnels;
+  /** Request spans waiting for replies; null when tracing is off (the hot path's one check). */
+  private readonly spans: ConnectionSpans | null;
   private login: SessionLogin<Connection> | null = null;
   private requestedServerId = 0n;
   /** Monotonic time of the last frame received (ms). */
@@ -231,6 +236,7 @@ export class Connection implements TunnelsOwner, LoginSubject {
     this.strikes = new StrikeCounter(limits.rateLimitStrikes);
     this.log = ctx.log.child({ conn: id, transport: transport.kind });
     this.traceOn = this.log.isLevelEnabled('trace');
+    this.spans = ctx.tracing === null ? null : ctx.tracing.connection(id);
     this.inbox = new Inbox(limits.inboxBytes, (body) => this.handle(body), transport, (err) => this.fail(err));
     const m = ctx.metrics;
     this.sender = new Sender(
@@ -465,10 +471,12 @@ export class Connection implements TunnelsOwner, LoginSubject {
       this.refuse(p, now);
       return;
     }
+    if (this.spans !== null) this.spans.start(p, p.obj === 0n ? this.uid : p.obj);
     if (p.compress) {
       // The inflate budget: refused while spent; what an inflate produced is charged after it.
       if (!this.inflateBudget.hasTokens(now)) {
         this.inflateRefused++;
+        if (this.spans !== null) this.spans.refused(p.index, 'rate limited');
         this.refuse(p, now);
         return;
       }
@@ -518,18 +526,13 @@ export class Connection implements TunnelsOwner, LoginSubject {
     if (p.obj === 0n) p.obj = this.uid;
     const svc = this.ctx.router.route(p.mod, p.seq);
     if (!svc) {
-      this.ctx.metrics.errors.no_route.n++;
-      this.log.debug({ mod: p.mod, seq: p.seq, index: p.index }, 'no route');
-      this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, `no route for module ${p.mod}`));
+      this.unexpected(p, `no route for module ${p.mod}`, 'no_route');
       return;
     }
     if (svc.isPlayer) {
       const player = this.tunnels.player;
       if (player) this.forward(player, p);
-      else {
-        this.ctx.metrics.errors.player_tunnel_closed.n++;
-        this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'player tunnel closed'));
-      }
+      else this.unexpected(p, 'player tunnel closed', 'player_tunnel_closed');
       return;
     }
     const t = this.tunnels.getObject(svc, p.obj);
@@ -542,18 +545,16 @@ export class Connection implements TunnelsOwner, LoginSubject {
 
   private async openObject(svc: ServiceRoute, p: Packet): Promise<void> {
     if (!this.tunnels.canOpenObject()) {
-      this.ctx.metrics.errors.too_many_object_tunnels.n++;
-      this.log.debug({ mod: p.mod, seq: p.seq, index: p.index }, 'too many object tunnels');
-      this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'too many object tunnels'));
+      this.unexpected(p, 'too many object tunnels', 'too_many_object_tunnels');
       return;
     }
-    const opened = await this.tunnels.open(svc, p.obj);
+    const opened = await this.tunnels.open(svc, p.obj, this.spans === null ? undefined : this.spans.streamHeaders(p.index));
     if (this.state !== 'open') {
       opened?.end();
       return;
     }
     if (!opened) {
-      this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, `no backend for ${svc.name}`));
+      this.unexpected(p, `no backend for ${svc.name}`);
       return;
     }
     this.tunnels.addObject(svc, p.obj, opened);
@@ -567,13 +568,27 @@ export class Connection implements TunnelsOwner, LoginSubject {
       this.sampleStart = -1;
     }
     if (this.traceOn) this.log.trace({ mod: p.mod, seq: p.seq, index: p.index, obj: p.obj.toString(), service: t.route.name }, 'request');
-    this.tunnels.write(t, p);
+    if (this.spans === null) this.tunnels.write(t, p);
+    else this.tunnels.write(t, p, this.spans.forwarded(t, p.index));
+  }
+
+  /**
+   * Answers a request that cannot be delivered with ServerUnexpectedErr (PROTOCOL.md 8),
+   * logged at debug with `msg` and counted under `error` (none: counted where it was found,
+   * e.g. no_instance by the tunnel pool).
+   */
+  private unexpected(p: Packet, msg: string, error?: ErrorType): void {
+    if (error !== undefined) this.ctx.metrics.errors[error].n++;
+    this.log.debug({ mod: p.mod, seq: p.seq, index: p.index }, msg);
+    if (this.spans !== null) this.spans.refused(p.index, msg);
+    this.sender.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, msg));
   }
 
   // ---- what the tunnels report (TunnelsOwner) -----------------------------------------
 
   /** @internal */
   onTunnelMessage(p: Packet): void {
+    if (this.spans !== null) this.spans.replied(p.index);
     // The sender is closed together with the state (close()): no second check here.
     if (this.traceOn) this.log.trace({ mod: p.mod, seq: p.seq, index: p.index, obj: p.obj.toString() }, p.index === 0 ? 'push' : 'reply');
     if (p.index === 0) this.ctx.metrics.pushesAttempted.n++;
@@ -611,6 +626,7 @@ export class Connection implements TunnelsOwner, LoginSubject {
   onObjectTunnelError(t: Tunnel, status: TunnelStatus): void {
     if (this.state !== 'open') return;
     this.ctx.metrics.errors.tunnel_failed.n++;
+    if (this.spans !== null) this.spans.tunnelEnded(t, status);
     this.ctx.repeat.log(
       'info',
       `object tunnel failed:${t.route.name}`,
@@ -698,6 +714,7 @@ export class Connection implements TunnelsOwner, LoginSubject {
     if (action) this.transport.close(action, this.ctx.cfg.timeouts.logoutFlushMs);
     this.tunnels.endAll();
     this.login?.release();
+    if (this.spans !== null) this.spans.closed();
   }
 
   private clearTimer(name: 'handshakeTimer' | 'loginTimer' | 'idleTimer'): void {

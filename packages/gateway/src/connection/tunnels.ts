@@ -81,10 +81,11 @@ export class ConnectionTunnels implements TunnelListener {
   }
 
   /**
-   * Opens a stream for (svc, oid) on the instance the balancer picks.
+   * Opens a stream for (svc, oid) on the instance the balancer picks; `traceHeaders` (W3C
+   * trace context of the request that opens it, tracing on) go with the stream metadata.
    * Resolves null when there is no instance or the stream could not start (owner told why).
    */
-  async open(svc: ServiceRoute, oid: bigint): Promise<Tunnel | null> {
+  async open(svc: ServiceRoute, oid: bigint, traceHeaders?: Record<string, string>): Promise<Tunnel | null> {
     const md = this.metadata();
     try {
       const address = await this.balancer.pick(svc.discoveryName, md.color, oid);
@@ -92,7 +93,7 @@ export class ConnectionTunnels implements TunnelListener {
         this.owner.onOpenFailed(svc, 'no backend instance');
         return null;
       }
-      return await this.channels.open(address, svc, { ...md, oid }, this);
+      return await this.channels.open(address, svc, { ...md, oid }, this, traceHeaders);
     } catch (err) {
       this.owner.onOpenFailed(svc, (err as Error).message);
       return null;
@@ -122,10 +123,13 @@ export class ConnectionTunnels implements TunnelListener {
     this.opened++;
   }
 
-  /** Writes a request; when the stream asks to pause, the owner is told (once per tunnel). */
-  write(t: Tunnel, p: Packet): void {
+  /**
+   * Writes a request; when the stream asks to pause, the owner is told (once per tunnel).
+   * `trace`: the request's encoded trace context fields (tracing on).
+   */
+  write(t: Tunnel, p: Packet, trace?: Uint8Array): void {
     // A Packet has every TunnelRequest field under the same name (compress is ignored).
-    if (!t.write(p as TunnelMessage) && !this.awaitingDrain.has(t)) {
+    if (!t.write(p as TunnelMessage, trace) && !this.awaitingDrain.has(t)) {
       // A stream emits one 'drain' however many writes returned false: count tunnels, not writes.
       this.awaitingDrain.add(t);
       if (this.awaitingDrain.size === 1) this.owner.onBackpressure(true);

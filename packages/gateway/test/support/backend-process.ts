@@ -5,8 +5,8 @@
  * when it was stopped, then SIGKILL), which tests call in t.after.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import type { ClientEvents, JanusClient } from '@janus/client';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.resolve('@janus/demo-backend')));
 
@@ -88,12 +88,16 @@ export class BackendProcess {
 }
 
 /** Waits for `emitter` to emit `event`, failing after `ms` (a guard, not a sleep). */
-export async function eventWithin<T = unknown>(emitter: NodeJS.EventEmitter, event: string, ms: number): Promise<T> {
-  try {
-    const [v] = await once(emitter, event, { signal: AbortSignal.timeout(ms) });
-    return v as T;
-  } catch (err) {
-    if ((err as Error).name === 'AbortError') throw new Error(`no '${event}' within ${ms} ms`);
-    throw err;
-  }
+export function eventWithin<E extends keyof ClientEvents>(client: JanusClient, event: E, ms: number): Promise<ClientEvents[E][0]> {
+  return new Promise((resolve, reject) => {
+    const on = (...args: ClientEvents[E]): void => {
+      clearTimeout(timer);
+      resolve(args[0]);
+    };
+    const timer = setTimeout(() => {
+      client.off(event, on as never);
+      reject(new Error(`no '${event}' within ${ms} ms`));
+    }, ms);
+    client.once(event, on as never);
+  });
 }

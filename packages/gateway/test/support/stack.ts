@@ -5,6 +5,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TracerProvider } from '@opentelemetry/api';
 import pino, { type Logger } from 'pino';
 import { AuthToken_Status, parseTokenKey, sealToken, type SigningKey, type VerifyKey } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
@@ -54,8 +55,10 @@ export interface StackOptions {
   keys?: TestKeys;
   clock?: Clock;
   routeTable?: RouteTable;
-  /** The gateway's logger (default: silent, or JANUS_TEST_LOG's level). */
+  /** The gateway's logger; default: silent, or JANUS_TEST_LOG's level. */
   logger?: Logger;
+  /** The gateway's OpenTelemetry tracer provider (GatewayOptions.tracerProvider). */
+  tracerProvider?: TracerProvider;
 }
 
 /** Starts the demo backend and a gateway in front of it. */
@@ -76,7 +79,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     metrics: { processMetrics: false },
   };
   const cfg = parseConfig({ ...base, ...o.config });
-  const gw = await createGateway(cfg, { logger: o.logger ?? pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }), ...(o.clock ? { clock: o.clock } : {}), ...(o.routeTable ? { routeTable: o.routeTable } : {}) });
+  const gw = await createGateway(cfg, { logger: o.logger ?? pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }), ...(o.clock ? { clock: o.clock } : {}), ...(o.routeTable ? { routeTable: o.routeTable } : {}), ...(o.tracerProvider ? { tracerProvider: o.tracerProvider } : {}) });
   return {
     gw,
     keys,
