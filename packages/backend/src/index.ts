@@ -26,3 +26,10 @@ export {
   DEFAULT_TEST_TIMEOUT_MS,
   type TestStreamFields,
 } from './test-client.js';
+export {
+  ClusterPusher,
+  type ClusterPusherOptions,
+  type PushRedis,
+  type PushBodyFields,
+  type PushTargetOptions,
+} from './push.js';

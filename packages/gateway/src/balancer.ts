@@ -3,6 +3,7 @@
  * address if that instance is live; otherwise pick by smooth weighted round robin among
  * the instances of the session's color and `SET NX` it; if another writer won, use theirs.
  * Only instances discovery lists now are live: a removed one gets no new routes.
+ * A sticky entry is renewed (TTL) each time it is used.
  */
 import type { Discovery, Instance } from './discovery.js';
 import { routeKey, type RouteTable } from './route-table.js';
@@ -80,7 +81,12 @@ export class Balancer {
     if (live.length === 0) return null;
     const key = routeKey(discoveryName, color, oid);
     const stored = await this.routes.get(key);
-    if (stored !== null && live.some((i) => i.address === stored)) return stored;
+    if (stored !== null && live.some((i) => i.address === stored)) {
+      // Renewed on use, so an object in use keeps its instance past the TTL (not awaited:
+      // the pick stands either way, and a failed renewal only shortens the entry's life).
+      this.routes.renewIfEquals(key, stored, this.ttlS).catch(() => {});
+      return stored;
+    }
     // The stored instance is gone: drop that entry (only if still stale), then race
     // through SET NX like a first pick, so concurrent pickers agree.
     if (stored !== null) await this.routes.deleteIfEquals(key, stored);

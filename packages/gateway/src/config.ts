@@ -15,6 +15,7 @@ import {
   MIN_FRAME_BYTES_SETTING,
   MIN_IDLE_TIMEOUT_MS,
   ETCD_DEFAULTS,
+  PUSH_BROADCAST_CHANNEL,
   TUNNEL_PATHS,
 } from '@janus/protocol';
 import { TrustedProxies } from './client-address.js';
@@ -70,6 +71,25 @@ const serviceSchema = z.strictObject({
 
 /** Default of limits.sendQueueBytes when maxFrameBytes is at most this (bytes). */
 const DEFAULT_SEND_QUEUE_BYTES = 4 * 1024 * 1024;
+
+const redisSchema = z.strictObject({
+  /** `host:port`: the server (standalone: exactly one), or a Redis Cluster's seed nodes. */
+  nodes: z.array(z.string().regex(/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/, 'must be host:port')).min(1),
+  /** true: Redis Cluster. */
+  cluster: z.boolean().default(false),
+  /** Database number (standalone only). */
+  db: z.number().int().min(0).default(0),
+  username: z.string().min(1).optional(),
+  /** Prefer the JANUS_REDIS_PASSWORD environment variable to writing it here. */
+  password: z.string().min(1).optional(),
+  /** A command without a reply within this fails (ms): routing decisions never wait longer. */
+  commandTimeoutMs: z.number().int().min(10).default(1000),
+  /** Connect bound per attempt, and at start-up (ms). */
+  connectTimeoutMs: z.number().int().min(10).default(3000),
+  /** Reconnect backoff: first delay and cap (ms); each delay is drawn from its upper half (jitter). */
+  reconnectMinMs: z.number().int().min(1).default(100),
+  reconnectMaxMs: z.number().int().min(1).default(5000),
+});
 
 const DEFAULT_MODULES: Record<string, { name: string; service: string }> = {
   '2': { name: 'dev', service: 'player' },
@@ -216,7 +236,22 @@ export const configSchema = z.strictObject({
       etcd: etcdSchema.optional(),
     })
     .prefault({}),
-  routeTable: z.strictObject({ /** TTL of route table entries (s). */ ttlS: z.number().int().min(1).default(600) }).prefault({}),
+  routeTable: z
+    .strictObject({
+      /** TTL of route table entries (s). */
+      ttlS: z.number().int().min(1).default(600),
+      /** TTL of this gateway's claim on its advertised gRPC address (s), renewed every third (decision 0017). */
+      ownerClaimTtlS: z.number().int().min(3).default(15),
+      /** Redis (standalone or Redis Cluster) for the route tables and the cluster push channel; absent: in-process table. */
+      redis: redisSchema.optional(),
+    })
+    .prefault({}),
+  push: z
+    .strictObject({
+      /** The pub/sub channel every gateway acts on (PROTOCOL.md 11). The own channel is the gateway's gRPC host:port. */
+      broadcastChannel: z.string().min(1).default(PUSH_BROADCAST_CHANNEL),
+    })
+    .prefault({}),
   tunnel: z
     .strictObject({
       /** HTTP/2 connections per backend instance; tunnel streams spread over them. */
@@ -396,6 +431,19 @@ export function parseConfig(input: unknown, fromEnv: Readonly<Record<string, str
       throw new JanusError(ErrorCode.ConfigInvalid, `config routes.${i}.service: no service "${rt.service}" in services`, { key: `routes.${i}.service` });
     }
   });
+  const redis = cfg.routeTable.redis;
+  if (redis) {
+    const bad = (key: string, msg: string): never => {
+      throw new JanusError(ErrorCode.ConfigInvalid, `config routeTable.redis.${key}: ${msg}`, { key: `routeTable.redis.${key}` });
+    };
+    if (!redis.cluster && redis.nodes.length !== 1) bad('nodes', 'a standalone server takes exactly one node (cluster: true for a Redis Cluster)');
+    if (redis.cluster && redis.db !== 0) bad('db', 'a Redis Cluster has only database 0');
+    if (redis.reconnectMaxMs < redis.reconnectMinMs) bad('reconnectMaxMs', 'must be at least reconnectMinMs');
+    for (const [i, n] of redis.nodes.entries()) {
+      const port = Number(n.slice(n.lastIndexOf(':') + 1));
+      if (!(port >= 1 && port <= 65535)) bad(`nodes.${i}`, 'port must be 1..65535');
+    }
+  }
   return deepFreeze(cfg);
 }
 
@@ -408,7 +456,8 @@ export function parseConfig(input: unknown, fromEnv: Readonly<Record<string, str
  * Environment: `JANUS_KEYS_DIR` (keys.dir), `JANUS_TOKEN_KEYS` (comma-separated standard
  * base64 token keys, used instead of keys.tokenKeys files), `JANUS_LOG_LEVEL` (log.level),
  * `JANUS_ADMIN_TOKEN` (management.adminToken), `JANUS_OTLP_HEADERS` (tracing.otlp.headers,
- * `name=value,...`: a collector's credentials stay out of the file); an empty variable counts
+ * `name=value,...`: a collector's credentials stay out of the file), `JANUS_REDIS_PASSWORD`
+ * (routeTable.redis.password, when routeTable.redis is configured); an empty variable counts
  * as unset. A bad value from one is reported under its name.
  * @throws JanusError JANUS_ERR_CONFIG_INVALID (unreadable file, bad YAML, bad key).
  */
@@ -459,6 +508,14 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
     tracing.otlp = { ...((tracing.otlp as object | undefined) ?? {}), headers: parseHeaderList('JANUS_OTLP_HEADERS', env.JANUS_OTLP_HEADERS) };
     obj.tracing = tracing;
     fromEnv['tracing.otlp.headers'] = 'JANUS_OTLP_HEADERS';
+  }
+  if (env.JANUS_REDIS_PASSWORD) {
+    const rt = { ...((obj.routeTable as Record<string, unknown> | undefined) ?? {}) };
+    if (rt.redis && typeof rt.redis === 'object') {
+      rt.redis = { ...(rt.redis as Record<string, unknown>), password: env.JANUS_REDIS_PASSWORD };
+      obj.routeTable = rt;
+      fromEnv['routeTable.redis.password'] = 'JANUS_REDIS_PASSWORD';
+    }
   }
   return parseConfig(obj, fromEnv);
 }

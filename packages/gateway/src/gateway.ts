@@ -20,7 +20,11 @@ import { HandshakeAdmission } from './connection/limits.js';
 import { checkDescriptorBudget, readOpenFileLimit } from './fd-limit.js';
 import { ZlibPool } from './connection/zlib-pool.js';
 import { onAddressesGone, StaticDiscovery, type Discovery } from './discovery.js';
+import { GatewayAddressClaim, gatewayInstanceId } from './gateway-claim.js';
 import { loadKeyRing, type KeyRing } from './keys.js';
+import { MemoryPushBus, type PushBus } from './push/bus.js';
+import { PushChannel } from './push/channel.js';
+import { PushService } from './push/service.js';
 import { loadListenerTls } from './listener-tls.js';
 import { GatewayMetrics, type RefusalReason } from './management/metrics.js';
 import { RepeatLog } from './management/repeat-log.js';
@@ -40,8 +44,17 @@ import { ChannelPool } from './tunnel.js';
 export interface GatewayOptions {
   /** A pino logger; default: a new one at `log.level` with `gateway: gateway.id`. */
   logger?: Logger;
-  /** Default: in-memory table. */
+  /**
+   * Default: Redis when `routeTable.redis` is configured (`@janus/redis`, loaded only then),
+   * else an in-memory table. Closed by the gateway's close().
+   */
   routeTable?: RouteTable;
+  /**
+   * The cluster push channels. Default: Redis pub/sub when `routeTable.redis` is configured,
+   * else an in-process bus of this gateway's own. A caller's bus is not closed by the gateway
+   * (gateways of one process may share one MemoryPushBus).
+   */
+  pushBus?: PushBus;
   /**
    * Default: etcd when `discovery.etcd` is configured (the gateway also registers itself
    * there), else the config's static instance lists. A caller's discovery is closed by close().
@@ -91,6 +104,14 @@ export interface Gateway {
   readonly sessions: SessionRegistry<Connection>;
   /** Where backend instances come from (static lists or etcd). */
   readonly discovery: Discovery;
+  /** Push and kick over this gateway's sessions (PROTOCOL.md 11); the gRPC and HTTP fronts call it. */
+  readonly push: PushService<Connection>;
+  /** The cluster push channel consumer and its counters. */
+  readonly pushChannel: PushChannel<Connection>;
+  /** This gateway's advertised gRPC `host:port`: its gateway table value and own push channel. */
+  readonly gateAddress: string;
+  /** This process's instance id (its claim on `gateAddress`, decision 0017). */
+  readonly instanceId: string;
   /** The management server's bound address (`management.*`), or null when it is disabled. */
   readonly management: { host: string; port: number } | null;
   /** This gateway's metrics (its prom-client registry is `metrics.registry`). */
@@ -159,6 +180,11 @@ async function untilReady(discovery: Discovery, ms: number, clock: Clock, log: L
   clearInterval(hold);
   clock.clearTimeout(timer!);
   if (late) log.warn({ waitedMs: ms }, 'discovery has not listed every service yet; starting anyway, it keeps trying');
+}
+
+/** An adapter that reports getting its store back after an outage (the Redis adapters do). */
+interface Recoverable {
+  onRecovered?(fn: () => void): () => void;
 }
 
 function listen(server: TcpServer | HttpServer, host: string, port: number, key: string): Promise<number> {
@@ -263,9 +289,34 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   if (!opts.discovery && !cfg.discovery.etcd) checkStaticDiscovery(cfg, log);
   const ownPool = opts.handshakeCrypto ? null : new CryptoPool();
   const handshakeCrypto = opts.handshakeCrypto ?? ownPool!;
-  const routes = opts.routeTable ?? new MemoryRouteTable(() => clock.monotonic());
+  const gateAddress = `${cfg.gateway.advertiseHost}:${cfg.listen.grpc.port}`;
+  // Redis adapters only when configured: the import keeps ioredis out of a gateway without it.
+  let redis: { routeTable: RouteTable; pushBus: PushBus; close(): Promise<void> } | null = null;
+  const redisCfg = cfg.routeTable.redis;
+  if (redisCfg && (!opts.routeTable || !opts.pushBus)) {
+    try {
+      // Not a runtime dependency: a gateway on the embedded defaults installs without ioredis.
+      const { openRedisAdapters } = await importOptional('@janus/redis', 'routeTable.redis', 'install @janus/redis beside the gateway', () => import('@janus/redis'));
+      redis = await openRedisAdapters(redisCfg);
+    } catch (err) {
+      await ownPool?.close();
+      throw err;
+    }
+  }
+  const routes = opts.routeTable ?? redis?.routeTable ?? new MemoryRouteTable(() => clock.monotonic());
+  const bus = opts.pushBus ?? redis?.pushBus ?? new MemoryPushBus();
+  const ownBus = opts.pushBus ? null : bus;
   const discoveryNames = [...new Set(Object.values(cfg.services).map((s) => s.discoveryName))];
-  const etcd = !opts.discovery && cfg.discovery.etcd ? await openEtcd(cfg, discoveryNames, clock, log) : null;
+  let etcd: Awaited<ReturnType<typeof openEtcd>> | null = null;
+  if (!opts.discovery && cfg.discovery.etcd) {
+    try {
+      etcd = await openEtcd(cfg, discoveryNames, clock, log);
+    } catch (err) {
+      await redis?.close();
+      await ownPool?.close();
+      throw err;
+    }
+  }
   const discovery = opts.discovery ?? etcd?.discovery ?? new StaticDiscovery(cfg.discovery.static);
   // A backend message may carry up to maxInflateBytes of data (deflated on the way out) plus
   // its fields; anything larger is read by without its data and refused (reply too large)
@@ -284,6 +335,17 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const coalescer = new WriteCoalescer();
   const handshakes = new HandshakeAdmission(cfg.limits, clock.monotonic());
   const sessions = new SessionRegistry<Connection>();
+  const push = new PushService<Connection>(sessions);
+  const pushChannel = new PushChannel<Connection>({
+    bus,
+    service: push,
+    session: (uid) => sessions.get(uid),
+    routes,
+    gateAddress,
+    broadcastChannel: cfg.push.broadcastChannel,
+    log,
+  });
+  const claim = new GatewayAddressClaim(routes, gateAddress, gatewayInstanceId(cfg.gateway.id), cfg.routeTable.ownerClaimTtlS, clock, log);
   const connections = new Set<Connection>();
   const perAddress = new Map<string, number>();
   let nextId = 1;
@@ -321,7 +383,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     sessions,
     routes,
     zlib: new ZlibPool(cfg.limits.zlibConcurrency),
-    gateAddress: `${cfg.gateway.advertiseHost}:${cfg.listen.grpc.port}`,
+    gateAddress,
+    kickElsewhere: (owner, uid) => pushChannel.kickElsewhere(owner, uid),
     log,
     repeat,
     metrics,
@@ -431,16 +494,30 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   // ws re-emits the HTTP server's errors; the listen failure is reported by listen() alone.
   wss.on('error', () => {});
 
+  /** Closes the route table (always), the push bus (unless the caller's) and the Redis connections. */
+  const closeStores = async (): Promise<void> => {
+    if (routes !== redis?.routeTable) await routes.close();
+    if (ownBus && ownBus !== redis?.pushBus) await ownBus.close();
+    if (redis) await redis.close();
+  };
+  /** Undoes what start-up did so far when a later step fails. */
   const stopAll = async (): Promise<void> => {
     tcpServer.close();
     httpServer.close();
     wss.close();
+    await pushChannel.stop().catch(() => {});
+    await claim.release();
+    await closeStores();
+    await discovery.close();
     await ownPool?.close();
   };
   let tcpPort: number;
   let wsPort: number;
   let mgmt: ManagementServer | null = null;
   try {
+    // One running gateway per advertised address, then its channels, then the listeners.
+    await claim.acquire();
+    await pushChannel.start();
     tcpPort = await listen(tcpServer, cfg.listen.tcp.host, cfg.listen.tcp.port, 'listen.tcp');
     wsPort = await listen(httpServer, cfg.listen.ws.host, cfg.listen.ws.port, 'listen.ws');
     if (cfg.management.enabled) {
@@ -463,11 +540,16 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   } catch (err) {
     await stopAll();
     channels.close();
-    await discovery.close();
     await etcd?.registry.close();
     throw err;
   }
   listening = true;
+  // A Redis that came back (perhaps restarted empty): write back every open session's entry.
+  const offRecovered = (routes as Recoverable).onRecovered?.(() => {
+    log.info({ sessions: sessions.size }, 'route table reachable again; writing back the gateway table entries');
+    for (const c of [...sessions.values()]) c.restoreGateEntry().catch((err: unknown) => log.warn({ err }, 'gateway route reassert failed'));
+  });
+  const offBusRecovered = (bus as Recoverable).onRecovered?.(() => log.info('push channels subscribed again'));
   // After listen(), an accept error (EMFILE, ENFILE, ENOBUFS...) must not crash the process;
   // it repeats on every accept while it lasts: one line per window with the count.
   const onServerError = (err: Error): void => {
@@ -581,6 +663,10 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     wsPort,
     sessions,
     discovery,
+    push,
+    pushChannel,
+    gateAddress,
+    instanceId: claim.instanceId,
     management: mgmt ? { host: mgmt.host, port: mgmt.port } : null,
     metrics,
     get logLevel() {
@@ -602,6 +688,9 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         const deregistered = registration?.close();
         tcpServer.close();
         httpServer.close();
+        offRecovered?.();
+        offBusRecovered?.();
+        await pushChannel.stop().catch((err: unknown) => log.warn({ err }, 'push channel unsubscribe failed'));
         for (const s of awaitingHeader) s.destroy();
         const done = new Promise<void>((resolve) => {
           closedAll = resolve;
@@ -616,7 +705,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         wss.close();
         httpServer.closeAllConnections();
         channels.close();
-        await routes.close();
+        await claim.release();
+        await closeStores();
         await deregistered;
         await discovery.close();
         await etcd?.registry.close();

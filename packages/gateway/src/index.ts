@@ -13,7 +13,11 @@ export {
   type ReloadTrigger,
   type VersionChanges,
 } from './reload.js';
-export { MemoryRouteTable, routeKey, GATE_SERVICE_NAME, type RouteTable } from './route-table.js';
+export { MemoryRouteTable, routeKey, gateRouteKey, GATE_SERVICE_NAME, type RouteTable } from './route-table.js';
+export { MemoryPushBus, type PushBus, type PushBusListener, type PushBusSubscription } from './push/bus.js';
+export { PushService, pushPackets, checkKickCode, type PushTarget, type PushBodyInit } from './push/service.js';
+export { PushChannel, type PushChannelStats } from './push/channel.js';
+export { GatewayAddressClaim, gatewayClaimKey, gatewayInstanceId } from './gateway-claim.js';
 export { StaticDiscovery, type Discovery, type Instance } from './discovery.js';
 export { Balancer, SmoothWeightedRoundRobin } from './balancer.js';
 export { Router, type ServiceRoute } from './router.js';

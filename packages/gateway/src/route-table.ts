@@ -1,34 +1,35 @@
 /**
- * The route table port (PROTOCOL.md 10) and its embedded in-memory adapter. A Redis
- * adapter plugs in behind the same interface.
+ * The route table port (PROTOCOL.md 10) and its embedded in-memory adapter. The Redis
+ * adapter (`@janus/redis`, loaded only when `routeTable.redis` is configured) plugs in
+ * behind the same interface; test/route-table.contract.ts runs one suite against both.
  *
  * Keys: `r_{service}_{color}_{oid}` -> instance `host:port` (sticky backend choice), and
  * `r_janus.gate.interface_{color}_{uid}` -> a gateway's gRPC `host:port` (who holds the user).
  */
 import { performance } from 'node:perf_hooks';
+import { GATE_SERVICE_NAME, gateRouteKey, routeKey } from '@janus/protocol';
 
-/** A key/value table with TTLs and compare-and-set writes. All times in seconds. */
+export { GATE_SERVICE_NAME, gateRouteKey, routeKey };
+
+/**
+ * A key/value table with TTLs and compare-and-set writes. All times in seconds; every
+ * operation on one key is atomic. An adapter whose store is unreachable rejects with
+ * JanusError JANUS_ERR_ROUTE_TABLE_UNAVAILABLE (and never waits longer than its command
+ * timeout).
+ */
 export interface RouteTable {
   /** The value at `key`, or null when absent or expired. */
   get(key: string): Promise<string | null>;
   /** Sets `key` only when absent; returns the value now stored (ours or the other writer's). */
   setNX(key: string, value: string, ttlS: number): Promise<string>;
-  /** Sets `key` unconditionally. */
-  set(key: string, value: string, ttlS: number): Promise<void>;
+  /** Sets `key` unconditionally; returns the value it replaced (null when there was none), read and written in one step. */
+  set(key: string, value: string, ttlS: number): Promise<string | null>;
   /** Extends `key`'s TTL only if it still holds `value`; returns whether it did. */
   renewIfEquals(key: string, value: string, ttlS: number): Promise<boolean>;
   /** Deletes `key` only if it still holds `value`; returns whether it did. */
   deleteIfEquals(key: string, value: string): Promise<boolean>;
   /** Releases resources (connections, timers). */
   close(): Promise<void>;
-}
-
-/** The service name under which gateways record who holds a user. */
-export const GATE_SERVICE_NAME = 'janus.gate.interface';
-
-/** `r_{service}_{color}_{oid}` (PROTOCOL.md 10). */
-export function routeKey(service: string, color: string, oid: bigint): string {
-  return `r_${service}_${color}_${oid}`;
 }
 
 interface Entry {
@@ -76,9 +77,11 @@ export class MemoryRouteTable implements RouteTable {
     return value;
   }
 
-  async set(key: string, value: string, ttlS: number): Promise<void> {
+  async set(key: string, value: string, ttlS: number): Promise<string | null> {
     this.maybeSweep();
+    const old = this.live(key)?.value ?? null;
     this.entries.set(key, { value, expiresAtMs: this.nowMs() + ttlS * 1000 });
+    return old;
   }
 
   async renewIfEquals(key: string, value: string, ttlS: number): Promise<boolean> {

@@ -233,6 +233,11 @@ class Http2Channel {
     private readonly o: ChannelOptions,
   ) {}
 
+  /** No connection, and within the reconnect backoff after a failed one: connected() would fail at once. */
+  get inBackoff(): boolean {
+    return this.ready === null && this.o.clock.monotonic() < this.failedUntil;
+  }
+
   /**
    * The connected session.
    * @throws JanusError JANUS_ERR_NO_INSTANCE when the backend is unreachable (or was within
@@ -432,9 +437,18 @@ export class ChannelPool {
       for (let i = 0; i < this.channelsPerInstance; i++) p.channels.push(new Http2Channel(address, this.o));
       this.pools.set(address, p);
     }
-    const c = p.channels[p.next]!;
-    p.next = (p.next + 1) % p.channels.length;
-    return c;
+    // Round robin, passing over a channel in its reconnect backoff while another one of the
+    // instance is not: after a backend restart one channel may already be up again while the
+    // other still waits out its backoff, and a stream must not fail for that.
+    const n = p.channels.length;
+    for (let k = 0; k < n; k++) {
+      const c = p.channels[(p.next + k) % n]!;
+      if (!c.inBackoff || k === n - 1) {
+        p.next = (p.next + k + 1) % n;
+        return c;
+      }
+    }
+    throw new Error('unreachable: an instance has at least one channel');
   }
 
   /**

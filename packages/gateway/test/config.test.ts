@@ -95,6 +95,39 @@ describe('config', () => {
     );
   });
 
+  it('validates routeTable.redis and push: defaults, standalone vs cluster, the bad key named', () => {
+    const c = parseConfig({ routeTable: { redis: { nodes: ['127.0.0.1:6379'] } } });
+    assert.deepEqual(
+      { ...c.routeTable.redis },
+      { nodes: ['127.0.0.1:6379'], cluster: false, db: 0, commandTimeoutMs: 1000, connectTimeoutMs: 3000, reconnectMinMs: 100, reconnectMaxMs: 5000 },
+    );
+    assert.equal(c.routeTable.ownerClaimTtlS, 15);
+    assert.equal(c.push.broadcastChannel, 'gate.broadcast.message');
+    assert.equal(parseConfig({}).routeTable.redis, undefined, 'no Redis unless configured');
+    assert.equal(parseConfig({ routeTable: { redis: { nodes: ['a:1', 'b:2', '[::1]:3'], cluster: true } } }).routeTable.redis?.nodes.length, 3);
+    assert.throws(() => parseConfig({ routeTable: { redis: { nodes: ['a:1', 'b:2'] } } }), badKey('routeTable.redis.nodes'));
+    assert.throws(() => parseConfig({ routeTable: { redis: { nodes: ['a:1'], cluster: true, db: 2 } } }), badKey('routeTable.redis.db'));
+    assert.throws(() => parseConfig({ routeTable: { redis: { nodes: ['localhost'] } } }), badKey('routeTable.redis.nodes.0'));
+    assert.throws(() => parseConfig({ routeTable: { redis: { nodes: ['h:70000'] } } }), badKey('routeTable.redis.nodes.0'));
+    assert.throws(() => parseConfig({ routeTable: { redis: { nodes: [] } } }), badKey('routeTable.redis.nodes'));
+    assert.throws(() => parseConfig({ routeTable: { redis: { nodes: ['h:1'], reconnectMinMs: 500, reconnectMaxMs: 100 } } }), badKey('routeTable.redis.reconnectMaxMs'));
+    assert.throws(() => parseConfig({ routeTable: { redis: { nodes: ['h:1'], url: 'redis://h' } } }), badKey('routeTable.redis'));
+    assert.throws(() => parseConfig({ routeTable: { ownerClaimTtlS: 1 } }), badKey('routeTable.ownerClaimTtlS'));
+    assert.throws(() => parseConfig({ push: { broadcastChannel: '' } }), badKey('push.broadcastChannel'));
+  });
+
+  it('takes the Redis password from JANUS_REDIS_PASSWORD', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'janus-cfg-'));
+    try {
+      const file = join(dir, 'g.yaml');
+      writeFileSync(file, 'routeTable:\n  redis:\n    nodes: ["127.0.0.1:6379"]\n    password: in-file\n');
+      assert.equal(loadConfigFile(file, { JANUS_REDIS_PASSWORD: 'from-env' }).routeTable.redis?.password, 'from-env');
+      assert.equal(loadConfigFile(file, {}).routeTable.redis?.password, 'in-file');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('loads YAML, resolves key paths against the file, applies environment overrides', () => {
     const dir = mkdtempSync(join(tmpdir(), 'janus-cfg-'));
     try {

@@ -20,9 +20,10 @@ after(async () => {
 
 /** Applies writes at once but answers them late, as a remote table under load does. */
 class SlowRouteTable extends MemoryRouteTable implements RouteTable {
-  override async set(key: string, value: string, ttlS: number): Promise<void> {
-    await super.set(key, value, ttlS);
+  override async set(key: string, value: string, ttlS: number): Promise<string | null> {
+    const old = await super.set(key, value, ttlS);
     await new Promise((r) => setTimeout(r, 300));
+    return old;
   }
 }
 

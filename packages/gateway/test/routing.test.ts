@@ -58,7 +58,22 @@ describe('Balancer', () => {
     assert.notEqual(other, first, 'round robin moves on for a new oid');
   });
 
-  it('uses another writer\'s stored choice, and replaces a stored instance that is gone', async () => {
+  it('renews a sticky entry each time it is used', async () => {
+    let now = 1_000_000;
+    const table = new MemoryRouteTable(() => now);
+    const b = new Balancer(new StaticDiscovery(lists), table, 10);
+    const first = await b.pick('svc', 'blue', 5n);
+    for (let i = 0; i < 3; i++) {
+      now += 9_000; // just under the 10 s TTL, three times: alive only if each pick renewed it
+      assert.equal(await b.pick('svc', 'blue', 5n), first);
+    }
+    now += 9_000;
+    assert.equal(await table.get(routeKey('svc', 'blue', 5n)), first);
+    now += 2_000;
+    assert.equal(await table.get(routeKey('svc', 'blue', 5n)), null, 'unused for a TTL: gone');
+  });
+
+    it('uses another writer\'s stored choice, and replaces a stored instance that is gone', async () => {
     const table = new MemoryRouteTable();
     await table.set(routeKey('svc', 'blue', 9n), '127.0.0.12:1', 600);
     const x = { id: 'x', endpoints: ['grpc://127.0.0.11:1'], metadata: { color: 'blue', weight: 100 } };

@@ -59,6 +59,10 @@ export const ErrorCode = {
   ProxyHeaderInvalid: 'JANUS_ERR_PROXY_HEADER',
   /** A config reload cannot run: the gateway is closing, or it has no config source (docs/operations.md). */
   ReloadUnavailable: 'JANUS_ERR_RELOAD_UNAVAILABLE',
+  /** The route table or push bus (Redis) did not answer: unreachable, reconnecting, or past its command timeout. PROTOCOL.md 10, 11. */
+  RouteTableUnavailable: 'JANUS_ERR_ROUTE_TABLE_UNAVAILABLE',
+  /** Another running gateway already owns this gateway's advertised gRPC address in the route table. PROTOCOL.md 10. */
+  GatewayAddressTaken: 'JANUS_ERR_GATEWAY_ADDRESS_TAKEN',
   /** A service registry value (etcd) is not a usable Kratos ServiceInstance. PROTOCOL.md 10. */
   RegistryValueInvalid: 'JANUS_ERR_REGISTRY_VALUE',
 } as const;

@@ -124,5 +124,6 @@ export {
   type PushMessage,
 } from './gen/gate/service/push/v1/push_pb.js';
 export { TUNNEL_TRACE_FIELDS, encodeTunnelTraceContext, readTunnelTraceContext, type TunnelTraceContext } from './tunnel-trace.js';
+export { GATE_SERVICE_NAME, PUSH_BROADCAST_CHANNEL, routeKey, gateRouteKey, encodePushMessage, decodePushMessage } from './cluster.js';
 export { TUNNEL_PATHS, TUNNEL_FIELDS_HEADROOM_BYTES, makeTunnelMessage, encodeTunnelMessage, decodeTunnelMessageAsPacket, decodeTunnelMessage, type TunnelMessage } from './tunnel.js';
 export { MAX_INDEX, HEARTBEAT_SKEW_S, HEARTBEAT_INTERVAL_MS, MIN_IDLE_TIMEOUT_MS, TUNNEL_METADATA_KEYS, tunnelMetadataHeaders, type TunnelMetadataFields } from './session-rules.js';

@@ -58,6 +58,7 @@ import { WsCode } from '../transport.js';
 import type { ChannelPool, Tunnel, TunnelStatus } from '../tunnel.js';
 import { Inbox } from './inbox.js';
 import { StrikeCounter, TokenBucket } from './limits.js';
+import type { PushTarget } from '../push/service.js';
 import { SessionLogin, type LoginSubject } from './login.js';
 import { Receiver } from './receiver.js';
 import { Sender } from './sender.js';
@@ -82,8 +83,10 @@ export interface ConnectionContext {
   sessions: SessionRegistry<Connection>;
   routes: RouteTable;
   zlib: ZlibPool;
-  /** This gateway's internal gRPC `host:port` (gate referer, gateway route table). */
+  /** This gateway's internal gRPC `host:port` (gate referer, gateway route table, own push channel). */
   gateAddress: string;
+  /** Ends `uid`'s session on the gateway `owner` with ConflictingLogin (its push channel). */
+  kickElsewhere(owner: string, uid: bigint): Promise<void>;
   log: Logger;
   /** Aggregation of repeated log lines (close reasons, logins, backend failures). */
   repeat: RepeatLog;
@@ -179,7 +182,7 @@ export function wsCodeForLogout(code: SCServerLogout_Code, shutdown: boolean): n
 }
 
 /** One client connection over a Transport. */
-export class Connection implements TunnelsOwner, LoginSubject {
+export class Connection implements TunnelsOwner, LoginSubject, PushTarget {
   state: ConnectionState = 'handshaking';
   uid = 0n;
   sid = 0n;
@@ -310,6 +313,32 @@ export class Connection implements TunnelsOwner, LoginSubject {
     this.traceOn = this.log.isLevelEnabled('trace');
   }
 
+  /**
+   * Sends pushed Packets (PROTOCOL.md 11), a copy of each, once the session is open; false
+   * before SCAuth (a push never overtakes it) and once closing.
+   */
+  push(packets: readonly Packet[]): boolean {
+    if (this.state !== 'open') return false;
+    this.ctx.metrics.pushesAttempted.n += packets.length;
+    for (const p of packets) this.sender.send({ ...p });
+    return true;
+  }
+
+  /** Ends the session for the push API's kick (PROTOCOL.md 11) with ServerLogout `code`. */
+  kick(code: SCServerLogout_Code): void {
+    this.logout(code, code === SCServerLogout_Code.ConflictingLogin ? 'conflicting_login' : 'kicked', 'kicked through the push API');
+  }
+
+  /**
+   * Writes the gateway table entry back if the table lost it (a Redis that restarted
+   * empty; the SET NX is sent before this returns); resolves whether the entry is this
+   * gateway's afterwards.
+   * @throws JanusError JANUS_ERR_ROUTE_TABLE_UNAVAILABLE from the table.
+   */
+  restoreGateEntry(): Promise<boolean> {
+    return this.login?.restore() ?? Promise.resolve(false);
+  }
+
   /** A snapshot of the connection's counters. */
   stats(): ConnectionStats {
     return {
@@ -428,10 +457,19 @@ export class Connection implements TunnelsOwner, LoginSubject {
       routes: ctx.routes,
       gateAddress: ctx.gateAddress,
       ttlS: ctx.cfg.routeTable.ttlS,
+      playerDiscoveryName: ctx.router.player.discoveryName,
+      kickElsewhere: ctx.kickElsewhere,
       clock: ctx.clock,
       log: this.log,
     });
-    if (!(await this.login.register())) return false;
+    try {
+      if (!(await this.login.register())) return false;
+    } catch (err) {
+      // The route table or push bus is unreachable (Redis down or restarting): this login
+      // cannot be recorded, so it ends with Waiting; open sessions are not touched.
+      this.logout(SCServerLogout_Code.Waiting, 'route_table_unavailable', `the login could not be recorded in the gateway table: ${(err as Error).message}`);
+      return false;
+    }
     const tunnel = await this.tunnels.open(ctx.router.player, this.uid);
     if (this.state !== 'authenticating') {
       tunnel?.end();

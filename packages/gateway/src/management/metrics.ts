@@ -43,8 +43,12 @@ export const DISCONNECT_REASONS = [
   'handshake_refused',
   /** The token did not open, had expired, or named another server id. */
   'auth_refused',
-  /** A newer login of the same uid on this gateway. */
+  /** A newer login of the same uid on this gateway, or on another one (its kick on this gateway's push channel). */
   'conflicting_login',
+  /** Kicked through the push API (PushService.kick: a backend, the cluster push channel). */
+  'kicked',
+  /** The login could not be recorded: the route table or push bus (Redis) is unreachable. */
+  'route_table_unavailable',
   /** CSAuth to SCAuth took longer than timeouts.loginMs. */
   'login_deadline',
   /** No player instance for the session's color, or its stream failed at once. */

@@ -73,9 +73,9 @@ export class WatchedRouteTable extends MemoryRouteTable implements RouteTable {
     return this.signals.wait(`delete ${gateKey(uid)}`);
   }
 
-  override set(key: string, value: string, ttlS: number): Promise<void> {
+  override set(key: string, value: string, ttlS: number): Promise<string | null> {
     this.signals.fire(`set ${key}`);
-    for (const uid of this.hang) if (key === gateKey(uid)) return new Promise<void>(() => {});
+    for (const uid of this.hang) if (key === gateKey(uid)) return new Promise<string | null>(() => {});
     return super.set(key, value, ttlS);
   }
 

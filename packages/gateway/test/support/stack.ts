@@ -10,7 +10,7 @@ import pino, { type Logger } from 'pino';
 import { AuthToken_Status, parseTokenKey, sealToken, type SigningKey, type VerifyKey } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
 import { startDemoBackend } from '@janus/demo-backend';
-import { createGateway, keyFileNames, keygen, parseConfig, type Clock, type Gateway, type GatewayConfigInput, type RouteTable } from '../../src/index.js';
+import { createGateway, keyFileNames, keygen, parseConfig, type Clock, type Gateway, type GatewayConfigInput, type PushBus, type RouteTable } from '../../src/index.js';
 
 export interface TestKeys {
   dir: string;
@@ -59,6 +59,8 @@ export interface StackOptions {
   logger?: Logger;
   /** The gateway's OpenTelemetry tracer provider (GatewayOptions.tracerProvider). */
   tracerProvider?: TracerProvider;
+  /** The gateway's push bus (GatewayOptions.pushBus). */
+  pushBus?: PushBus;
 }
 
 /** Starts the demo backend and a gateway in front of it. */
@@ -79,7 +81,7 @@ export async function startStack(o: StackOptions = {}): Promise<Stack> {
     metrics: { processMetrics: false },
   };
   const cfg = parseConfig({ ...base, ...o.config });
-  const gw = await createGateway(cfg, { logger: o.logger ?? pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }), ...(o.clock ? { clock: o.clock } : {}), ...(o.routeTable ? { routeTable: o.routeTable } : {}), ...(o.tracerProvider ? { tracerProvider: o.tracerProvider } : {}) });
+  const gw = await createGateway(cfg, { logger: o.logger ?? pino({ level: process.env.JANUS_TEST_LOG ?? 'silent' }), ...(o.clock ? { clock: o.clock } : {}), ...(o.routeTable ? { routeTable: o.routeTable } : {}), ...(o.tracerProvider ? { tracerProvider: o.tracerProvider } : {}), ...(o.pushBus ? { pushBus: o.pushBus } : {}) });
   return {
     gw,
     keys,
