@@ -13,6 +13,9 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 /** Environment variable carrying the gateway child's config as JSON (gateway-proc.ts). */
 export const GATEWAY_CONFIG_ENV = 'JANUS_BENCH_GATEWAY_CONFIG';
 
+/** Environment variable with the port the backend child binds (backend-proc.ts); default 0, a free port. */
+export const BACKEND_PORT_ENV = 'JANUS_BENCH_BACKEND_PORT';
+
 /** Resource usage of a child at one instant. */
 export interface ProcessUsage {
   /** process.hrtime.bigint() of the child when sampled, as nanoseconds in a decimal string. */

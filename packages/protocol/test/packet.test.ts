@@ -25,6 +25,7 @@ import {
   type TunnelMessage,
 } from '../src/index.js';
 import { MAX_GROUP_DEPTH } from '../src/wire.js';
+import { fuzzRuns } from './support/fuzz.js';
 
 // ---------------------------------------------------------------------------------------
 // A test-side protobuf writer, independent of src/wire.ts.
@@ -364,7 +365,7 @@ for (const c of CODECS) {
         fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
           returnsOrMalformed(() => c.decode(bytes));
         }),
-        { numRuns: 3000 },
+        { numRuns: fuzzRuns(3000) },
       );
     });
 
@@ -380,7 +381,7 @@ for (const c of CODECS) {
             returnsOrMalformed(() => c.decode(bytes));
           },
         ),
-        { numRuns: 2000 },
+        { numRuns: fuzzRuns(2000) },
       );
     });
 

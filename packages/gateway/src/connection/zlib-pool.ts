@@ -26,13 +26,24 @@ export class ZlibPool {
       const job = (): void => {
         this.running++;
         this.jobs++;
-        work((err, out) => {
+        let settled = false;
+        const done = (err: Error | null, out: T): void => {
+          if (settled) return;
+          settled = true;
           this.running--;
           const next = this.waiting.shift();
           if (next) next();
           if (err) reject(err);
           else resolve(out);
-        });
+        };
+        // node:zlib throws at once for options it refuses (a maxOutputLength over
+        // buffer.kMaxLength, a level outside 0..9): that ends the job as well, or its slot
+        // would be held for good and every later job would wait behind it.
+        try {
+          work(done);
+        } catch (err) {
+          done(err as Error, undefined as T);
+        }
       };
       if (this.running < this.concurrency) job();
       else {
@@ -44,7 +55,7 @@ export class ZlibPool {
 
   /**
    * Inflates `data`, stopping as soon as the output passes `maxOutputBytes`.
-   * @throws JanusError JANUS_ERR_INFLATE_LIMIT (over the limit or not valid deflate data).
+   * @throws JanusError JANUS_ERR_INFLATE (over the limit, not valid zlib data, or a limit zlib refuses).
    */
   inflate(data: Uint8Array, maxOutputBytes: number): Promise<Uint8Array> {
     return this.run<Uint8Array>((done) => inflate(data, { maxOutputLength: maxOutputBytes }, done)).catch((err: Error) => {
@@ -52,8 +63,13 @@ export class ZlibPool {
     });
   }
 
-  /** Deflates `data` at zlib `level` (1..9). */
+  /**
+   * Deflates `data` at zlib `level` (1..9).
+   * @throws JanusError JANUS_ERR_INFLATE when zlib refuses (e.g. a level outside 0..9).
+   */
   deflate(data: Uint8Array, level: number): Promise<Uint8Array> {
-    return this.run<Uint8Array>((done) => deflate(data, { level }, done));
+    return this.run<Uint8Array>((done) => deflate(data, { level }, done)).catch((err: Error) => {
+      throw new JanusError(ErrorCode.InflateLimit, `deflate failed: ${err.message}`);
+    });
   }
 }
