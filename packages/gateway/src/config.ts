@@ -3,6 +3,7 @@
  * once at the edge by a zod schema (unknown keys rejected, the bad key named), then frozen.
  * Every key, its default and unit: docs/configuration.md.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -19,6 +20,9 @@ import {
   TUNNEL_PATHS,
 } from '@janus/protocol';
 import { TrustedProxies } from './client-address.js';
+
+/** Node's largest Buffer (bytes): zlib refuses an output limit above it, so every inflate would fail. */
+const MAX_BUFFER_BYTES = bufferConstants.MAX_LENGTH;
 
 const port = z.number().int().min(0).max(65535);
 
@@ -158,8 +162,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Largest frame body in either direction (bytes), 256 B..16 MiB. PROTOCOL.md 2. */
       maxFrameBytes: z.number().int().min(MIN_FRAME_BYTES_SETTING).max(MAX_FRAME_BYTES_CEILING).default(65536),
-      /** Largest inflated size of a compressed Packet's data (bytes). PROTOCOL.md 8. */
-      maxInflateBytes: z.number().int().min(1).default(1024 * 1024),
+      /** Largest inflated size of a compressed Packet's data (bytes), at most Node's largest Buffer. PROTOCOL.md 8. */
+      maxInflateBytes: z.number().int().min(1).max(MAX_BUFFER_BYTES).default(1024 * 1024),
       /** Deflate data of outgoing Packets at least this long (bytes). PROTOCOL.md 8. */
       compressThreshold: z.number().int().min(1).default(4096),
       /** zlib level for outgoing data, 1 (fastest) .. 9. */

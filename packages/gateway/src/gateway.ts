@@ -28,6 +28,7 @@ import { PushService } from './push/service.js';
 import { loadListenerTls } from './listener-tls.js';
 import { GatewayMetrics, type RefusalReason } from './management/metrics.js';
 import { RepeatLog } from './management/repeat-log.js';
+import { DashboardSampler, type DashboardBackend } from './management/sampler.js';
 import { startManagementServer, type ManagementServer, type ReadyReport } from './management/server.js';
 import { readProxyHeader } from './proxy-protocol.js';
 import { Reloader, type ConfigSource, type ReloadResult, type ReloadTrigger } from './reload.js';
@@ -511,6 +512,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     await discovery.close();
     await ownPool?.close();
   };
+  // One sample a second for the dashboard (read at sample time: nothing per message).
+  const sampler = new DashboardSampler(metrics, clock, () => dashboardBackends(), { gatewayId: cfg.gateway.id });
   let tcpPort: number;
   let wsPort: number;
   let mgmt: ManagementServer | null = null;
@@ -528,6 +531,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
           connections: (limit) => connectionStats(limit),
           routes: () => routeStats(),
           metrics,
+          dashboard: () => sampler.snapshot(),
           logLevel: () => log.level,
           setLogLevel: (level) => setLogLevel(level),
           reload: () => Promise.resolve(reloader.reload('api')),
@@ -550,6 +554,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     for (const c of [...sessions.values()]) c.restoreGateEntry().catch((err: unknown) => log.warn({ err }, 'gateway route reassert failed'));
   });
   const offBusRecovered = (bus as Recoverable).onRecovered?.(() => log.info('push channels subscribed again'));
+  if (mgmt) sampler.start();
   // After listen(), an accept error (EMFILE, ENFILE, ENOBUFS...) must not crash the process;
   // it repeats on every accept while it lasts: one line per window with the count.
   const onServerError = (err: Error): void => {
@@ -628,6 +633,16 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     }
     return { modules: cfg.modules, routes: cfg.routes, services };
   }
+  /** The services, their instances (ids, no addresses) and open tunnels, for the dashboard. */
+  function dashboardBackends(): DashboardBackend[] {
+    const open = channels.openByService();
+    return Object.entries(cfg.services).map(([name, svc]) => ({
+      service: name,
+      discoveryName: svc.discoveryName,
+      tunnelsOpen: open.get(name) ?? 0,
+      instances: discovery.instances(svc.discoveryName).map((i) => ({ id: i.id, color: i.color, weight: i.weight, tunnelsOpen: channels.openToAddress(i.address) })),
+    }));
+  }
   const reloader = new Reloader({
     config: cfg,
     keys: opts.keys ? null : keys,
@@ -683,6 +698,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       closing ??= (async () => {
         shuttingDown = true;
         reloader.close();
+        sampler.close();
         // Out of the registry first, so nothing new is sent this way while sessions drain;
         // the revoke (at most requestTimeoutMs) runs alongside the drain.
         const deregistered = registration?.close();

@@ -40,6 +40,8 @@ describe('config', () => {
   it('names the bad key', () => {
     assert.throws(() => parseConfig({ limits: { maxFrameBytes: 32 * 1024 * 1024 } }), badKey('limits.maxFrameBytes'));
     assert.throws(() => parseConfig({ limits: { maxFrameBytes: 'big' } }), badKey('limits.maxFrameBytes'));
+    // Above Node's largest Buffer zlib refuses every call (the zlib pool's fuzz finding).
+    assert.throws(() => parseConfig({ limits: { maxInflateBytes: 8 * 1024 * 1024 * 1024 } }), badKey('limits.maxInflateBytes'));
   });
 
   it('keeps sendQueueBytes at least maxFrameBytes: refused when given smaller, raised with it by default', () => {

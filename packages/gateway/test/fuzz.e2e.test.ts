@@ -37,7 +37,7 @@ describe('ZlibPool', () => {
     const pool = new ZlibPool(1);
     const data = deflateSync(Buffer.from('hello'));
     // node:zlib throws ERR_OUT_OF_RANGE synchronously for a maxOutputLength over 4 GiB,
-    // which the config's maxInflateBytes (min 1, no max) allows.
+    // which the config's maxInflateBytes (min 1) allowed before it got Node's largest Buffer as its maximum.
     await assert.rejects(pool.inflate(data, 2 ** 40), (err: unknown) => isJanusError(err, ErrorCode.InflateLimit));
     await assert.rejects(pool.deflate(data, 42), (err: unknown) => isJanusError(err, ErrorCode.InflateLimit));
     // With its only slot leaked, this job would wait forever.

@@ -298,6 +298,12 @@ describe('npm start', () => {
       void exited.then(() => rej(new Error(`npm start exited early: ${out}`)));
     });
     assert.match(out, /Management: http:\/\/127\.0\.0\.1:\d+ /);
+    const dashboard = /Dashboard: (http:\/\/127\.0\.0\.1:\d+\/) /.exec(out);
+    assert.ok(dashboard, out);
+    // The printed address serves the dashboard page.
+    const page = await fetch(dashboard[1]!);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<title>Janus gateway<\/title>/);
     npm.kill('SIGINT');
     const [code, signal] = await exited;
     assert.match(out, /stopping\.\.\.\nstopped\n/);

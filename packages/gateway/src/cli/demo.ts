@@ -104,9 +104,12 @@ export function register(program: Command): void {
         [
           '',
           `Janus demo is up: TCP 127.0.0.1:${gw.tcpPort}, WebSocket ws${cfg.listen.ws.tls ? 's' : ''}://127.0.0.1:${gw.wsPort}${cfg.listen.ws.path}, demo backend 127.0.0.1:${backend.port}.`,
-          gw.management
-            ? `Management: http://${gw.management.host}:${gw.management.port} (/health, /ready, /metrics, /stats/connections, /stats/routes; docs/operations.md).`
-            : 'Management server: off (management.enabled: false).',
+          ...(gw.management
+            ? [
+                `Management: http://${gw.management.host}:${gw.management.port} (/health, /ready, /metrics, /stats/connections, /stats/routes; docs/operations.md).`,
+                `Dashboard: http://${gw.management.host}:${gw.management.port}/  (live connections, msgs/s, latency, modules, backends, errors)`,
+              ]
+            : ['Management server: off (management.enabled: false).']),
           'In another terminal:',
           `  npx janus client --uid 1001${gw.tcpPort === 17001 ? '' : ` --port ${gw.tcpPort}`}            # type "help" for the demo commands`,
           `  npx janus client --uid 1002 --ws${gw.wsPort === 17002 ? '' : ` --port ${gw.wsPort}`}       # the same over WebSocket`,

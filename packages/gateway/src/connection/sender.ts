@@ -119,21 +119,29 @@ export class Sender {
         p.data = deflated;
         p.compress = true;
         this.write(p);
-        while (!this.deflating && !this.closed && this.behindDeflate.length !== 0) {
-          const q = this.behindDeflate.shift()!;
-          this.waitingBytes -= q.data.length;
-          if (this.dueForDeflate(q)) this.startDeflate(q);
-          else this.write(q);
-        }
+        this.sendBehindDeflate();
       },
       (err: unknown) => {
-        // zlib does not fail on valid input; send the data uncompressed rather than lose it.
+        // zlib does not fail on valid input; send the data uncompressed rather than lose it,
+        // and the Packets behind it after it.
         this.log.error({ err }, 'deflate failed');
         this.waitingBytes -= p.data.length;
         this.deflating = false;
-        if (!this.closed) this.write(p);
+        if (this.closed) return;
+        this.write(p);
+        this.sendBehindDeflate();
       },
     );
+  }
+
+  /** Sends the Packets that waited behind a deflate, in order, until the next deflate starts. */
+  private sendBehindDeflate(): void {
+    while (!this.deflating && !this.closed && this.behindDeflate.length !== 0) {
+      const q = this.behindDeflate.shift()!;
+      this.waitingBytes -= q.data.length;
+      if (this.dueForDeflate(q)) this.startDeflate(q);
+      else this.write(q);
+    }
   }
 
   /**

@@ -170,6 +170,7 @@ export class GatewayMetrics {
   private readonly requestDuration: Histogram;
   private readonly processing: Histogram;
   private readonly roundtrip = new Map<string, { observe(v: number): void }>();
+  private readonly sources: MetricsSources;
 
   /**
    * @param cfg the module table and services (label sets), metrics.* settings.
@@ -177,6 +178,7 @@ export class GatewayMetrics {
    */
   constructor(cfg: Pick<GatewayConfig, 'modules' | 'services' | 'metrics'>, sources: MetricsSources) {
     const reg = this.registry;
+    this.sources = sources;
     this.sampleEvery = cfg.metrics.latencySampleEvery;
     this.countdown = this.sampleEvery;
 
@@ -347,6 +349,38 @@ export class GatewayMetrics {
     d.tally.n++;
   }
 
+  /**
+   * The cumulative counts the dashboard sampler reads once a second (sampler.ts): plain
+   * reads of the tallies, no prom-client call and no pass over the connections.
+   */
+  counts(): MetricCounts {
+    let requests = this.unknownModule.n;
+    const modules: [string, number][] = [];
+    for (const [name, t] of this.moduleTallies) {
+      requests += t.n;
+      modules.push([name, t.n]);
+    }
+    modules.push(['unknown', this.unknownModule.n]);
+    return {
+      connections: { tcp: this.active.tcp, ws: this.active.ws },
+      sessions: this.sources.sessions(),
+      requests,
+      modules,
+      errors: ERROR_TYPES.map((t) => [t, this.errors[t].n]),
+      handshakeFailures: HANDSHAKE_FAILURES.map((r) => [r, this.handshakeFailures[r].n]),
+      refused: REFUSAL_REASONS.map((r) => [r, this.refused[r].n]),
+      openTunnels: this.sources.openTunnels(),
+    };
+  }
+
+  /**
+   * The cumulative bucket counts of janus_request_duration_seconds and
+   * janus_gateway_processing_seconds (prom-client's own values, read at sample time).
+   */
+  async latencyBuckets(): Promise<{ request: HistogramBuckets; processing: HistogramBuckets }> {
+    return { request: await buckets(this.requestDuration), processing: await buckets(this.processing) };
+  }
+
   /** The Prometheus text exposition (content type: {@link contentType}). */
   scrape(): Promise<string> {
     return this.registry.metrics();
@@ -355,6 +389,39 @@ export class GatewayMetrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+/** A histogram's cumulative buckets: upper bounds (s, ascending, +Inf last) and counts. */
+export interface HistogramBuckets {
+  le: number[];
+  counts: number[];
+}
+
+/** Cumulative counts of {@link GatewayMetrics.counts} (each pair: label value, count). */
+export interface MetricCounts {
+  connections: Record<Transport, number>;
+  sessions: number;
+  /** Client Packets processed after login, every module (janus_requests_total summed). */
+  requests: number;
+  /** janus_requests_total by module name (system and unknown included). */
+  modules: [string, number][];
+  errors: [ErrorType, number][];
+  handshakeFailures: [HandshakeFailure, number][];
+  refused: [RefusalReason, number][];
+  /** Open tunnel streams by service name. */
+  openTunnels: ReadonlyMap<string, number>;
+}
+
+async function buckets(h: Histogram): Promise<HistogramBuckets> {
+  const le: number[] = [];
+  const counts: number[] = [];
+  for (const v of (await h.get()).values) {
+    if (!(v as { metricName?: string }).metricName?.endsWith('_bucket')) continue;
+    const bound = v.labels.le;
+    le.push(bound === '+Inf' ? Infinity : Number(bound));
+    counts.push(v.value);
+  }
+  return { le, counts };
 }
 
 function tallies<K extends string>(keys: readonly K[]): Record<K, Tally> {

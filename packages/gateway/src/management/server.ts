@@ -6,6 +6,8 @@
  *   GET /ready               readiness: 200 when listening, keys loaded and every service
  *                            has a reachable backend instance; else 503, with each check
  *   GET /metrics             Prometheus text exposition (prom-client)
+ *   GET /                    the live dashboard (one static HTML page, dashboard-page.ts)
+ *   GET /stats/dashboard     the dashboard's data: the sampler's ring of 1 s samples (sampler.ts)
  *   GET /stats/connections   admin: connection counts by transport and state, a list of them
  *   GET /stats/routes        admin: module table, (mod, seq) routes, services, instances, tunnels
  *   GET|PUT /v1/admin/log-level  admin: the log level; PUT {"level":"debug"} changes it at runtime
@@ -13,15 +15,18 @@
  *                            422 invalid config or key file, 503 no reload possible
  *
  * Admin routes require `Authorization: Bearer <management.adminToken>` when a token is
- * configured (compared in constant time); the probes and /metrics are open (they carry no
- * uid, address or secret; docs/decisions/0015-management-server.md).
+ * configured (compared in constant time); the probes, /metrics and the dashboard are open
+ * (they carry no uid, address or secret; docs/decisions/0015-management-server.md,
+ * 0021-dashboard.md).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { ErrorCode, JanusError } from '@janus/protocol';
 import { LOG_LEVELS, type LogLevel } from '../config.js';
 import type { ReloadResult } from '../reload.js';
+import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard-page.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { DashboardSnapshot } from './sampler.js';
 
 /** One readiness check's outcome. */
 export interface ReadyReport {
@@ -44,6 +49,8 @@ export interface ManagementView {
   /** Routing tables, services and instances with their open tunnels (JSON-safe). */
   routes(): unknown;
   metrics: GatewayMetrics;
+  /** The dashboard sampler's samples, rates, backends and recent errors (aggregate only). */
+  dashboard(): DashboardSnapshot;
   logLevel(): string;
   setLogLevel(level: LogLevel): void;
   /** Reloads the config (reload.ts); never rejects. */
@@ -148,6 +155,17 @@ export async function startManagementServer(view: ManagementView, o: ManagementS
         },
       },
     },
+    '/': {
+      admin: false,
+      methods: {
+        GET: (_q, res) => {
+          res
+            .writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': DASHBOARD_CSP, 'x-content-type-options': 'nosniff' })
+            .end(DASHBOARD_HTML);
+        },
+      },
+    },
+    '/stats/dashboard': { admin: false, methods: { GET: (_q, res) => send(res, 200, view.dashboard()) } },
     '/stats/connections': {
       admin: true,
       methods: {
