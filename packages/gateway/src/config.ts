@@ -8,7 +8,17 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ErrorCode, JanusError, MAX_FRAME_BYTES_CEILING, MIN_FRAME_BYTES_SETTING, MIN_IDLE_TIMEOUT_MS, PUSH_BROADCAST_CHANNEL, TUNNEL_PATHS } from '@janus/protocol';
+import {
+  ErrorCode,
+  grpcAddress,
+  JanusError,
+  MAX_FRAME_BYTES_CEILING,
+  MIN_FRAME_BYTES_SETTING,
+  MIN_IDLE_TIMEOUT_MS,
+  ETCD_DEFAULTS,
+  PUSH_BROADCAST_CHANNEL,
+  TUNNEL_PATHS,
+} from '@janus/protocol';
 import { TrustedProxies } from './client-address.js';
 
 /** Node's largest Buffer (bytes): zlib refuses an output limit above it, so every inflate would fail. */
@@ -25,11 +35,35 @@ const listener = (defPort: number, defHost: string) =>
 
 const instanceSchema = z.strictObject({
   id: z.string().min(1),
-  /** `grpc://host:port` endpoints (Kratos layout, PROTOCOL.md 10); the first grpc one is used. */
-  endpoints: z.array(z.string().regex(/^grpc:\/\/[^/\s]+:\d+$/, 'must be grpc://host:port')).min(1),
+  /** Endpoints such as `grpc://host:port`, `http://host:port` (Kratos layout, PROTOCOL.md 10); the first grpc one is used. */
+  endpoints: z
+    .array(z.string().regex(/^[a-z][a-z0-9+.-]*:\/\/[^/\s?]+:\d+$/, 'must be scheme://host:port'))
+    .min(1)
+    .refine((l) => grpcAddress(l) !== null, 'needs a grpc://host:port endpoint'),
   metadata: z
     .strictObject({ color: z.string().default(''), weight: z.number().int().min(1).default(100) })
     .prefault({}),
+});
+
+const etcdSchema = z.strictObject({
+  /** etcd client URLs (`http://host:port`), at least one. */
+  endpoints: z.array(z.string().regex(/^http:\/\/[^/\s]+:\d+\/?$/, 'must be http://host:port')).min(1),
+  /** Registry key prefix (Kratos: /microservices): keys are {prefix}/{name}/{id}. */
+  prefix: z.string().regex(/^\/\S*[^/\s]$/, 'must start with "/" and not end with one').default(ETCD_DEFAULTS.prefix),
+  /** TTL of this gateway's registration lease (s); etcd's minimum is 2. */
+  leaseTtlS: z.number().int().min(2).default(ETCD_DEFAULTS.leaseTtlS),
+  /** Wait for a connection to etcd before a call fails (ms). */
+  dialTimeoutMs: z.number().int().min(1).default(ETCD_DEFAULTS.dialTimeoutMs),
+  /** Deadline of each etcd call: list, put, lease grant, keepalive, revoke (ms). */
+  requestTimeoutMs: z.number().int().min(1).default(ETCD_DEFAULTS.requestTimeoutMs),
+  /** First retry delay after an etcd failure (ms); doubles per failure, jittered to [d/2, d). */
+  backoffMinMs: z.number().int().min(1).default(ETCD_DEFAULTS.backoffMinMs),
+  /** Largest retry delay (ms). */
+  backoffMaxMs: z.number().int().min(1).default(ETCD_DEFAULTS.backoffMaxMs),
+  /** At start, wait at most this long for the first instance lists (ms); past it the gateway starts on what it has and keeps trying. */
+  startWaitMs: z.number().int().min(0).default(5000),
+  /** Register this gateway as janus.gate.interface. */
+  register: z.boolean().default(true),
 });
 
 const serviceSchema = z.strictObject({
@@ -198,8 +232,14 @@ export const configSchema = z.strictObject({
       player: { path: TUNNEL_PATHS.player, discoveryName: 'roma.player.service' },
       room: { path: TUNNEL_PATHS.room, discoveryName: 'roma.room.service' },
     }),
-  /** Static instance lists by discovery name (the embedded default of PROTOCOL.md 10). */
-  discovery: z.strictObject({ static: z.record(z.string(), z.array(instanceSchema)).default({}) }).prefault({}),
+  discovery: z
+    .strictObject({
+      /** Static instance lists by discovery name (the embedded default of PROTOCOL.md 10). */
+      static: z.record(z.string(), z.array(instanceSchema)).default({}),
+      /** etcd (PROTOCOL.md 10, Kratos layout): watch backends, register this gateway. Off when absent. */
+      etcd: etcdSchema.optional(),
+    })
+    .prefault({}),
   routeTable: z
     .strictObject({
       /** TTL of route table entries (s). */
@@ -379,6 +419,15 @@ export function parseConfig(input: unknown, fromEnv: Readonly<Record<string, str
     if (mod === '1') throw new JanusError(ErrorCode.ConfigInvalid, 'config modules.1: module 1 (System) is the gateway\'s own', { key: 'modules.1' });
     if (!cfg.services[m.service]) {
       throw new JanusError(ErrorCode.ConfigInvalid, `config modules.${mod}.service: no service "${m.service}" in services`, { key: `modules.${mod}.service` });
+    }
+  }
+  const etcd = cfg.discovery.etcd;
+  if (etcd) {
+    if (Object.keys(cfg.discovery.static).length > 0) {
+      throw new JanusError(ErrorCode.ConfigInvalid, 'config discovery: give discovery.static or discovery.etcd, not both', { key: 'discovery.static' });
+    }
+    if (etcd.backoffMaxMs < etcd.backoffMinMs) {
+      throw new JanusError(ErrorCode.ConfigInvalid, `config discovery.etcd.backoffMaxMs: must be >= backoffMinMs (${etcd.backoffMinMs})`, { key: 'discovery.etcd.backoffMaxMs' });
     }
   }
   cfg.routes.forEach((rt, i) => {

@@ -8,9 +8,10 @@ import { createServer as createTcpServer, type Server as TcpServer, type Socket 
 import type { TracerProvider } from '@opentelemetry/api';
 import pino, { type Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { encodePacket, ErrorCode, JanusError, SCServerLogout_Code, serverLogoutPacket, TUNNEL_FIELDS_HEADROOM_BYTES, WS_SUBPROTOCOL, type CryptoBackend } from '@janus/protocol';
+import { encodePacket, ErrorCode, GATE_DISCOVERY_NAME, JanusError, SCServerLogout_Code, serverLogoutPacket, TUNNEL_FIELDS_HEADROOM_BYTES, WS_SUBPROTOCOL, type CryptoBackend } from '@janus/protocol';
 import { CryptoPool } from '@janus/protocol/node';
 import { Balancer } from './balancer.js';
+import { importOptional } from './cli/optional.js';
 import { forwardedClientAddress, TrustedProxies } from './client-address.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import type { GatewayConfig, LogLevel } from './config.js';
@@ -18,8 +19,7 @@ import { Connection, wsCodeForLogout, type ConnectionContext } from './connectio
 import { HandshakeAdmission } from './connection/limits.js';
 import { checkDescriptorBudget, readOpenFileLimit } from './fd-limit.js';
 import { ZlibPool } from './connection/zlib-pool.js';
-import { StaticDiscovery, type Discovery } from './discovery.js';
-import { importOptional } from './cli/optional.js';
+import { onAddressesGone, StaticDiscovery, type Discovery } from './discovery.js';
 import { GatewayAddressClaim, gatewayInstanceId } from './gateway-claim.js';
 import { loadKeyRing, type KeyRing } from './keys.js';
 import { MemoryPushBus, type PushBus } from './push/bus.js';
@@ -57,7 +57,10 @@ export interface GatewayOptions {
    * (gateways of one process may share one MemoryPushBus).
    */
   pushBus?: PushBus;
-  /** Default: the config's static instance lists. */
+  /**
+   * Default: etcd when `discovery.etcd` is configured (the gateway also registers itself
+   * there), else the config's static instance lists. A caller's discovery is closed by close().
+   */
   discovery?: Discovery;
   /** Default: loaded from the config's key files and the environment. */
   keys?: KeyRing;
@@ -101,6 +104,8 @@ export interface Gateway {
   readonly connectionCount: number;
   /** Logged-in sessions. */
   readonly sessions: SessionRegistry<Connection>;
+  /** Where backend instances come from (static lists or etcd). */
+  readonly discovery: Discovery;
   /** Push and kick over this gateway's sessions (PROTOCOL.md 11); the gRPC and HTTP fronts call it. */
   readonly push: PushService<Connection>;
   /** The cluster push channel consumer and its counters. */
@@ -131,11 +136,57 @@ export interface Gateway {
    */
   reload(trigger?: ReloadTrigger): Promise<ReloadResult>;
   /**
-   * Graceful shutdown (PROTOCOL.md 8): stop accepting, ServerLogout Waiting to every client,
-   * half-close the tunnels, wait for the sockets to close (at most timeouts.shutdownMs),
-   * then destroy what is left. Idempotent.
+   * Graceful shutdown (PROTOCOL.md 8): leave etcd (lease revoked, at most
+   * discovery.etcd.requestTimeoutMs, alongside the rest), stop accepting, ServerLogout
+   * Waiting to every client, half-close the tunnels, wait for the sockets to close (at most
+   * timeouts.shutdownMs), then destroy what is left. Idempotent.
    */
   close(): Promise<void>;
+}
+
+/**
+ * The endpoints this gateway registers in etcd (PROTOCOL.md 10): its gRPC address and, when
+ * the management server runs, its HTTP address (bound port), both at gateway.advertiseHost.
+ */
+export function gatewayEndpoints(cfg: GatewayConfig, managementPort: number | null): string[] {
+  const host = cfg.gateway.advertiseHost;
+  const endpoints = [`grpc://${host}:${cfg.listen.grpc.port}`];
+  if (managementPort !== null) endpoints.push(`http://${host}:${managementPort}`);
+  return endpoints;
+}
+
+/**
+ * Loads the etcd adapter (only now: a gateway without etcd never loads etcd3; it is an
+ * optional package) and starts watching `names`. docs/decisions/0016-etcd-discovery.md.
+ * @throws JanusError JANUS_ERR_CONFIG_INVALID when @janus/discovery-etcd is not installed
+ *   or the etcd options do not validate.
+ */
+async function openEtcd(cfg: GatewayConfig, names: readonly string[], clock: Clock, log: Logger) {
+  const { EtcdRegistry } = await importOptional(
+    '@janus/discovery-etcd',
+    'discovery.etcd',
+    'npm install @janus/discovery-etcd beside the gateway',
+    () => import('@janus/discovery-etcd'),
+    ErrorCode.ConfigInvalid,
+  );
+  const registry = new EtcdRegistry(cfg.discovery.etcd!, { timers: clock, log: log.child({ component: 'etcd' }) });
+  return { registry, discovery: registry.discovery(names) };
+}
+
+/**
+ * Waits for the first instance lists, at most `ms`; past it the gateway starts on what it
+ * has (logins fail with no instance until discovery catches up).
+ */
+async function untilReady(discovery: Discovery, ms: number, clock: Clock, log: Logger): Promise<void> {
+  let timer: ReturnType<Clock['setTimeout']> | undefined;
+  const timedOut = new Promise<boolean>((resolve) => (timer = clock.setTimeout(() => resolve(true), ms)));
+  // Clock timers and the adapters' retry timers do not hold the process open, and nothing
+  // listens yet: without this a start with etcd unreachable would end the process.
+  const hold = setInterval(() => {}, 60_000);
+  const late = await Promise.race([discovery.ready().then(() => false), timedOut]);
+  clearInterval(hold);
+  clock.clearTimeout(timer!);
+  if (late) log.warn({ waitedMs: ms }, 'discovery has not listed every service yet; starting anyway, it keeps trying');
 }
 
 /** An adapter that reports getting its store back after an outage (the Redis adapters do). */
@@ -241,7 +292,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   let keys = opts.keys ?? loadKeyRing(cfg);
   const wsTls = cfg.listen.ws.tls ? loadListenerTls(cfg.listen.ws.tls) : null;
   const trusted = new TrustedProxies(cfg.listen.trustedProxies);
-  if (!opts.discovery) checkStaticDiscovery(cfg, log);
+  // With etcd the instances come and go at run time: nothing to check at start.
+  if (!opts.discovery && !cfg.discovery.etcd) checkStaticDiscovery(cfg, log);
   const ownPool = opts.handshakeCrypto ? null : new CryptoPool();
   const handshakeCrypto = opts.handshakeCrypto ?? ownPool!;
   const sessions = new SessionRegistry<Connection>();
@@ -280,7 +332,18 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   const routes = opts.routeTable ?? redis?.routeTable ?? new MemoryRouteTable(() => clock.monotonic());
   const bus = opts.pushBus ?? redis?.pushBus ?? new MemoryPushBus();
   const ownBus = opts.pushBus ? null : bus;
-  const discovery = opts.discovery ?? new StaticDiscovery(cfg.discovery.static);
+  const discoveryNames = [...new Set(Object.values(cfg.services).map((s) => s.discoveryName))];
+  let etcd: Awaited<ReturnType<typeof openEtcd>> | null = null;
+  if (!opts.discovery && cfg.discovery.etcd) {
+    try {
+      etcd = await openEtcd(cfg, discoveryNames, clock, log);
+    } catch (err) {
+      await redis?.close();
+      await ownPool?.close();
+      throw err;
+    }
+  }
+  const discovery = opts.discovery ?? etcd?.discovery ?? new StaticDiscovery(cfg.discovery.static);
   // A backend message may carry up to maxInflateBytes of data (deflated on the way out) plus
   // its fields; anything larger is read by without its data and refused (reply too large)
   // instead of being buffered and stalling the event loop in zlib.
@@ -292,6 +355,9 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     cfg.tunnel,
     clock,
   );
+  // Connections to an instance discovery removed close once their streams end.
+  onAddressesGone(discovery, discoveryNames, (address) => channels.retire(address));
+  await untilReady(discovery, cfg.discovery.etcd?.startWaitMs ?? 0, clock, log);
   const coalescer = new WriteCoalescer();
   const handshakes = new HandshakeAdmission(cfg.limits, clock.monotonic());
   const pushChannel = new PushChannel<Connection>({
@@ -503,6 +569,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     }
   } catch (err) {
     await stopAll();
+    channels.close();
+    await etcd?.registry.close();
     throw err;
   }
   listening = true;
@@ -534,6 +602,11 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     },
     'gateway listening',
   );
+  // Registered once it listens; kept alive (and re-created after a loss) in the background.
+  const registration =
+    etcd && cfg.discovery.etcd!.register
+      ? etcd.registry.register({ id: cfg.gateway.id, name: GATE_DISCOVERY_NAME, version: '', metadata: {}, endpoints: gatewayEndpoints(cfg, mgmt?.port ?? null) })
+      : null;
 
   function setLogLevel(level: LogLevel): void {
     log.level = level;
@@ -607,7 +680,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     log,
     apply: ({ previous, config, keys: ring, tls }) => {
       // What can throw first (reload.ts refuses the reload then), the plain swaps after.
-      if (!opts.discovery) checkStaticDiscovery(config, log);
+      if (!opts.discovery && !config.discovery.etcd) checkStaticDiscovery(config, log);
       if (discovery instanceof StaticDiscovery) discovery.update(config.discovery.static);
       if (tls) (httpServer as HttpsServer).setSecureContext(tls);
       const router = new Router(config, ctx.router);
@@ -631,6 +704,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     tcpPort,
     wsPort,
     sessions,
+    discovery,
     push,
     pushChannel,
     gateAddress,
@@ -653,6 +727,9 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         shuttingDown = true;
         reloader.close();
         sampler.close();
+        // Out of the registry first, so nothing new is sent this way while sessions drain;
+        // the revoke (at most requestTimeoutMs) runs alongside the drain.
+        const deregistered = registration?.close();
         tcpServer.close();
         httpServer.close();
         offRecovered?.();
@@ -675,7 +752,9 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
         await grpc?.close();
         await claim.release();
         await closeStores();
+        await deregistered;
         await discovery.close();
+        await etcd?.registry.close();
         await ownPool?.close();
         await mgmt?.close();
         repeat.close();

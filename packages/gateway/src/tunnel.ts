@@ -362,6 +362,18 @@ class Http2Channel {
     return this.streams.size;
   }
 
+  /**
+   * Takes no new streams; the connection closes gracefully (HTTP/2 GOAWAY) once the streams
+   * open on it have ended. For an instance discovery removed.
+   */
+  retire(): void {
+    this.closed = true;
+    const session = this.session;
+    this.session = null;
+    this.ready = null;
+    if (session && !session.destroyed && !session.closed) session.close();
+  }
+
   /** Cancels every stream and closes the connection. */
   close(): void {
     this.closed = true;
@@ -458,6 +470,21 @@ export class ChannelPool {
     return this.channel(address).open(headers, route, md.oid, listener);
   }
 
+  /** Backend addresses with connections in the pool. */
+  get addressCount(): number {
+    return this.pools.size;
+  }
+
+  /**
+   * Forgets `address` (an instance discovery removed): its connections take no new streams
+   * and close once their open streams end. A later open() to it starts a new pool.
+   */
+  retire(address: string): void {
+    const p = this.pools.get(address);
+    if (!p) return;
+    this.pools.delete(address);
+    for (const c of p.channels) c.retire();
+  }
 
   /** Open streams by service name (for metrics and stats: O(streams), not for the data path). */
   openByService(): Map<string, number> {

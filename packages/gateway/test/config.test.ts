@@ -58,8 +58,42 @@ describe('config', () => {
     assert.throws(() => parseConfig({ modules: { '1': { name: 's', service: 'player' } } }), badKey('modules.1'));
     assert.throws(() => parseConfig({ routes: [{ mod: 3, seq: 1, service: 'nope' }] }), badKey('routes.0.service'));
     assert.throws(
-      () => parseConfig({ discovery: { static: { x: [{ id: 'a', endpoints: ['http://h:1'] }] } } }),
+      () => parseConfig({ discovery: { static: { x: [{ id: 'a', endpoints: ['grpc://h'] }] } } }),
       badKey('discovery.static.x.0.endpoints.0'),
+    );
+    assert.throws(
+      () => parseConfig({ discovery: { static: { x: [{ id: 'a', endpoints: ['http://h:1'] }] } } }),
+      badKey('discovery.static.x.0.endpoints'),
+      'an instance needs a grpc endpoint',
+    );
+  });
+
+  it('validates discovery.etcd, fills its defaults, and refuses it beside discovery.static', () => {
+    const etcd = parseConfig({ discovery: { etcd: { endpoints: ['http://127.0.0.1:2379'] } } }).discovery.etcd;
+    assert.deepEqual(etcd, {
+      endpoints: ['http://127.0.0.1:2379'],
+      prefix: '/microservices',
+      leaseTtlS: 15,
+      dialTimeoutMs: 3000,
+      requestTimeoutMs: 5000,
+      backoffMinMs: 250,
+      backoffMaxMs: 10000,
+      startWaitMs: 5000,
+      register: true,
+    });
+    assert.equal(parseConfig({}).discovery.etcd, undefined, 'off unless configured');
+    assert.throws(() => parseConfig({ discovery: { etcd: { endpoints: [] } } }), badKey('discovery.etcd.endpoints'));
+    assert.throws(() => parseConfig({ discovery: { etcd: { endpoints: ['127.0.0.1:2379'] } } }), badKey('discovery.etcd.endpoints.0'));
+    assert.throws(() => parseConfig({ discovery: { etcd: { endpoints: ['http://e:2379'], prefix: '/m/' } } }), badKey('discovery.etcd.prefix'));
+    assert.throws(() => parseConfig({ discovery: { etcd: { endpoints: ['http://e:2379'], leaseTtlS: 1 } } }), badKey('discovery.etcd.leaseTtlS'));
+    assert.throws(() => parseConfig({ discovery: { etcd: { endpoints: ['http://e:2379'], nope: 1 } } }), badKey('discovery.etcd'));
+    assert.throws(
+      () => parseConfig({ discovery: { etcd: { endpoints: ['http://e:2379'], backoffMinMs: 500, backoffMaxMs: 100 } } }),
+      badKey('discovery.etcd.backoffMaxMs'),
+    );
+    assert.throws(
+      () => parseConfig({ discovery: { etcd: { endpoints: ['http://e:2379'] }, static: { x: [{ id: 'a', endpoints: ['grpc://h:1'] }] } } }),
+      badKey('discovery.static'),
     );
   });
 

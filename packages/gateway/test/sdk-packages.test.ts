@@ -211,6 +211,12 @@ describe('packed SDKs, installed outside the workspace', () => {
       assert.equal(r.err.trim().split('\n').length, 1, r.err);
     }
     await mustRun(process.execPath, [janus, 'keygen', '--out', 'keys'], ops);
+    // etcd discovery is an optional package too (decision 0016): a config asking for it says what to install.
+    writeFileSync(join(ops, 'etcd.yaml'), 'keys: { dir: keys }\ndiscovery: { etcd: { endpoints: ["http://127.0.0.1:1"] } }\n');
+    assert.ok(!existsSync(join(ops, 'node_modules', 'etcd3')), 'no etcd client in a gateway install');
+    const withEtcd = await run(process.execPath, [janus, 'gateway', '--config', 'etcd.yaml'], ops);
+    assert.equal(withEtcd.code, 2, withEtcd.out + withEtcd.err);
+    assert.match(withEtcd.err, /^janus: discovery\.etcd needs @janus\/discovery-etcd, which this install of the gateway does not include/);
 
     // The game's side: the three SDKs, a backend and a client in strict TypeScript.
     const game = join(scratch, 'game');

@@ -63,6 +63,8 @@ export const ErrorCode = {
   RouteTableUnavailable: 'JANUS_ERR_ROUTE_TABLE_UNAVAILABLE',
   /** Another running gateway already owns this gateway's advertised gRPC address in the route table. PROTOCOL.md 10. */
   GatewayAddressTaken: 'JANUS_ERR_GATEWAY_ADDRESS_TAKEN',
+  /** A service registry value (etcd) is not a usable Kratos ServiceInstance. PROTOCOL.md 10. */
+  RegistryValueInvalid: 'JANUS_ERR_REGISTRY_VALUE',
 } as const;
 
 /** One of the {@link ErrorCode} values. */

@@ -61,6 +61,22 @@ export {
 export { utf8, concatBytes, i64be, i32be, toHex, fromHex, bytesEqual, isAllZero, toBase64, fromBase64 } from './bytes.js';
 export { int64ToNumber } from './ids.js';
 export {
+  REGISTRY_PREFIX,
+  REGISTRY_LEASE_TTL_S,
+  DEFAULT_INSTANCE_WEIGHT,
+  GATE_DISCOVERY_NAME,
+  registryKey,
+  registryNamePrefix,
+  encodeServiceInstance,
+  decodeServiceInstance,
+  grpcAddress,
+  instanceOf,
+  sameInstances,
+  type ServiceInstance,
+  type Instance,
+} from './registry.js';
+export { ETCD_DEFAULTS, resolveEtcdOptions, type EtcdOptions, type EtcdOptionsInput } from './etcd-options.js';
+export {
   Module,
   SystemSeq,
   CSHandshakeSchema,

@@ -1,8 +1,8 @@
 /**
- * Optional packages of the development commands. `janus demo` needs the demo backend and
- * `janus client` the client SDK; neither is a runtime dependency of the gateway (a
- * production install of @janus/gateway stays without them), so those commands load them
- * on use and say what is missing when they are not installed.
+ * Optional packages. `janus demo` needs the demo backend, `janus client` the client SDK,
+ * and `discovery.etcd` the etcd adapter (@janus/discovery-etcd); none is a runtime
+ * dependency of the gateway (a production install of @janus/gateway stays without them),
+ * so they are loaded on use, saying what is missing when they are not installed.
  */
 import { ErrorCode, JanusError } from '@janus/protocol';
 
@@ -11,10 +11,18 @@ import { ErrorCode, JanusError } from '@janus/protocol';
  * @param specifier the package name, e.g. `@janus/demo-backend`.
  * @param command the command that needs it, e.g. `janus demo` (for the message).
  * @param hint how to get it, the end of the message: e.g. `install @janus/client beside the gateway`.
- * @throws JanusError JANUS_ERR_ARG_INVALID when `specifier` itself is not installed,
- *   naming the package and how to get it; any other load failure is rethrown unchanged.
+ * @param code the code of the error raised when it is missing: JANUS_ERR_ARG_INVALID (a
+ *   command) by default, JANUS_ERR_CONFIG_INVALID for a config key.
+ * @throws JanusError `code` when `specifier` itself is not installed, naming the package
+ *   and how to get it; any other load failure is rethrown unchanged.
  */
-export async function importOptional<T>(specifier: string, command: string, hint: string, load: () => Promise<T>): Promise<T> {
+export async function importOptional<T>(
+  specifier: string,
+  command: string,
+  hint: string,
+  load: () => Promise<T>,
+  code: typeof ErrorCode.ArgInvalid | typeof ErrorCode.ConfigInvalid = ErrorCode.ArgInvalid,
+): Promise<T> {
   try {
     return await load();
   } catch (err) {
@@ -23,7 +31,7 @@ export async function importOptional<T>(specifier: string, command: string, hint
     // missing) names another specifier and is better shown as it is.
     if (e.code === 'ERR_MODULE_NOT_FOUND' && e.message.includes(`'${specifier}'`)) {
       throw new JanusError(
-        ErrorCode.ArgInvalid,
+        code,
         `${command} needs ${specifier}, which this install of the gateway does not include (it is no runtime dependency): ${hint}`,
         { package: specifier },
         { cause: err },
