@@ -145,12 +145,13 @@ export interface Gateway {
 }
 
 /**
- * The endpoints this gateway registers in etcd (PROTOCOL.md 10): its gRPC address and, when
- * the management server runs, its HTTP address (bound port), both at gateway.advertiseHost.
+ * The endpoints this gateway registers in etcd (PROTOCOL.md 10): its gRPC address (the
+ * bound port, so `listen.grpc.port: 0` registers the port it got) and, when the management
+ * server runs, its HTTP address (bound port), both at gateway.advertiseHost.
  */
-export function gatewayEndpoints(cfg: GatewayConfig, managementPort: number | null): string[] {
+export function gatewayEndpoints(cfg: GatewayConfig, grpcPort: number, managementPort: number | null): string[] {
   const host = cfg.gateway.advertiseHost;
-  const endpoints = [`grpc://${host}:${cfg.listen.grpc.port}`];
+  const endpoints = [`grpc://${host}:${grpcPort}`];
   if (managementPort !== null) endpoints.push(`http://${host}:${managementPort}`);
   return endpoints;
 }
@@ -605,7 +606,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   // Registered once it listens; kept alive (and re-created after a loss) in the background.
   const registration =
     etcd && cfg.discovery.etcd!.register
-      ? etcd.registry.register({ id: cfg.gateway.id, name: GATE_DISCOVERY_NAME, version: '', metadata: {}, endpoints: gatewayEndpoints(cfg, mgmt?.port ?? null) })
+      ? etcd.registry.register({ id: cfg.gateway.id, name: GATE_DISCOVERY_NAME, version: '', metadata: {}, endpoints: gatewayEndpoints(cfg, grpc?.port ?? cfg.listen.grpc.port, mgmt?.port ?? null) })
       : null;
 
   function setLogLevel(level: LogLevel): void {

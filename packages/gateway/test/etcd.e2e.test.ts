@@ -48,7 +48,7 @@ describe('gateway on etcd', { timeout: 60_000 }, () => {
     try {
       const seen = await etcd.present(key);
       const mgmt = stack.gw.management!;
-      assert.deepEqual(JSON.parse(seen), { id: 'janus-1', name: GATE_DISCOVERY_NAME, version: '', metadata: {}, endpoints: ['grpc://127.0.0.1:19100', `http://127.0.0.1:${mgmt.port}`] });
+      assert.deepEqual(JSON.parse(seen), { id: 'janus-1', name: GATE_DISCOVERY_NAME, version: '', metadata: {}, endpoints: [`grpc://127.0.0.1:${stack.gw.grpcPort}`, `http://127.0.0.1:${mgmt.port}`] });
       await stack.stop();
       stopped = true;
       assert.equal(await etcd.raw.get(key).string(), null, 'gone at once, not after the lease TTL');
