@@ -83,7 +83,7 @@ export interface ChildOptions {
  */
 export async function startChild(o: ChildOptions): Promise<Child> {
   const proc = spawn(o.command, o.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const watchdog = proc.pid === undefined ? null : spawn('sh', ['-c', `read _ ; kill -9 -- -${proc.pid} ${proc.pid} 2>/dev/null`], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  const watchdog = proc.pid === undefined ? null : spawn('sh', ['-c', `read _ ; kill -9 -${proc.pid} 2>/dev/null; kill -9 ${proc.pid} 2>/dev/null`], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
   watchdog?.on('error', () => {});
   let output = '';
   let ready: string | null = null;

@@ -82,6 +82,16 @@ function gatewayConfig(n: number, ports: ClusterGatewayPorts, all: ClusterPorts,
   );
 }
 
+/**
+ * Checks that redis-server and etcd are installed (before anything is written or started).
+ * @throws JanusError JANUS_ERR_ARG_INVALID naming the missing binary and its apt package
+ *   (redis-server, etcd-server).
+ */
+export function requireClusterBinaries(): void {
+  requireBinary('redis-server', 'redis-server', 'janus demo --cluster');
+  requireBinary('etcd', 'etcd-server', 'janus demo --cluster');
+}
+
 /** Options of {@link runClusterDemo}. */
 export interface ClusterDemoOptions {
   /** See {@link clusterPorts}. */
@@ -121,8 +131,7 @@ function gatewayLog(name: string, err: (s: string) => void): (line: string) => v
 export async function runClusterDemo(o: ClusterDemoOptions): Promise<void> {
   const out = o.out ?? ((s: string) => void process.stdout.write(s));
   const err = o.err ?? ((s: string) => void process.stderr.write(s));
-  requireBinary('redis-server', 'redis-server', 'janus demo --cluster');
-  requireBinary('etcd', 'etcd-server', 'janus demo --cluster');
+  requireClusterBinaries();
   const keyDir = resolve(o.keyDir);
   const ports = await clusterPorts(o.portBase);
   const stopSignal = untilSignal();

@@ -21,7 +21,7 @@ import { importOptional } from './optional.js';
 import { loadClientKeys } from './client-command.js';
 import { readTokenKeyFile } from './keyfiles.js';
 import { TOKEN_KEY_FILE } from '../key-dir.js';
-import { CLUSTER_DEFAULT_PORT_BASE, runClusterDemo } from './demo-cluster.js';
+import { CLUSTER_DEFAULT_PORT_BASE, requireClusterBinaries, runClusterDemo } from './demo-cluster.js';
 
 /** The web demo's default port (@janus/web-demo's WEB_DEMO_PORT; that package is loaded only when the demo runs). */
 const WEB_DEMO_DEFAULT_PORT = 17003;
@@ -73,6 +73,7 @@ export function register(program: Command): void {
       if (opts.cluster) {
         const base = /^[0-9]{1,5}$/.test(opts.portBase) ? Number(opts.portBase) : NaN;
         if (!(base === 0 || (base >= 1024 && base <= 65535 - 33))) throw new JanusError(ErrorCode.ArgInvalid, `--port-base must be 0 or an integer in 1024..${65535 - 33}, got ${JSON.stringify(opts.portBase)}`);
+        requireClusterBinaries();
         await importOptional('@janus/demo-backend', 'janus demo --cluster', 'run the demo from a Janus checkout (npm ci && npm run demo:cluster)', () => import('@janus/demo-backend'));
         if (!existsSync(join(opts.keys, keyFileNames(1).serverKey))) {
           const { written } = await keygen({ outDir: opts.keys });
