@@ -203,7 +203,7 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<void> {
       `  gateway-2: TCP 127.0.0.1:${g2.tcp}, WebSocket ws://127.0.0.1:${g2.ws}/ws, management http://127.0.0.1:${g2.management}, gRPC 127.0.0.1:${g2.grpc}`,
       `  backends (registered in etcd): player-1 127.0.0.1:${ports.backends[0]}, player-2 127.0.0.1:${ports.backends[1]} (roma.player.service), room-1 127.0.0.1:${ports.backends[2]} (roma.room.service)`,
       `  redis-server 127.0.0.1:${ports.redis}, etcd ${etcdUrl}`,
-      '  management endpoints: /health, /ready, /metrics, /stats/connections, /stats/routes (docs/operations.md)',
+      '  management endpoints: / (the live dashboard), /health, /ready, /metrics, /stats/connections, /stats/routes (docs/operations.md)',
       `  processes: ${started.map((c) => `${c.name} ${c.pid}`).join(', ')}; data in ${dir} (removed at stop)`,
       'Try it, each in its own terminal:',
       `  npx janus client --uid 1001 --port ${g1.tcp}${keys}           # "count" twice: {"count":1}, {"count":2}`,
