@@ -8,6 +8,7 @@
  * When the parent goes away (IPC channel closed) the child exits at once, so a crashed or
  * killed load generator leaves no server behind.
  */
+import type { Server, Socket } from 'node:net';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 
 /** Environment variable carrying the gateway child's config as JSON (gateway-proc.ts). */
@@ -123,4 +124,25 @@ export function serveChild(start: () => Promise<ChildServer>): void {
       process.send!(msg, () => process.exit(1));
     },
   );
+}
+
+/**
+ * Listens with `server` on 127.0.0.1 and a free port and returns it as a {@link ChildServer}
+ * with ports `{ tcp }`, whose close destroys every socket in `sockets` (the server's own
+ * connections, which the caller adds and removes) and then closes the server.
+ * @throws the listen error.
+ */
+export async function loopbackTcpChild(server: Server, sockets: Set<Socket>): Promise<ChildServer> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const addr = server.address();
+  return {
+    ports: { tcp: typeof addr === 'object' && addr ? addr.port : 0 },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }

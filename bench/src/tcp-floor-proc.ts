@@ -7,7 +7,7 @@
  * Reports `ready` with ports `{ tcp }` (IPC contract in ipc.ts).
  */
 import { createServer, type Socket } from 'node:net';
-import { serveChild } from './ipc.js';
+import { loopbackTcpChild, serveChild } from './ipc.js';
 import { FLOOR_FRAMES } from './session-ipc.js';
 
 serveChild(async () => {
@@ -32,16 +32,5 @@ serveChild(async () => {
     socket.on('error', () => socket.destroy());
     socket.once('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const addr = server.address();
-  return {
-    ports: { tcp: typeof addr === 'object' && addr ? addr.port : 0 },
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return loopbackTcpChild(server, sockets);
 });

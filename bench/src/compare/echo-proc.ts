@@ -6,7 +6,7 @@
  * Reports `ready` with ports `{ tcp }` (IPC contract in ../ipc.ts).
  */
 import { createServer, type Socket } from 'node:net';
-import { serveChild } from '../ipc.js';
+import { loopbackTcpChild, serveChild } from '../ipc.js';
 import { BODY_HEAD_BYTES, encodeBody, encodeLinkFrame, FrameReader, ProxyKind } from './framing.js';
 
 serveChild(async () => {
@@ -52,16 +52,5 @@ serveChild(async () => {
     link.on('error', () => link.destroy());
     link.once('close', () => links.delete(link));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const addr = server.address();
-  return {
-    ports: { tcp: typeof addr === 'object' && addr ? addr.port : 0 },
-    close: async () => {
-      for (const l of links) l.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return loopbackTcpChild(server, links);
 });
