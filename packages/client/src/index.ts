@@ -29,19 +29,4 @@ export function defaultCrypto(): Promise<CryptoBackend> {
   return nodePlatform.defaultCrypto();
 }
 
-export { loadNobleCrypto } from './noble-load.js';
-export {
-  JanusClientBase,
-  type ClientEvents,
-  type CloseReason,
-  type ConnectionState,
-  type HeartbeatReply,
-  type ReconnectingEvent,
-  type RequestOptions,
-  type ServerErrorEvent,
-  type StateChange,
-} from './client.js';
-export type { Session } from './link.js';
-export { CLIENT_DEFAULTS, MIN_FRAME_BYTES, type ClientOptions, type ClientTlsOptions, type ReconnectOptions } from './options.js';
-export { FINAL_LOGOUT_CODES, isFinalLogout, reconnectDelay } from './reconnect.js';
-export { JanusError, ErrorCode, isJanusError, SCServerLogout_Code, SCHeartbeat_Code, WS_SUBPROTOCOL, type Packet, type CryptoBackend } from '@janus/protocol';
+export * from './api.js';
