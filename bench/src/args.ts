@@ -2,7 +2,7 @@
  * Command line of the load bench (`npm run bench -- [options]`): parsed and checked once,
  * every bad value named in a JANUS_ERR_ARG_INVALID message.
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ErrorCode, JanusError } from '@janus/protocol';
 import type { LoadOptions } from './run.js';
 
@@ -37,33 +37,39 @@ export function intOption(name: string, raw: string | undefined, def: number, mi
 }
 
 /**
+ * `argv` parsed strictly against `options` (no positionals, no unknown option): the values.
+ * Shared by the bench commands (load, soak, compare).
+ * @throws JanusError JANUS_ERR_ARG_INVALID with node:util's message for a bad command line.
+ */
+export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  options: T,
+): ReturnType<typeof parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: false }>>['values'] {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw new JanusError(ErrorCode.ArgInvalid, (err as Error).message);
+  }
+}
+
+/**
  * Parses `argv` (without node and the script).
  * @returns null when help was asked for.
  * @throws JanusError JANUS_ERR_ARG_INVALID naming the bad option.
  */
 export function parseLoadArgs(argv: string[]): LoadArgs | null {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        connections: { type: 'string' },
-        duration: { type: 'string' },
-        warmup: { type: 'string' },
-        transport: { type: 'string' },
-        size: { type: 'string' },
-        setup: { type: 'string' },
-        'cpu-prof': { type: 'string' },
-        tracing: { type: 'boolean' },
-        verbose: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new JanusError(ErrorCode.ArgInvalid, (err as Error).message);
-  }
+  const values = parseFlags(argv, {
+    connections: { type: 'string' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    transport: { type: 'string' },
+    size: { type: 'string' },
+    setup: { type: 'string' },
+    'cpu-prof': { type: 'string' },
+    tracing: { type: 'boolean' },
+    verbose: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help) return null;
   const transport = values.transport ?? 'tcp';
   if (transport !== 'tcp' && transport !== 'ws') throw new JanusError(ErrorCode.ArgInvalid, `--transport must be tcp or ws, got ${JSON.stringify(transport)}`);

@@ -2,9 +2,8 @@
  * Command line of the soak (`npm run soak -- [options]`): parsed and checked once, every
  * bad value named in a JANUS_ERR_ARG_INVALID message.
  */
-import { parseArgs } from 'node:util';
 import { ErrorCode, JanusError } from '@janus/protocol';
-import { intOption } from './args.js';
+import { intOption, parseFlags } from './args.js';
 import { SOAK_DEFAULTS, type SoakOptions } from './soak-run.js';
 
 /** Usage text. */
@@ -34,29 +33,19 @@ export interface SoakArgs {
  * @throws JanusError JANUS_ERR_ARG_INVALID naming the bad option.
  */
 export function parseSoakArgs(argv: string[]): SoakArgs | null {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        minutes: { type: 'string' },
-        sessions: { type: 'string' },
-        rate: { type: 'string' },
-        calibrate: { type: 'string' },
-        sample: { type: 'string' },
-        'restart-every': { type: 'string' },
-        life: { type: 'string' },
-        warmup: { type: 'string' },
-        out: { type: 'string' },
-        verbose: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new JanusError(ErrorCode.ArgInvalid, (err as Error).message);
-  }
+  const values = parseFlags(argv, {
+    minutes: { type: 'string' },
+    sessions: { type: 'string' },
+    rate: { type: 'string' },
+    calibrate: { type: 'string' },
+    sample: { type: 'string' },
+    'restart-every': { type: 'string' },
+    life: { type: 'string' },
+    warmup: { type: 'string' },
+    out: { type: 'string' },
+    verbose: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help) return null;
   let lifeMin = SOAK_DEFAULTS.lifetimeMinS;
   let lifeMax = SOAK_DEFAULTS.lifetimeMaxS;

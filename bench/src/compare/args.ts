@@ -2,11 +2,10 @@
  * Command line of bench:compare (`npm run bench:compare -- [options]`), every bad value
  * named in a JANUS_ERR_ARG_INVALID message.
  */
-import { parseArgs } from 'node:util';
 import { ErrorCode, JanusError } from '@janus/protocol';
 import { SCENARIOS, type CompareOptions, type Scenario } from './run-compare.js';
 import { DEFAULT_SYSTEMS, SYSTEM_NAMES, type SystemName } from './system.js';
-import { intOption } from '../args.js';
+import { intOption, parseFlags } from '../args.js';
 
 /** Usage text. */
 export const COMPARE_USAGE = `usage: npm run bench:compare -- [options]
@@ -50,33 +49,23 @@ function list<T extends string>(name: string, raw: string | undefined, allowed: 
  * @throws JanusError JANUS_ERR_ARG_INVALID naming the bad option.
  */
 export function parseCompareArgs(argv: string[]): CompareArgs | null {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        systems: { type: 'string' },
-        scenario: { type: 'string' },
-        connections: { type: 'string' },
-        rounds: { type: 'string' },
-        warmup: { type: 'string' },
-        duration: { type: 'string' },
-        rate: { type: 'string' },
-        'open-connections': { type: 'string' },
-        'room-size': { type: 'string' },
-        senders: { type: 'string' },
-        size: { type: 'string' },
-        setup: { type: 'string' },
-        'pinus-dict': { type: 'string' },
-        verbose: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new JanusError(ErrorCode.ArgInvalid, (err as Error).message);
-  }
+  const values = parseFlags(argv, {
+    systems: { type: 'string' },
+    scenario: { type: 'string' },
+    connections: { type: 'string' },
+    rounds: { type: 'string' },
+    warmup: { type: 'string' },
+    duration: { type: 'string' },
+    rate: { type: 'string' },
+    'open-connections': { type: 'string' },
+    'room-size': { type: 'string' },
+    senders: { type: 'string' },
+    size: { type: 'string' },
+    setup: { type: 'string' },
+    'pinus-dict': { type: 'string' },
+    verbose: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help) return null;
   const connections = (values.connections ?? '100,1000').split(',').map((s) => intOption('connections', s.trim(), 0, 1, 60000));
   const dict = values['pinus-dict'] ?? 'on';
