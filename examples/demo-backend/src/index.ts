@@ -30,9 +30,9 @@ export interface DemoBackendOptions {
   /** Tunnel path of the room service; default TUNNEL_PATHS.room. */
   roomPath?: string;
   /**
-   * Largest TunnelRequest accepted (bytes; grpc-js `grpc.max_receive_message_length`).
+   * Largest TunnelRequest accepted (bytes; the TunnelServer's `maxRequestBytes`).
    * Default {@link DEMO_MAX_REQUEST_BYTES}: whatever a gateway forwards under the frame limit's
-   * ceiling, so grpc-js's own 4 MiB default never refuses a request the gateway let through.
+   * ceiling, so the server's own 4 MiB default never refuses a request the gateway let through.
    */
   maxRequestBytes?: number;
 }
@@ -64,7 +64,7 @@ export interface DemoBackend {
 export async function startDemoBackend(opts: DemoBackendOptions): Promise<DemoBackend> {
   const player = new PlayerService();
   const room = new RoomService();
-  const server = new TunnelServer({ grpcOptions: { 'grpc.max_receive_message_length': opts.maxRequestBytes ?? DEMO_MAX_REQUEST_BYTES } })
+  const server = new TunnelServer({ maxRequestBytes: opts.maxRequestBytes ?? DEMO_MAX_REQUEST_BYTES })
     .addService(opts.playerPath ?? TUNNEL_PATHS.player, player.handlers)
     .addService(opts.roomPath ?? TUNNEL_PATHS.room, room.handlers);
   let port: number;

@@ -2,7 +2,7 @@
  * @janus/backend: the backend SDK. Serve a tunnel service (PROTOCOL.md 9) with typed
  * handlers, register it in etcd (PROTOCOL.md 10); see docs/backend-sdk.md.
  */
-export { TunnelServer, DEFAULT_MAX_PENDING_REQUESTS, type TunnelServerOptions } from './server.js';
+export { TunnelServer, DEFAULT_MAX_PENDING_REQUESTS, DEFAULT_MAX_REQUEST_BYTES, type TunnelServerOptions } from './server.js';
 export { registerService, type ServiceRegistration, type ServiceRegistrationOptions } from './registry.js';
 export type { TunnelContext, TunnelHandlers, ReplyInit } from './stream.js';
 export {

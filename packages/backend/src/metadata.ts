@@ -2,6 +2,7 @@
  * Stream metadata of a tunnel (PROTOCOL.md 9): what the gateway tells a backend about the
  * connection behind a stream. Numbers travel as decimal strings.
  */
+import type { IncomingHttpHeaders } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { TUNNEL_METADATA_KEYS, tunnelMetadataHeaders, type TunnelMetadataFields } from '@janus/protocol';
 
@@ -16,15 +17,22 @@ const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
 const DECIMAL = /^-?[0-9]{1,20}$/;
 
+/** Stream metadata: grpc-js Metadata, or the request headers of an HTTP/2 stream. */
+type MetadataSource = grpc.Metadata | IncomingHttpHeaders;
+
 /** The first value of `key` as a string; undefined when absent; null when binary. */
-function first(md: grpc.Metadata, key: string): string | undefined | null {
-  const values = md.get(key);
-  if (values.length === 0) return undefined;
-  const v = values[0];
-  return typeof v === 'string' ? v : null;
+function first(md: MetadataSource, key: string): string | undefined | null {
+  if (md instanceof grpc.Metadata) {
+    const values = md.get(key);
+    if (values.length === 0) return undefined;
+    const v = values[0];
+    return typeof v === 'string' ? v : null;
+  }
+  const v = md[key];
+  return Array.isArray(v) ? v[0] : v;
 }
 
-function int64(md: grpc.Metadata, key: string, required: boolean): bigint | string {
+function int64(md: MetadataSource, key: string, required: boolean): bigint | string {
   const raw = first(md, key);
   if (raw === undefined) return required ? `missing ${key}` : 0n;
   if (raw === null || !DECIMAL.test(raw)) return `malformed ${key}: not a decimal int64`;
@@ -34,12 +42,13 @@ function int64(md: grpc.Metadata, key: string, required: boolean): bigint | stri
 }
 
 /**
- * Reads the tunnel metadata of a stream. x-md-global-oid and x-md-global-uid are required;
+ * Reads the tunnel metadata of a stream, from grpc-js Metadata or HTTP/2 request headers
+ * (header names are lower case either way). x-md-global-oid and x-md-global-uid are required;
  * the others default to 0 / ''. A value that is present but not a decimal number in range
  * (int64; int32 for status) is malformed. Failures are returned, not thrown: the server
  * turns them into status INVALID_ARGUMENT.
  */
-export function readTunnelMetadata(md: grpc.Metadata): TunnelMetadataResult {
+export function readTunnelMetadata(md: MetadataSource): TunnelMetadataResult {
   const K = TUNNEL_METADATA_KEYS;
   const oid = int64(md, K.oid, true);
   if (typeof oid === 'string') return { ok: false, details: oid };

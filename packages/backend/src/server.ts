@@ -1,34 +1,42 @@
 /**
- * TunnelServer: a grpc-js server that serves tunnel services (PROTOCOL.md 9) with
+ * TunnelServer: a gRPC server on node:http2 that serves tunnel services (PROTOCOL.md 9) with
  * {@link TunnelHandlers}. One server can serve several method paths (player, room, ...).
+ * Cleartext HTTP/2 (h2c), as the gateway dials it; the framing is @janus/protocol's
+ * grpc-wire.ts (decision 0024: grpc-js's server cost about 1.5x the CPU per message).
+ *
+ * Answers besides the handlers' replies: UNIMPLEMENTED for an unserved path or a compressed
+ * request; INVALID_ARGUMENT for missing or malformed tunnel metadata; RESOURCE_EXHAUSTED for
+ * a request message over maxRequestBytes; INTERNAL for an undecodable one; UNAVAILABLE once
+ * closing; HTTP 405 / 415 for a request that is not a gRPC POST.
  *
  * Lifecycle: open (addService/listen) -> closing (close(): every open stream ends with OK,
- * new streams are refused with UNAVAILABLE, grpc-js tryShutdown waits for connections to
- * finish) -> closed. destroy() cuts at any point: grpc-js forceShutdown, no statuses sent.
- * Both verbs are idempotent.
+ * new streams are refused with UNAVAILABLE, each HTTP/2 connection gets GOAWAY and the
+ * server waits for the gateways to close them) -> closed. destroy() cuts at any point: the
+ * connections are destroyed, no statuses sent. Both verbs are idempotent.
  */
-import * as grpc from '@grpc/grpc-js';
+import { createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { TracerProvider } from '@opentelemetry/api';
 import { ErrorCode, JanusError, readTunnelTraceContext, type TunnelMessage, type TunnelTraceContext } from '@janus/protocol';
-import { deserializeTunnelMessage, tunnelServiceDefinition } from './definition.js';
+import { acceptGrpcRequest, answerGrpcStatus, GrpcStatus } from '@janus/protocol/node';
+import { deserializeTunnelMessage } from './definition.js';
+import { H2TunnelCall } from './h2-call.js';
 import { readTunnelMetadata } from './metadata.js';
-import { TunnelStream, type TunnelCall, type TunnelHandlers } from './stream.js';
+import { TunnelStream, type TunnelHandlers } from './stream.js';
 import type { BackendTracing } from './tracing.js';
 
 /** Options of a {@link TunnelServer}. */
 export interface TunnelServerOptions {
-  /** Passed to `new grpc.Server()` (message size limits, keepalive, ...). Default: none. */
-  grpcOptions?: grpc.ServerOptions;
+  /**
+   * Largest request message a stream accepts (bytes, without the 5-byte gRPC prefix); a
+   * larger one ends its stream with RESOURCE_EXHAUSTED. Integer >= 1; default 4 MiB
+   * ({@link DEFAULT_MAX_REQUEST_BYTES}, gRPC's usual receive limit).
+   */
+  maxRequestBytes?: number;
   /**
    * Requests a stream may hold waiting for its handler before the server stops reading
    * from it (HTTP/2 flow control then pushes back on the gateway). Integer >= 1; default 64.
    */
   maxPendingRequests?: number;
-  /**
-   * Credentials for listen(). Default: insecure; the internal gRPC network is trusted
-   * (PROTOCOL.md 1).
-   */
-  credentials?: grpc.ServerCredentials;
   /**
    * OpenTelemetry tracer provider (e.g. `trace.getTracerProvider()` after the application
    * registered its SDK): each request handed to onMessage gets a span, the child of the
@@ -40,6 +48,9 @@ export interface TunnelServerOptions {
 
 /** Default of {@link TunnelServerOptions.maxPendingRequests}. */
 export const DEFAULT_MAX_PENDING_REQUESTS = 64;
+
+/** Default of {@link TunnelServerOptions.maxRequestBytes}: 4 MiB. */
+export const DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
 type ServerState = 'open' | 'closing' | 'closed';
 
@@ -56,11 +67,14 @@ function invalid(message: string, details: Record<string, unknown> = {}): JanusE
  * ```
  */
 export class TunnelServer {
-  private readonly server: grpc.Server;
-  private readonly credentials: grpc.ServerCredentials;
+  /** One HTTP/2 server per listen() address. */
+  private readonly servers: Http2Server[] = [];
+  private readonly sessions = new Set<Http2Session>();
   private readonly maxPending: number;
+  private readonly maxRequestBytes: number;
   private readonly streams = new Set<TunnelStream>();
-  private readonly paths = new Set<string>();
+  /** Served method paths and their handlers. */
+  private readonly paths = new Map<string, TunnelHandlers>();
   private state: ServerState = 'open';
   private closing: Promise<void> | null = null;
   private readonly tracerProvider: TracerProvider | null;
@@ -71,16 +85,20 @@ export class TunnelServer {
   private tracingLoad: Promise<void> | null = null;
 
   /**
-   * @throws JanusError JANUS_ERR_CONFIG_INVALID when maxPendingRequests is not an integer >= 1.
+   * @throws JanusError JANUS_ERR_CONFIG_INVALID when maxPendingRequests or maxRequestBytes
+   *   is not an integer >= 1.
    */
   constructor(opts: TunnelServerOptions = {}) {
     const maxPending = opts.maxPendingRequests ?? DEFAULT_MAX_PENDING_REQUESTS;
     if (!Number.isInteger(maxPending) || maxPending < 1) {
       throw invalid('maxPendingRequests must be an integer >= 1', { maxPendingRequests: maxPending });
     }
+    const maxRequestBytes = opts.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+    if (!Number.isInteger(maxRequestBytes) || maxRequestBytes < 1) {
+      throw invalid('maxRequestBytes must be an integer >= 1', { maxRequestBytes });
+    }
     this.maxPending = maxPending;
-    this.credentials = opts.credentials ?? grpc.ServerCredentials.createInsecure();
-    this.server = new grpc.Server(opts.grpcOptions);
+    this.maxRequestBytes = maxRequestBytes;
     this.tracerProvider = opts.tracerProvider ?? null;
   }
 
@@ -102,10 +120,7 @@ export class TunnelServer {
     }
     if (typeof handlers?.onMessage !== 'function') throw invalid('tunnel handlers need an onMessage function', { path });
     if (this.paths.has(path)) throw invalid(`a tunnel service is already served at ${path}`, { path });
-    this.paths.add(path);
-    this.server.addService(tunnelServiceDefinition(path, this.tracerProvider === null ? deserializeTunnelMessage : this.deserializeTraced), {
-      Tunnel: (call: TunnelCall) => this.accept(call, handlers),
-    });
+    this.paths.set(path, handlers);
     return this;
   }
 
@@ -127,10 +142,18 @@ export class TunnelServer {
     // Streams are accepted only once bound: the tracing module is loaded before any arrives.
     return this.loadTracing().then(
       () =>
-        new Promise((resolve, reject) => {
-          this.server.bindAsync(address, this.credentials, (err, bound) => {
-            if (err) reject(new JanusError(ErrorCode.ConfigInvalid, `cannot listen on ${address}: ${err.message}`, { address }, { cause: err }));
-            else resolve(bound);
+        new Promise<number>((resolve, reject) => {
+          if (this.state !== 'open') return reject(new JanusError(ErrorCode.ConnectionClosed, 'the tunnel server is closed'));
+          const server = createServer();
+          server.on('session', this.onSession);
+          server.on('stream', this.onStream);
+          server.once('error', (err: Error) =>
+            reject(new JanusError(ErrorCode.ConfigInvalid, `cannot listen on ${address}: ${err.message}`, { address }, { cause: err })),
+          );
+          server.listen(port, host.startsWith('[') ? host.slice(1, -1) : host, () => {
+            this.servers.push(server);
+            const a = server.address();
+            resolve(typeof a === 'object' && a !== null ? a.port : port);
           });
         }),
     );
@@ -156,8 +179,8 @@ export class TunnelServer {
 
   /**
    * Graceful shutdown: refuses new streams, ends every open stream with status OK (their
-   * onClose runs), then waits for grpc-js to finish the connections (tryShutdown). A peer
-   * that never closes its connection keeps this pending: bound it with destroy().
+   * onClose runs), sends each connection GOAWAY, then waits for the gateways to close them.
+   * A peer that never closes its connection keeps this pending: bound it with destroy().
    * Idempotent: later calls return the same promise.
    */
   close(): Promise<void> {
@@ -165,12 +188,10 @@ export class TunnelServer {
     if (this.state === 'closed') return (this.closing = Promise.resolve());
     this.state = 'closing';
     for (const stream of [...this.streams]) stream.end();
-    this.closing = new Promise((resolve) => {
-      this.server.tryShutdown(() => {
-        this.state = 'closed';
-        resolve();
-      });
+    this.closing = Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => {
+      this.state = 'closed';
     });
+    for (const session of this.sessions) session.close();
     return this.closing;
   }
 
@@ -182,24 +203,33 @@ export class TunnelServer {
     if (this.state === 'closed') return;
     this.state = 'closed';
     for (const stream of [...this.streams]) stream.abort();
-    this.server.forceShutdown();
+    for (const s of this.servers) s.close();
+    for (const session of this.sessions) session.destroy();
   }
 
-  /** grpc-js handler of a new call on one of the served paths. */
-  private accept(call: TunnelCall, handlers: TunnelHandlers): void {
-    if (this.state !== 'open') {
-      call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'the tunnel server is shutting down', metadata: null });
-      return;
-    }
-    const md = readTunnelMetadata(call.metadata);
-    if (!md.ok) {
-      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: md.details, metadata: null });
-      return;
-    }
+  private readonly onSession = (session: Http2Session): void => {
+    this.sessions.add(session);
+    session.once('close', () => this.sessions.delete(session));
+    // A gateway's broken connection ends only itself (its streams close as cancelled).
+    session.on('error', () => {});
+    if (this.state === 'closing') session.close();
+  };
+
+  /** A new HTTP/2 stream: one gRPC call on one of the served paths, or refused. */
+  private readonly onStream = (h2stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void => {
+    h2stream.on('error', () => {});
+    if (!acceptGrpcRequest(h2stream, headers)) return;
+    if (this.state !== 'open') return answerGrpcStatus(h2stream, GrpcStatus.UNAVAILABLE, 'the tunnel server is shutting down');
+    const path = headers[':path'] ?? '';
+    const handlers = this.paths.get(path);
+    if (handlers === undefined) return answerGrpcStatus(h2stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`);
+    const md = readTunnelMetadata(headers);
+    if (!md.ok) return answerGrpcStatus(h2stream, GrpcStatus.INVALID_ARGUMENT, md.details);
+    const call = new H2TunnelCall(h2stream, headers, this.maxRequestBytes, this.tracerProvider === null ? deserializeTunnelMessage : this.deserializeTraced);
     const stream = new TunnelStream(call, md.fields, handlers, this.maxPending, this.release, this.tracing);
     this.streams.add(stream);
     stream.start();
-  }
+  };
 
   private readonly release = (stream: TunnelStream): void => {
     this.streams.delete(stream);

@@ -5,8 +5,9 @@
  * Design: requests are queued as they arrive and handled one at a time; a handler that
  * returns a promise holds the chain until it settles, a synchronous one does not cost a
  * microtask. The queue is bounded: at `maxPendingRequests` queued requests, or while
- * grpc-js reports its send buffer full (`write()` returned false, until 'drain'), the call
- * is paused, so grpc-js stops reading and HTTP/2 flow control pushes back on the gateway.
+ * the HTTP/2 stream reports its send buffer full (`write()` returned false, until 'drain'),
+ * the call is paused, so the stream stops reading and HTTP/2 flow control pushes back on the
+ * gateway.
  *
  * Lifecycle: open -> closed, exactly once, by one of: the handler's end()/fail(), a handler
  * error (INTERNAL), the gateway's half-close once the chain is empty (OK), the call being
@@ -36,7 +37,7 @@ export interface TunnelContext extends TunnelMetadataFields {
   /**
    * Replies to `req`: mod, seq, index and obj default to the request's, every other field
    * to its zero value; `extra` overrides any of them. Returns false (and sends nothing) when
-   * the stream is closed. Sending never blocks: grpc-js buffers, and the stream stops
+   * the stream is closed. Sending never blocks: the HTTP/2 stream buffers, and the stream stops
    * reading requests until its buffer drains.
    */
   reply(req: TunnelMessage, data: Uint8Array, extra?: Partial<TunnelMessage>): boolean;
@@ -76,10 +77,29 @@ export interface TunnelHandlers {
   onClose?(ctx: TunnelContext): void;
 }
 
-/** The grpc-js call of a tunnel stream. */
-export type TunnelCall = grpc.ServerDuplexStream<TunnelMessage, TunnelMessage>;
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+/**
+ * The gRPC call under a tunnel stream (the server's side of one bidirectional call; on
+ * node:http2 in h2-call.ts). Events: 'data' (one request), 'end' (the gateway
+ * half-closed), 'drain' (a full send buffer emptied), 'cancelled' (the call is gone without
+ * our status, or after it).
+ */
+export interface TunnelCall {
+  /** The request headers as grpc-js Metadata. */
+  readonly metadata: grpc.Metadata;
+  on(event: 'data', listener: (req: TunnelMessage) => void): this;
+  on(event: 'end' | 'cancelled', listener: () => void): this;
+  once(event: 'drain', listener: () => void): this;
+  off(event: 'drain', listener: () => void): this;
+  /** Sends one message; false when the send buffer is full (wait for 'drain'). */
+  write(m: TunnelMessage): boolean;
+  /** Ends the call with status OK after the messages written. */
+  end(): void;
+  /** Ends the call with a gRPC error status after the messages written. */
+  fail(code: number, details: string): void;
+  /** Stops reading requests (HTTP/2 flow control then holds the gateway back). */
+  pause(): void;
+  resume(): void;
+}
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
@@ -132,7 +152,7 @@ export class TunnelStream implements TunnelContext {
   private busy = false;
   /** The gateway half-closed: end with OK once the queue is empty. */
   private halfClosed = false;
-  /** grpc-js's send buffer is full; waiting for 'drain'. */
+  /** The HTTP/2 stream's send buffer is full; waiting for 'drain'. */
   private writeBlocked = false;
   private paused = false;
 
@@ -170,8 +190,8 @@ export class TunnelStream implements TunnelContext {
   start(): void {
     this.call.on('data', this.onData);
     this.call.on('end', this.onEnd);
-    // grpc-js emits 'cancelled' on a client cancel, a deadline, a lost connection, and also
-    // after a status it sent itself (ours included): closing is idempotent.
+    // 'cancelled' comes on a gateway cancel or a lost connection, and also after a status we
+    // sent ourselves: closing is idempotent.
     this.call.on('cancelled', this.onCancelled);
     const onOpen = this.handlers.onOpen;
     if (onOpen === undefined) return;
@@ -218,9 +238,7 @@ export class TunnelStream implements TunnelContext {
   fail(code: grpc.status, details: string): void {
     if (this.isClosed) return;
     this.finish();
-    // grpc-js's documented way to end a streaming call with an error status: its own
-    // 'error' listener records {code, details} and ends the call after pending writes.
-    this.call.emit('error', { code, details: details.replace(LONE_SURROGATE, '\uFFFD'), metadata: null });
+    this.call.fail(code, details);
   }
 
   /** Marks the stream closed without sending a status (the server is being destroyed). */

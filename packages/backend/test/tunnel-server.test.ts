@@ -476,3 +476,74 @@ test('tunnelMetadata writes every key as a decimal string or text', () => {
     'x-md-global-gate-referer': 'h:1#2',
   });
 });
+
+/** A bare HTTP/2 request to the server (what grpc-js would not send), answered headers and trailers. */
+async function rawCall(
+  port: number,
+  headers: http2.OutgoingHttpHeaders,
+  body: Buffer | null,
+): Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders | null }> {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  session.on('error', () => {});
+  try {
+    const req = session.request({ ':method': 'POST', ':path': PATH, 'content-type': 'application/grpc', te: 'trailers', ...headers });
+    req.on('error', () => {});
+    const response = new Promise<http2.IncomingHttpHeaders>((r) => req.once('response', r));
+    const trailers = new Promise<http2.IncomingHttpHeaders | null>((r) => {
+      req.once('trailers', r);
+      req.once('close', () => r(null));
+    });
+    req.resume();
+    req.end(body ?? undefined);
+    return { headers: await response, trailers: await trailers };
+  } finally {
+    session.destroy();
+  }
+}
+
+/** One gRPC message frame (flag 0, u32be length), built independently of the code under test. */
+function frame(body: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(body.length, 1);
+  return Buffer.concat([head, body]);
+}
+
+test('the server answers what is not a tunnel call: unknown path, not a gRPC POST, compression', async (t) => {
+  const { client, port } = await setup(t, echo);
+  const unknown = client.open('/other.v1.Service/Tunnel', { oid: 1n, uid: 1n });
+  const su = await unknown.status;
+  assert.deepEqual([su.code, su.details], [grpc.status.UNIMPLEMENTED, 'unknown method /other.v1.Service/Tunnel']);
+  const md = { [TUNNEL_METADATA_KEYS.oid]: '1', [TUNNEL_METADATA_KEYS.uid]: '1' };
+  assert.equal((await rawCall(port, { ...md, ':method': 'GET' }, null)).headers[':status'], 405);
+  assert.equal((await rawCall(port, { ...md, 'content-type': 'application/json' }, null)).headers[':status'], 415);
+  const gz = await rawCall(port, { ...md, 'grpc-encoding': 'gzip' }, null);
+  assert.equal(gz.headers['grpc-status'], String(grpc.status.UNIMPLEMENTED));
+});
+
+test('a request over maxRequestBytes ends its stream RESOURCE_EXHAUSTED; an undecodable one INTERNAL; others go on', async (t) => {
+  const { client, port } = await setup(t, echo, { maxRequestBytes: 100 });
+  const big = client.open(PATH, { oid: 1n, uid: 1n });
+  big.send({ mod: 3, seq: 1, index: 1, data: new Uint8Array(200) });
+  const sb = await big.status;
+  assert.equal(sb.code, grpc.status.RESOURCE_EXHAUSTED);
+  assert.match(sb.details, /over the limit of 100 bytes/);
+  const md = { [TUNNEL_METADATA_KEYS.oid]: '2', [TUNNEL_METADATA_KEYS.uid]: '2' };
+  // Field 1 (data) as a length-delimited field claiming 50 bytes, with 1 present.
+  const bad = await rawCall(port, md, frame(Buffer.from([0x0a, 50, 1])));
+  assert.equal(bad.trailers?.['grpc-status'] ?? bad.headers['grpc-status'], String(grpc.status.INTERNAL));
+  const ok = client.open(PATH, { oid: 3n, uid: 3n });
+  ok.send({ mod: 3, seq: 1, index: 1, data: utf8('fine') });
+  assert.deepEqual((await ok.next()).data, utf8('fine'));
+});
+
+test('status details are sent well-formed: a lone surrogate arrives as U+FFFD', async (t) => {
+  const { client } = await setup(t, {
+    onMessage(ctx) {
+      ctx.fail(grpc.status.NOT_FOUND, 'bad \uD800 text');
+    },
+  });
+  const s = client.open(PATH, { oid: 1n, uid: 1n });
+  s.send({ mod: 3, seq: 1, index: 1 });
+  const st = await s.status;
+  assert.deepEqual([st.code, st.details], [grpc.status.NOT_FOUND, 'bad \uFFFD text']);
+});

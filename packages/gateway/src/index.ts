@@ -26,4 +26,4 @@ export { systemClock, type Clock, type TimerHandle } from './clock.js';
 export { keyFileNames, keyVersions, TOKEN_KEY_FILE, type KeyDirFiles } from './key-dir.js';
 export { keygen, type KeygenOptions } from './cli/keygen.js';
 export { ChannelPool, Tunnel, GATE_REFERER, type TunnelListener, type TunnelStatus, type TunnelMetadata } from './tunnel.js';
-export { GrpcStatus } from './grpc-wire.js';
+export { GrpcStatus } from '@janus/protocol/node';

@@ -10,7 +10,7 @@
 import { connect, constants as h2, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { decodeTunnelMessageAsPacket, ErrorCode, JanusError, tunnelMetadataHeaders, type Packet, type TunnelMessage, type TunnelMetadataFields } from '@janus/protocol';
-import { grpcTunnelMessage, GrpcMessageReader, GrpcStatus, statusFromHeaders, statusFromReset } from './grpc-wire.js';
+import { grpcTunnelMessage, GrpcMessageReader, GrpcStatus, statusFromHeaders, statusFromReset } from '@janus/protocol/node';
 import { GATE_SERVICE_NAME } from './route-table.js';
 import type { ServiceRoute } from './router.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';

@@ -1,7 +1,7 @@
 /**
  * The gRPC PushService (`gate.service.push.v1.PushService`, PROTOCOL.md 11) on the
  * gateway's internal gRPC listener (`listen.grpc`, default 127.0.0.1:19100): a unary gRPC
- * server on node:http2 (cleartext HTTP/2, as the tunnels), framing with grpc-wire.ts
+ * server on node:http2 (cleartext HTTP/2, as the tunnels), framing with @janus/protocol's grpc-wire.ts
  * (docs/decisions/0022-push-grpc-server-on-node-http2.md). Each call acts on this
  * gateway's sessions only (api.ts).
  *
@@ -15,7 +15,7 @@ import { createServer, type Http2Server, type Http2Session, type IncomingHttpHea
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { JanusError, ErrorCode } from '@janus/protocol';
 import type { Logger } from 'pino';
-import { GRPC_PREFIX_BYTES, GrpcMessageReader, GrpcStatus } from '../grpc-wire.js';
+import { acceptGrpcRequest, answerGrpcStatus, GRPC_PREFIX_BYTES, GrpcMessageReader, GrpcStatus } from '@janus/protocol/node';
 import { PUSH_METHODS, type PushMethod, type PushOps } from './api.js';
 
 /** The service's full name; method paths are `/gate.service.push.v1.PushService/{Method}`. */
@@ -42,19 +42,6 @@ export interface PushGrpcServer {
   close(): Promise<void>;
 }
 
-/** A gRPC status answered as a trailers-only response (its message percent-encoded). */
-function answerStatus(stream: ServerHttp2Stream, code: number, message: string): void {
-  if (stream.destroyed || stream.headersSent) return;
-  stream.respond(
-    { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeURIComponent(message) },
-    { endStream: true },
-  );
-}
-
-function answerHttp(stream: ServerHttp2Stream, status: number): void {
-  if (!stream.destroyed && !stream.headersSent) stream.respond({ ':status': status }, { endStream: true });
-}
-
 /** One unary call: read exactly one message, run it, answer message + OK trailers. */
 function serveCall(stream: ServerHttp2Stream, m: PushMethod, ops: PushOps, maxBytes: number, log: Logger): void {
   const messages: Buffer[] = [];
@@ -62,7 +49,7 @@ function serveCall(stream: ServerHttp2Stream, m: PushMethod, ops: PushOps, maxBy
   const fail = (code: number, message: string, unread = false): void => {
     if (failed) return;
     failed = true;
-    answerStatus(stream, code, message);
+    answerGrpcStatus(stream, code, message);
     // The rest of the request is not read: reset its side after the status (RST_STREAM NO_ERROR).
     if (unread) stream.close();
   };
@@ -124,16 +111,12 @@ export async function startPushGrpcServer(ops: PushOps, o: PushGrpcServerOptions
   });
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
     stream.on('error', () => {});
-    if (headers[':method'] !== 'POST') return answerHttp(stream, 405);
-    const type = headers['content-type'] ?? '';
-    if (type !== 'application/grpc' && !type.startsWith('application/grpc+') && !type.startsWith('application/grpc;')) return answerHttp(stream, 415);
-    if (closing) return answerStatus(stream, GrpcStatus.UNAVAILABLE, 'the gateway is shutting down');
+    if (!acceptGrpcRequest(stream, headers)) return;
+    if (closing) return answerGrpcStatus(stream, GrpcStatus.UNAVAILABLE, 'the gateway is shutting down');
     const path = headers[':path'] ?? '';
     const slash = path.lastIndexOf('/');
     const m = path.slice(0, slash) === `/${PUSH_SERVICE_NAME}` ? PUSH_METHODS.get(path.slice(slash + 1)) : undefined;
-    if (!m) return answerStatus(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`);
-    const enc = headers['grpc-encoding'];
-    if (enc !== undefined && enc !== 'identity') return answerStatus(stream, GrpcStatus.UNIMPLEMENTED, `grpc-encoding ${String(enc)} is not supported (identity only)`);
+    if (!m) return answerGrpcStatus(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`);
     serveCall(stream, m, ops, maxBytes, o.log);
   });
   const port = await new Promise<number>((resolve, reject) => {

@@ -1,10 +1,12 @@
 /**
- * The parts of gRPC over HTTP/2 that a tunnel client (and the unary push server,
- * push/grpc-server.ts) needs (the gRPC "PROTOCOL-HTTP2" document): status codes, the 5-byte length-prefixed message framing, request headers,
- * and reading a status from trailers or a stream reset.
+ * The parts of gRPC over HTTP/2 (the gRPC "PROTOCOL-HTTP2" document) that Janus's own gRPC
+ * code on node:http2 needs: the gateway's tunnel client (decision 0009), its unary push
+ * server (decision 0022) and the backend SDK's tunnel server (decision 0024). Status codes,
+ * the 5-byte length-prefixed message framing, a status from trailers or a stream reset,
+ * and the server's checks and trailers-only answers. Node only (Buffer, node:http2).
  */
-import { constants as h2 } from 'node:http2';
-import { encodeTunnelMessage, TUNNEL_FIELDS_HEADROOM_BYTES, type TunnelMessage } from '@janus/protocol';
+import { constants as h2, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { encodeTunnelMessage, TUNNEL_FIELDS_HEADROOM_BYTES, type TunnelMessage } from './tunnel.js';
 
 /** gRPC status codes used by the gateway (same numbers as every gRPC implementation). */
 export const GrpcStatus = {
@@ -12,6 +14,7 @@ export const GrpcStatus = {
   CANCELLED: 1,
   UNKNOWN: 2,
   INVALID_ARGUMENT: 3,
+  NOT_FOUND: 5,
   RESOURCE_EXHAUSTED: 8,
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
@@ -249,4 +252,56 @@ export function statusFromReset(rstCode: number): { code: number; details: strin
     default:
       return { code: GrpcStatus.INTERNAL, details: `stream reset with HTTP/2 code ${rstCode}` };
   }
+}
+
+/**
+ * A status message as `grpc-message` carries it: its UTF-8 bytes, each byte outside
+ * printable ASCII (0x20-0x7E) and `%` itself as `%XX` (the gRPC HTTP/2 spec's
+ * percent-encoding; `/`, `:` and the like stay as they are, which grpc-js and grpc-go both
+ * expect). A lone UTF-16 surrogate is sent as U+FFFD.
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+export function encodeGrpcMessage(message: string): string {
+  if (/^[\x20-\x24\x26-\x7E]*$/.test(message)) return message;
+  let out = '';
+  for (const b of Buffer.from(message.replace(LONE_SURROGATE, '\uFFFD'), 'utf8')) {
+    out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/**
+ * Answers a gRPC status as a trailers-only response (HTTP 200, `grpc-status`, the message
+ * in `grpc-message`, {@link encodeGrpcMessage}). No-op once the stream is destroyed or has answered.
+ */
+export function answerGrpcStatus(stream: ServerHttp2Stream, code: number, message: string): void {
+  if (stream.destroyed || stream.headersSent) return;
+  stream.respond(
+    { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) },
+    { endStream: true },
+  );
+}
+
+/**
+ * A server's first checks of a request: a POST (else HTTP 405), of content-type
+ * `application/grpc` or `application/grpc+...` (else HTTP 415), uncompressed
+ * (`grpc-encoding` absent or identity, else UNIMPLEMENTED: no compression is offered).
+ * Answers a refused request itself.
+ * @returns true when the request may be served.
+ */
+export function acceptGrpcRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean {
+  const type = headers['content-type'] ?? '';
+  const http =
+    headers[':method'] !== 'POST' ? 405 : type !== 'application/grpc' && !type.startsWith('application/grpc+') && !type.startsWith('application/grpc;') ? 415 : 0;
+  if (http !== 0) {
+    if (!stream.destroyed && !stream.headersSent) stream.respond({ ':status': http }, { endStream: true });
+    return false;
+  }
+  const enc = headers['grpc-encoding'];
+  if (enc !== undefined && enc !== 'identity') {
+    answerGrpcStatus(stream, GrpcStatus.UNIMPLEMENTED, `grpc-encoding ${String(enc)} is not supported (identity only)`);
+    return false;
+  }
+  return true;
 }

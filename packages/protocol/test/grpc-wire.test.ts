@@ -1,9 +1,9 @@
-/** The gRPC framing and status pieces of the tunnel client (grpc-wire.ts). */
+/** The gRPC framing and status pieces shared by the gateway's tunnel client, its push server and the backend SDK's tunnel server (grpc-wire.ts). */
 import { strict as assert } from 'node:assert';
 import { constants as h2 } from 'node:http2';
 import { describe, it } from 'node:test';
-import { encodeTunnelMessage, makeTunnelMessage } from '@janus/protocol';
-import { grpcTunnelMessage, GrpcMessageReader, GrpcStatus, statusFromHeaders, statusFromReset } from '../src/grpc-wire.js';
+import { encodeTunnelMessage, makeTunnelMessage } from '../src/index.js';
+import { encodeGrpcMessage, grpcTunnelMessage, GrpcMessageReader, GrpcStatus, statusFromHeaders, statusFromReset } from '../src/grpc-wire.js';
 
 /** A gRPC message frame of `body` (flag 0, u32be length), built independently of the code under test. */
 function grpcFrame(body: Buffer): Buffer {
@@ -105,6 +105,13 @@ describe('gRPC status', () => {
     assert.deepEqual(statusFromHeaders({ 'grpc-status': '2', 'grpc-message': '100%' }), { code: 2, details: '100%' }, 'kept as sent when not valid percent-encoding');
     assert.equal(statusFromHeaders({ ':status': '200' }), null);
     assert.equal(statusFromHeaders({ 'grpc-status': 'x' })?.code, GrpcStatus.UNKNOWN);
+  });
+
+  it('percent-encodes a grpc-message as the spec says: only bytes outside printable ASCII, and %', () => {
+    assert.equal(encodeGrpcMessage('unknown method /a.B/C: x=1'), 'unknown method /a.B/C: x=1');
+    assert.equal(encodeGrpcMessage('100% ✗\n'), '100%25 %E2%9C%97%0A');
+    assert.equal(encodeGrpcMessage('bad \uD800 text'), 'bad %EF%BF%BD text', 'a lone surrogate goes as U+FFFD');
+    for (const s of ['plain', 'a/b%c', 'ünï ✗ \t', '']) assert.equal(statusFromHeaders({ 'grpc-status': '2', 'grpc-message': encodeGrpcMessage(s) })?.details, s);
   });
 
   it('maps a stream reset without status as gRPC does', () => {
