@@ -24,6 +24,7 @@ import { GatewayAddressClaim, gatewayInstanceId } from './gateway-claim.js';
 import { loadKeyRing, type KeyRing } from './keys.js';
 import { MemoryPushBus, type PushBus } from './push/bus.js';
 import { PushChannel } from './push/channel.js';
+import { ClusterPush } from './push/cluster.js';
 import { startPushGrpcServer, type PushGrpcServer } from './push/grpc-server.js';
 import { PushService } from './push/service.js';
 import { loadListenerTls } from './listener-tls.js';
@@ -370,6 +371,18 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     broadcastChannel: cfg.push.broadcastChannel,
     log,
   });
+  // The HTTP push routes of a gateway in a cluster (Redis, or a push bus given) reach users on
+  // any gateway (decision 0023); a gateway alone serves them from its own sessions.
+  const httpPush = redis || opts.pushBus
+    ? new ClusterPush<Connection>({
+        local: push,
+        routes,
+        bus,
+        gateAddress,
+        broadcastChannel: cfg.push.broadcastChannel,
+        colors: () => ['', ...new Set(discovery.instances(cfg.services.player!.discoveryName).map((i) => i.color).filter((c) => c !== ''))],
+      })
+    : push;
   const claim = new GatewayAddressClaim(routes, gateAddress, gatewayInstanceId(cfg.gateway.id), cfg.routeTable.ownerClaimTtlS, clock, log);
   const connections = new Set<Connection>();
   const perAddress = new Map<string, number>();
@@ -561,7 +574,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
           logLevel: () => log.level,
           setLogLevel: (level) => setLogLevel(level),
           reload: () => Promise.resolve(reloader.reload('api')),
-          push,
+          push: httpPush,
         },
         { host: cfg.management.host, port: cfg.management.port, ...(cfg.management.adminToken ? { adminToken: cfg.management.adminToken } : {}) },
       ).catch((err: Error) => {

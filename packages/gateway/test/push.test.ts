@@ -1,13 +1,15 @@
 /**
  * Push delivery on one gateway (PROTOCOL.md 11) without sockets: PushService over a session
- * registry of fake sessions, and the push channel consumer on the in-process bus.
+ * registry of fake sessions, the push channel consumer on the in-process bus, and the HTTP
+ * routes' cluster-wide push API (ClusterPush) over two such gateways.
  */
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import pino from 'pino';
-import { encodePushMessage, ErrorCode, gateRouteKey, isJanusError, SCServerLogout_Code as Code, utf8, type Packet } from '@janus/protocol';
+import { encodePushMessage, ErrorCode, gateRouteKey, isJanusError, JanusError, SCServerLogout_Code as Code, utf8, type Packet } from '@janus/protocol';
 import { MemoryPushBus } from '../src/push/bus.js';
 import { PushChannel } from '../src/push/channel.js';
+import { ClusterPush } from '../src/push/cluster.js';
 import { checkKickCode, pushPackets, PushService, type PushTarget } from '../src/push/service.js';
 import { MemoryRouteTable } from '../src/route-table.js';
 import { SessionRegistry } from '../src/sessions.js';
@@ -127,5 +129,89 @@ describe('PushChannel on the in-process bus', () => {
     await ch.stop();
     await bus.publish(gateAddress, encodePushMessage({ uids: [1n], bodies: [body('after stop')] }));
     assert.equal(s1.got.length, 1, 'nothing after stop()');
+  });
+});
+
+describe('ClusterPush (the HTTP routes\' push API on a gateway in a cluster, decision 0023)', () => {
+  /** Gateways A and B on one in-process bus and gateway table; ClusterPush on A. */
+  async function cluster(colors: readonly string[] = ['', 'blue']) {
+    const bus = new MemoryPushBus();
+    const routes = new MemoryRouteTable();
+    const gateway = async (gateAddress: string) => {
+      const g = setup();
+      const ch = new PushChannel({ bus, service: g.svc, session: (u) => g.reg.get(u), routes, gateAddress, broadcastChannel: 'gate.broadcast.message', log: pino({ level: 'silent' }) });
+      await ch.start();
+      // A session here and its gateway-table entry, as a login writes it.
+      const login = async (s: FakeSession) => (await routes.set(gateRouteKey(s.color, s.uid), gateAddress, 60), g.add(s));
+      /** Resolves once B's channel consumer has handled `n` messages in all. */
+      const handled = async (n: number): Promise<void> => {
+        while (ch.stats.received < n) await Promise.resolve();
+      };
+      return { ...g, ch, gateAddress, login, handled };
+    };
+    const a = await gateway('127.0.0.1:19101');
+    const b = await gateway('127.0.0.1:19102');
+    const push = new ClusterPush({ local: a.svc, routes, bus, gateAddress: a.gateAddress, broadcastChannel: 'gate.broadcast.message', colors: () => colors });
+    return { bus, routes, a, b, push };
+  }
+  const texts = (s: FakeSession) => s.got.map((p) => new TextDecoder().decode(p.data));
+
+  it('serves a uid held here locally and finds one held elsewhere under any color\'s gateway-table key', async () => {
+    const { a, b, push } = await cluster();
+    const here = await a.login(new FakeSession(1n));
+    const there = await b.login(new FakeSession(2n));
+    const blueThere = await b.login(new FakeSession(3n, 1n, 'blue'));
+    assert.equal(await push.push(1n, pushPackets([body('local')])), true);
+    assert.deepEqual(texts(here), ['local'], 'delivered at once, without the bus');
+    assert.equal(a.ch.stats.received + b.ch.stats.received, 0);
+    assert.equal(await push.push(2n, pushPackets([body('to B')])), true);
+    assert.equal(await push.push(3n, pushPackets([body('to blue on B')])), true);
+    await b.handled(2);
+    assert.deepEqual([texts(there), texts(blueThere)], [['to B'], ['to blue on B']]);
+    const [p] = there.got;
+    assert.deepEqual([p?.mod, p?.seq, p?.obj, p?.dataVersion, p?.ver, p?.index], [3, 9, 5n, 2n, 1, 0], 'every body field crosses the channel');
+    assert.equal(await push.push(9n, pushPackets([body('nobody')])), false, 'no entry');
+
+    assert.deepEqual((await push.multicast([1n, 2n, 3n, 9n, 2n], pushPackets([body('multi')]))).sort(), [1n, 2n, 3n]);
+    await b.handled(3);
+    assert.deepEqual([texts(here).at(-1), texts(there).at(-1), texts(blueThere).at(-1)], ['multi', 'multi', 'multi']);
+    assert.equal(b.ch.stats.received, 3, 'one message for both uids on B');
+
+    assert.equal(await push.broadcast('blue', 0n, pushPackets([body('blue')])), 2, 'both gateways subscribed');
+    await b.handled(4);
+    await a.handled(1);
+    assert.deepEqual([texts(here).at(-1), texts(there).at(-1), texts(blueThere).at(-1)], ['multi', 'multi', 'blue'], 'A delivers its own broadcast through the channel too');
+
+    assert.equal(await push.kick(2n, Code.Banned), true);
+    await b.handled(5);
+    assert.deepEqual(there.logouts, [Code.Banned]);
+    assert.equal(await push.kick(1n, Code.AdminKickOut), true);
+    assert.deepEqual(here.logouts, [Code.AdminKickOut]);
+    assert.equal(await push.kick(9n, Code.AdminKickOut), false);
+  });
+
+  it('answers false for an entry naming this gateway without an open session here, a color it does not look under, or a gateway not listening', async () => {
+    const { routes, a, b, push } = await cluster(['']);
+    const logging = await a.login(new FakeSession(1n));
+    logging.open = false; // still logging in: the table already names A
+    assert.equal(await push.push(1n, pushPackets([body('early')])), false);
+    await b.login(new FakeSession(2n, 1n, 'green'));
+    assert.equal(await push.push(2n, pushPackets([body('green')])), false, 'green is no player instance color');
+    await routes.set(gateRouteKey('', 3n), '127.0.0.1:19109', 60);
+    assert.equal(await push.push(3n, pushPackets([body('gone')])), false, 'its channel has no subscriber');
+    assert.deepEqual(await push.multicast([1n, 2n, 3n], pushPackets([body('none')])), []);
+    assert.equal(b.ch.stats.received, 0);
+  });
+
+  it('Redis down: a uid held here is still served; one held elsewhere rejects with JANUS_ERR_ROUTE_TABLE_UNAVAILABLE', async () => {
+    const { a, bus } = await cluster();
+    const down = new MemoryRouteTable();
+    down.get = () => Promise.reject(new JanusError(ErrorCode.RouteTableUnavailable, 'Redis GET failed: down'));
+    const push = new ClusterPush({ local: a.svc, routes: down, bus, gateAddress: a.gateAddress, broadcastChannel: 'gate.broadcast.message', colors: () => [''] });
+    const here = a.add(new FakeSession(1n));
+    assert.equal(await push.push(1n, pushPackets([body('still')])), true);
+    assert.deepEqual(texts(here), ['still']);
+    await assert.rejects(push.push(2n, pushPackets([body('x')])), (e) => isJanusError(e) && e.code === ErrorCode.RouteTableUnavailable);
+    await assert.rejects(push.kick(2n, Code.AdminKickOut), (e) => isJanusError(e) && e.code === ErrorCode.RouteTableUnavailable);
   });
 });

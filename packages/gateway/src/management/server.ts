@@ -59,7 +59,7 @@ export interface ManagementView {
   setLogLevel(level: LogLevel): void;
   /** Reloads the config (reload.ts); never rejects. */
   reload(): Promise<ReloadResult>;
-  /** This gateway's push delivery, served under /v1/push/... when an admin token is configured. */
+  /** The push API served under /v1/push/... when an admin token is configured (push/cluster.ts on a cluster, else this gateway's PushService). */
   push?: PushOps;
 }
 
@@ -229,7 +229,7 @@ export async function startManagementServer(view: ManagementView, o: ManagementS
             } catch (err) {
               return sendError(res, 413, ErrorCode.ArgInvalid, (err as Error).message, { connection: 'close' });
             }
-            const a = runPushJson(pushOps, name, text);
+            const a = await runPushJson(pushOps, name, text);
             send(res, a.status, a.body);
           },
         },

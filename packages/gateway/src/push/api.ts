@@ -1,9 +1,10 @@
 /**
  * The push API of one gateway (PROTOCOL.md 11): the four PushService methods on the
  * generated request and response messages, shared by the gRPC front (grpc-server.ts) and
- * the HTTP JSON front (http-routes.ts). They act on this gateway's own sessions only: a
- * backend finds the gateway of a uid through the gateway table; reaching every gateway is
- * the cluster push channel's job (channel.ts).
+ * the HTTP JSON front (http-routes.ts). Over gRPC they act on this gateway's own sessions
+ * only (a backend finds the gateway of a uid through the gateway table); over HTTP on a
+ * gateway with a cluster push bus they reach the whole cluster (cluster.ts,
+ * docs/decisions/0023-http-push-reaches-the-cluster.md).
  */
 import { create, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import {
@@ -17,12 +18,26 @@ import {
   MulticastResponseSchema,
   PushRequestSchema,
   PushResponseSchema,
+  type Packet,
   type PushBody,
+  type SCServerLogout_Code,
 } from '@janus/protocol';
-import { checkKickCode, pushPackets, type PushService } from './service.js';
+import { checkKickCode, pushPackets } from './service.js';
 
-/** What the push API calls: a {@link PushService} of any session type. */
-export type PushOps = Pick<PushService, 'push' | 'multicast' | 'broadcast' | 'kick'>;
+/** A value, or a promise of it. */
+export type Awaitable<T> = T | Promise<T>;
+
+/**
+ * What the push API calls: a {@link PushService} of any session type (synchronous, this
+ * gateway's sessions), or the HTTP front's {@link ClusterPush} (cluster.ts: asynchronous, the
+ * whole cluster through the gateway table and the push channels).
+ */
+export interface PushOps {
+  push(uid: bigint, packets: readonly Packet[]): Awaitable<boolean>;
+  multicast(uids: readonly bigint[], packets: readonly Packet[]): Awaitable<bigint[]>;
+  broadcast(color: string, sid: bigint, packets: readonly Packet[]): Awaitable<number>;
+  kick(uid: bigint, code: SCServerLogout_Code): Awaitable<boolean>;
+}
 
 /** Largest uid list of one Multicast request (count). */
 export const MAX_MULTICAST_UIDS = 100_000;
@@ -34,11 +49,13 @@ export interface PushMethod<I extends DescMessage = DescMessage, O extends DescM
   readonly input: I;
   readonly output: O;
   /**
-   * Runs the request against this gateway's sessions.
+   * Runs the request against `svc`.
    * @throws JanusError JANUS_ERR_ARG_INVALID for a bad request (uid <= 0, no bodies, a body
-   *   of mod 1, a code that is no SCServerLogout code, too many uids).
+   *   of mod 1, a code that is no SCServerLogout code, too many uids), synchronously, before
+   *   `svc` is called; whatever an asynchronous `svc` rejects with (cluster.ts:
+   *   JANUS_ERR_ROUTE_TABLE_UNAVAILABLE) as the returned promise's rejection.
    */
-  call(svc: PushOps, req: MessageShape<I>): MessageShape<O>;
+  call(svc: PushOps, req: MessageShape<I>): Awaitable<MessageShape<O>>;
 }
 
 function checkUid(uid: bigint, field: string): bigint {
@@ -49,6 +66,11 @@ function checkUid(uid: bigint, field: string): bigint {
 function checkBodies(bodies: readonly PushBody[]): ReturnType<typeof pushPackets> {
   if (bodies.length === 0) throw new JanusError(ErrorCode.ArgInvalid, 'bodies must hold at least one PushBody');
   return pushPackets(bodies);
+}
+
+/** `f(v)` at once for a plain value (the gRPC front stays synchronous), after it for a promise. */
+function then<T, R>(v: Awaitable<T>, f: (v: T) => R): Awaitable<R> {
+  return v instanceof Promise ? v.then(f) : f(v);
 }
 
 function method<I extends DescMessage, O extends DescMessage>(m: PushMethod<I, O>): PushMethod {
@@ -62,7 +84,7 @@ export const PUSH_METHODS: ReadonlyMap<string, PushMethod> = new Map(
       name: 'Push',
       input: PushRequestSchema,
       output: PushResponseSchema,
-      call: (svc, req) => create(PushResponseSchema, { pushed: svc.push(checkUid(req.uid, 'uid'), checkBodies(req.bodies)) }),
+      call: (svc, req) => then(svc.push(checkUid(req.uid, 'uid'), checkBodies(req.bodies)), (pushed) => create(PushResponseSchema, { pushed })),
     }),
     method({
       name: 'Multicast',
@@ -71,7 +93,7 @@ export const PUSH_METHODS: ReadonlyMap<string, PushMethod> = new Map(
       call: (svc, req) => {
         if (req.uids.length > MAX_MULTICAST_UIDS) throw new JanusError(ErrorCode.ArgInvalid, `uids holds ${req.uids.length} uids, at most ${MAX_MULTICAST_UIDS}`);
         req.uids.forEach((u, i) => checkUid(u, `uids[${i}]`));
-        return create(MulticastResponseSchema, { pushedUids: svc.multicast(req.uids, checkBodies(req.bodies)) });
+        return then(svc.multicast(req.uids, checkBodies(req.bodies)), (pushedUids) => create(MulticastResponseSchema, { pushedUids }));
       },
     }),
     method({
@@ -80,14 +102,14 @@ export const PUSH_METHODS: ReadonlyMap<string, PushMethod> = new Map(
       output: BroadcastResponseSchema,
       call: (svc, req) => {
         if (req.sid < 0n) throw new JanusError(ErrorCode.ArgInvalid, `sid must be 0 (all) or above, got ${req.sid}`, { field: 'sid' });
-        return create(BroadcastResponseSchema, { count: BigInt(svc.broadcast(req.color, req.sid, checkBodies(req.bodies))) });
+        return then(svc.broadcast(req.color, req.sid, checkBodies(req.bodies)), (count) => create(BroadcastResponseSchema, { count: BigInt(count) }));
       },
     }),
     method({
       name: 'Kick',
       input: KickRequestSchema,
       output: KickResponseSchema,
-      call: (svc, req) => create(KickResponseSchema, { kicked: svc.kick(checkUid(req.uid, 'uid'), checkKickCode(req.code)) }),
+      call: (svc, req) => then(svc.kick(checkUid(req.uid, 'uid'), checkKickCode(req.code)), (kicked) => create(KickResponseSchema, { kicked })),
     }),
   ].map((m) => [m.name, m]),
 );

@@ -75,22 +75,36 @@ function serveCall(stream: ServerHttp2Stream, m: PushMethod, ops: PushOps, maxBy
     } catch (err) {
       return fail(GrpcStatus.INVALID_ARGUMENT, `request is not a valid ${m.input.typeName}: ${(err as Error).message}`);
     }
-    let reply: Uint8Array;
-    try {
-      reply = toBinary(m.output, m.call(ops, req));
-    } catch (err) {
+    const callFailed = (err: unknown): void => {
       if (err instanceof JanusError && err.code === ErrorCode.ArgInvalid) return fail(GrpcStatus.INVALID_ARGUMENT, err.message);
       log.error({ err, method: m.name }, 'push call failed');
-      return fail(GrpcStatus.INTERNAL, 'push call failed');
+      fail(GrpcStatus.INTERNAL, 'push call failed');
+    };
+    const answer = (res: Parameters<typeof toBinary>[1]): void => {
+      if (stream.destroyed) return;
+      let reply: Uint8Array;
+      try {
+        reply = toBinary(m.output, res);
+      } catch (err) {
+        return callFailed(err);
+      }
+      const frame = Buffer.allocUnsafe(GRPC_PREFIX_BYTES + reply.length);
+      frame[0] = 0;
+      frame.writeUInt32BE(reply.length, 1);
+      frame.set(reply, GRPC_PREFIX_BYTES);
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(GrpcStatus.OK) }));
+      stream.end(frame);
+    };
+    let res;
+    try {
+      res = m.call(ops, req);
+    } catch (err) {
+      return callFailed(err);
     }
-    if (stream.destroyed) return;
-    const frame = Buffer.allocUnsafe(GRPC_PREFIX_BYTES + reply.length);
-    frame[0] = 0;
-    frame.writeUInt32BE(reply.length, 1);
-    frame.set(reply, GRPC_PREFIX_BYTES);
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(GrpcStatus.OK) }));
-    stream.end(frame);
+    // The gateway's gRPC front calls its local PushService, whose answers are synchronous.
+    if (res instanceof Promise) res.then(answer, callFailed);
+    else answer(res);
   });
 }
 

@@ -5,7 +5,8 @@
  * or numbers, `data` as base64, field names as in the .proto or lowerCamelCase), each answer
  * the response message the same way (int64 as decimal strings, every field present). The
  * management server mounts them only when an admin token is configured and checks the
- * bearer token first (management/server.ts). Acts on this gateway's sessions only (api.ts).
+ * bearer token first (management/server.ts). On a gateway with a cluster push bus the
+ * routes reach users on any gateway (cluster.ts); otherwise this gateway's sessions.
  */
 import { fromJsonString, toJson, type JsonValue } from '@bufbuild/protobuf';
 import { ErrorCode, JanusError } from '@janus/protocol';
@@ -26,9 +27,10 @@ export interface PushHttpAnswer {
 /**
  * Runs the push method `name` on a JSON request body.
  * @returns 200 with the response message as JSON; 400 `JANUS_ERR_ARG_INVALID` when the
- *   body is not the request message's JSON or api.ts refuses the request.
+ *   body is not the request message's JSON or api.ts refuses the request; 503
+ *   `JANUS_ERR_ROUTE_TABLE_UNAVAILABLE` when `ops` (cluster.ts) could not reach Redis.
  */
-export function runPushJson(ops: PushOps, name: string, text: string): PushHttpAnswer {
+export async function runPushJson(ops: PushOps, name: string, text: string): Promise<PushHttpAnswer> {
   const m = PUSH_METHODS.get(name);
   if (!m) return { status: 404, body: { error: { code: 'not_found', message: `no push method ${name}` } } };
   try {
@@ -38,9 +40,10 @@ export function runPushJson(ops: PushOps, name: string, text: string): PushHttpA
     } catch (err) {
       throw new JanusError(ErrorCode.ArgInvalid, `body is not a ${m.input.typeName} in JSON: ${(err as Error).message}`);
     }
-    return { status: 200, body: toJson(m.output, m.call(ops, req), { alwaysEmitImplicit: true }) };
+    return { status: 200, body: toJson(m.output, await m.call(ops, req), { alwaysEmitImplicit: true }) };
   } catch (err) {
     if (err instanceof JanusError && err.code === ErrorCode.ArgInvalid) return { status: 400, body: { error: { code: err.code, message: err.message } } };
+    if (err instanceof JanusError && err.code === ErrorCode.RouteTableUnavailable) return { status: 503, body: { error: { code: err.code, message: err.message } } };
     throw err;
   }
 }

@@ -32,12 +32,18 @@ export interface RegisteredBackend {
   stop(): Promise<void>;
 }
 
+/** Registers the backend at `address` (`127.0.0.1:port`) as `o` says; resolves once it is in etcd. */
+export async function registerBackend(o: RegisterAs, address: string): Promise<ServiceRegistration> {
+  const reg = await registerService({ etcd: { endpoints: [o.endpoint], prefix: o.prefix, leaseTtlS: o.leaseTtlS }, name: o.name, id: o.id, endpoints: [`grpc://${address}`], color: o.color, ...(o.weight ? { weight: o.weight } : {}) });
+  await reg.ready();
+  return reg;
+}
+
 /** Starts a demo backend here and registers it; resolves once it is in etcd. */
 export async function startRegisteredBackend(o: RegisterAs): Promise<RegisteredBackend> {
   const backend = await startDemoBackend({ host: '127.0.0.1', port: 0 });
   const address = `127.0.0.1:${backend.port}`;
-  const reg = await registerService({ etcd: { endpoints: [o.endpoint], prefix: o.prefix, leaseTtlS: o.leaseTtlS }, name: o.name, id: o.id, endpoints: [`grpc://${address}`], color: o.color, ...(o.weight ? { weight: o.weight } : {}) });
-  await reg.ready();
+  const reg = await registerBackend(o, address);
   return {
     backend,
     reg,
