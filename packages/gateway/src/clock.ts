@@ -97,6 +97,7 @@ class SystemClock implements Clock {
     const left = t.due - performance.now();
     if (left > 0) {
       this.arm(t, Math.ceil(left));
+      this.unqueue(t); // a re-armed leg may end early too
       let i = this.early.length;
       while (i > 0 && this.early[i - 1]!.due > t.due) i--;
       this.early.splice(i, 0, t);
