@@ -1,6 +1,6 @@
 /**
  * One contract suite for the Clock port (src/clock.ts), run against both adapters: the real
- * clock (systemClock: Node's timers checked against performance.now()) and ManualClock. The
+ * clock (systemClock: a timer heap on performance.now() woken by a Node timeout) and ManualClock. The
  * system clock's tests wait for its timers to fire (events, a few ms each) and assert only
  * orders and lower bounds of monotonic time, never how long anything took; the manual clock
  * is moved by advance(). Whether a pending timer holds the process open is checked in a
