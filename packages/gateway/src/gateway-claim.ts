@@ -29,6 +29,8 @@ export function gatewayInstanceId(gatewayId: string): string {
 export class GatewayAddressClaim {
   private timer: TimerHandle | null = null;
   private held = false;
+  /** The renewal in flight (its two table operations); release() waits for it. */
+  private renewing: Promise<void> | null = null;
 
   /**
    * @param address the advertised gRPC `host:port` (gateway table value, own push channel).
@@ -72,7 +74,9 @@ export class GatewayAddressClaim {
 
   private scheduleRenew(): void {
     this.timer = this.clock.setTimeout(() => {
-      void this.renew().finally(() => {
+      this.timer = null;
+      this.renewing = this.renew().finally(() => {
+        this.renewing = null;
         if (this.held) this.scheduleRenew();
       });
     }, (this.ttlS * 1000) / 3);
@@ -83,6 +87,8 @@ export class GatewayAddressClaim {
     const key = gatewayClaimKey(this.address);
     try {
       if (await this.routes.renewIfEquals(key, this.instanceId, this.ttlS)) return;
+      // Released meanwhile: the claim is given up, not taken again.
+      if (!this.held) return;
       const holder = await this.routes.setNX(key, this.instanceId, this.ttlS);
       if (holder !== this.instanceId) {
         this.log.error({ address: this.address, holder }, 'another gateway took this gateway\'s address: their sessions and ours now share gateway table entries and a push channel');
@@ -92,12 +98,17 @@ export class GatewayAddressClaim {
     }
   }
 
-  /** Stops renewing and deletes the claim if still ours. Idempotent. */
+  /**
+   * Stops renewing and deletes the claim if still ours, after a renewal in flight: one that
+   * found the claim gone (a Redis restarted empty) would otherwise take it again after the
+   * delete, and hold the address for a TTL after this gateway stopped. Idempotent.
+   */
   async release(): Promise<void> {
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
     if (!this.held) return;
     this.held = false;
+    await this.renewing;
     await this.routes.deleteIfEquals(gatewayClaimKey(this.address), this.instanceId).catch((err: unknown) => this.log.warn({ err }, 'gateway address claim release failed'));
   }
 }

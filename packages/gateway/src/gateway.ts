@@ -340,6 +340,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     try {
       etcd = await openEtcd(cfg, discoveryNames, clock, log);
     } catch (err) {
+      await grpc?.close();
       await redis?.close();
       await ownPool?.close();
       throw err;

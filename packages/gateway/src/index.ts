@@ -23,6 +23,7 @@ export { Balancer, SmoothWeightedRoundRobin } from './balancer.js';
 export { Router, type ServiceRoute } from './router.js';
 export { wsCodeForLogout, type ConnectionState, type ConnectionStats } from './connection/connection.js';
 export { systemClock, type Clock, type TimerHandle } from './clock.js';
+export { ManualClock } from './manual-clock.js';
 export { keyFileNames, keyVersions, TOKEN_KEY_FILE, type KeyDirFiles } from './key-dir.js';
 export { keygen, type KeygenOptions } from './cli/keygen.js';
 export { ChannelPool, Tunnel, GATE_REFERER, type TunnelListener, type TunnelStatus, type TunnelMetadata } from './tunnel.js';

@@ -19,7 +19,7 @@ import {
 } from '@janus/protocol';
 import type { Connection } from '../src/connection/connection.js';
 import { discoveryAt, echo, honestClient, HONEST_ADDRESS, startRawBackend, WatchedRouteTable, type RawTunnelCall } from './support/bounds.js';
-import { ManualClock } from './support/manual-clock.js';
+import { ManualClock } from '../src/manual-clock.js';
 import { RawClient } from './support/raw-client.js';
 import { loggedIn, str, text } from './support/session.js';
 import { startStack, type Stack, type StackOptions } from './support/stack.js';

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { ErrorCode, isJanusError, TUNNEL_PATHS } from '@janus/protocol';
 import { startDemoBackend } from '@janus/demo-backend';
 import { ChannelPool, type Tunnel, type TunnelListener } from '../src/tunnel.js';
-import { ManualClock } from './support/manual-clock.js';
+import { ManualClock } from '../src/manual-clock.js';
 
 async function freePort(): Promise<number> {
   const s = createServer();

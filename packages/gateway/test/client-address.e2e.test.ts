@@ -9,7 +9,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it, type TestContext } from 'node:test';
 import { SCServerLogout_Code as Code, type TunnelMessage } from '@janus/protocol';
 import { callUid, discoveryAt, echo, startRawBackend } from './support/bounds.js';
-import { ManualClock } from './support/manual-clock.js';
+import { ManualClock } from '../src/manual-clock.js';
 import { RawClient } from './support/raw-client.js';
 import { startStack, type Stack } from './support/stack.js';
 import type { GatewayConfigInput } from '../src/index.js';

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { parseConfig } from '../src/index.js';
 import { GatewayMetrics } from '../src/management/metrics.js';
 import { DashboardSampler, quantile, type DashboardBackend } from '../src/management/sampler.js';
-import { ManualClock } from './support/manual-clock.js';
+import { ManualClock } from '../src/manual-clock.js';
 
 function setup(o: { capacity?: number; windowSamples?: number } = {}) {
   const cfg = parseConfig({ keys: { dir: '/nonexistent' }, metrics: { latencySampleEvery: 1, processMetrics: false } });

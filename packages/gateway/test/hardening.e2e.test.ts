@@ -18,7 +18,7 @@ import { inflateSync } from 'node:zlib';
 import { decodeMessage, encodePacket, makePacket, RECORD_TAG_BYTES, SCHeartbeatSchema, SCServerLogout_Code as Code, SCServerUnexpectedErrSchema, TUNNEL_PATHS, type TunnelMessage } from '@janus/protocol';
 import { startDemoBackend } from '@janus/demo-backend';
 import { discoveryAt, echo, honestClient, startRawBackend, WatchedRouteTable, type RawTunnelCall } from './support/bounds.js';
-import { ManualClock } from './support/manual-clock.js';
+import { ManualClock } from '../src/manual-clock.js';
 import { MuteBackend } from './support/mute-backend.js';
 import { loggedIn, tryLogin } from './support/session.js';
 import { startStack } from './support/stack.js';

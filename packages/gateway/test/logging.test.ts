@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { SCServerLogout_Code as Code } from '@janus/protocol';
 import { RepeatLog } from '../src/management/repeat-log.js';
-import { ManualClock } from './support/manual-clock.js';
+import { ManualClock } from '../src/manual-clock.js';
 import { memoryLogger } from './support/management.js';
 import { RawClient } from './support/raw-client.js';
 import { loggedIn, text } from './support/session.js';

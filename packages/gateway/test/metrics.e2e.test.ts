@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { decodeMessage, encodePacket, makePacket, RECORD_TAG_BYTES, SCServerLogout_Code as Code, SCServerUnexpectedErrSchema } from '@janus/protocol';
 import { RawClient } from './support/raw-client.js';
-import { ManualClock } from './support/manual-clock.js';
+import { ManualClock } from '../src/manual-clock.js';
 import { memoryLogger, mgmt, scrape, type MemoryLog, type Scrape } from './support/management.js';
 import { loggedIn, text } from './support/session.js';
 import { startStack, type Stack } from './support/stack.js';

@@ -11,7 +11,7 @@ import { ErrorCode, isJanusError } from '@janus/protocol';
 import { forwardedClientAddress, TrustedProxies } from '../src/client-address.js';
 import { parseConfig } from '../src/config.js';
 import { parseProxyHeader, readProxyHeader, PROXY_V2_MAX_BYTES } from '../src/proxy-protocol.js';
-import { ManualClock } from './support/manual-clock.js';
+import { ManualClock } from '../src/manual-clock.js';
 
 const SIG = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { decodeMessage, ErrorCode, SCServerLogout_Code as Code, SCServerUnexpectedErrSchema, parseTokenKey } from '@janus/protocol';
 import { keyFileNames, type ReloadApplied, type ReloadRefused, type ReloadResult } from '../src/index.js';
-import { ManualClock } from './support/manual-clock.js';
+import { ManualClock } from '../src/manual-clock.js';
 import { RawClient } from './support/raw-client.js';
 import { mgmt } from './support/management.js';
 import { echo, helloRefusal, RELOAD_ADMIN_TOKEN, startFileStack, versionKeys } from './support/reload-stack.js';

@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { gateRouteKey, routeKey, utf8 } from '@janus/protocol';
 import { MemoryRouteTable } from '../src/route-table.js';
-import { ManualClock } from './support/manual-clock.js';
+import { ManualClock } from '../src/manual-clock.js';
 import { loggedIn } from './support/session.js';
 import { startStack } from './support/stack.js';
 

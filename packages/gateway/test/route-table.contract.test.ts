@@ -15,6 +15,8 @@ import { RedisServer, startRedisCluster, type RedisCluster } from './support/red
 
 interface Adapter {
   table: RouteTable;
+  /** A table of its own on the same store, for a test that closes it. */
+  own(): Promise<RouteTable>;
   /** Lets `ttlS` seconds pass for the table (moves a clock, or waits for Redis to expire `key`). */
   expire(key: string, ttlS: number): Promise<void>;
 }
@@ -94,6 +96,19 @@ function contract(name: string, fresh: () => Adapter) {
       assert.equal(await a.table.setNX(k2, 'x', 60), 'x', 'an expired key is free for SET NX');
       assert.equal(await a.table.renewIfEquals(k1, 'v', 60), false, 'an expired entry is not renewed');
     });
+
+    it('close() lets the operations in flight finish, and those chained onto their answers (a renewal\'s next steps)', async () => {
+      const table = await fresh().own();
+      const k = key();
+      // A session renewal's shape: each step sent from the answer of the one before.
+      const chain = table
+        .set(k, 'ours', 60)
+        .then(() => table.get(k))
+        .then((v) => table.renewIfEquals(k, v ?? 'gone', 60))
+        .then(async (renewed) => [renewed, await table.setNX(k, 'theirs', 60), await table.deleteIfEquals(k, 'ours'), await table.get(k)]);
+      await table.close();
+      assert.deepEqual(await chain, [true, 'ours', true, null]);
+    });
   });
 }
 
@@ -103,6 +118,7 @@ let memNow = Date.now();
 const memory = new MemoryRouteTable(() => memNow);
 contract('memory', () => ({
   table: memory,
+  own: async () => new MemoryRouteTable(() => memNow),
   async expire(_key, ttlS) {
     memNow += ttlS * 1000;
   },
@@ -153,7 +169,12 @@ describe('RouteTable on Redis standalone', () => {
     closeRedis(s.watcher);
     await server.stop();
   });
-  contract('redis standalone', () => ({ table: s.table, expire: (k) => redisExpire(s, s.table, k) }));
+  const own = async (): Promise<RouteTable> => {
+    const t = new RedisRouteTable(createRedisClient({ nodes: [server.address], cluster: false }, 'contract-own'));
+    await connectRedis(t.client, 3000);
+    return t;
+  };
+  contract('redis standalone', () => ({ table: s.table, own, expire: (k) => redisExpire(s, s.table, k) }));
 
   it('fails fast with JANUS_ERR_ROUTE_TABLE_UNAVAILABLE while Redis is down, and works again after it restarts', async () => {
     await server.kill();
@@ -200,7 +221,12 @@ describe('RouteTable on a Redis Cluster (3 masters)', () => {
     for (const c of s.nodeClients) closeRedis(c);
     await cluster.stop();
   });
-  contract('redis cluster', () => ({ table: s.table, expire: (k) => redisExpire(s, s.table, k) }));
+  const own = async (): Promise<RouteTable> => {
+    const t = new RedisRouteTable(createRedisClient({ nodes: cluster.seeds, cluster: true }, 'contract-own'));
+    await connectRedis(t.client, 10_000);
+    return t;
+  };
+  contract('redis cluster', () => ({ table: s.table, own, expire: (k) => redisExpire(s, s.table, k) }));
 
   it('spreads the keys over the masters (each script runs on its own key\'s slot)', async () => {
     for (let i = 0; i < 30; i++) await s.table.set(`r_spread_blue_${i}`, 'v', 60);

@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { decodeMessage, SCServerLogout_Code as Code, SCServerLogoutSchema } from '@janus/protocol';
-import { ManualClock } from './support/manual-clock.js';
+import { ManualClock } from '../src/manual-clock.js';
 import { echo, honestClient, WatchedRouteTable } from './support/bounds.js';
 import { loggedIn, str, text } from './support/session.js';
 import { startStack, type Stack } from './support/stack.js';

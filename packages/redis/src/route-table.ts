@@ -36,6 +36,8 @@ export class RedisRouteTable {
   private readonly scripted: Scripted;
   private readonly recoveredListeners = new Set<() => void>();
   private wasLost = false;
+  /** Operations sent and not yet answered; close() waits for them (see there). */
+  private readonly inflight = new Set<Promise<unknown>>();
 
   /**
    * @param client a client from createRedisClient (standalone or Cluster); closed by close()
@@ -59,44 +61,35 @@ export class RedisRouteTable {
     });
   }
 
-  async get(key: string): Promise<string | null> {
-    try {
-      return await this.client.get(key);
-    } catch (err) {
-      throw unavailable('GET', err);
-    }
+  get(key: string): Promise<string | null> {
+    return this.track('GET', this.client.get(key));
   }
 
-  async setNX(key: string, value: string, ttlS: number): Promise<string> {
-    try {
-      return (await this.scripted.janusSetNX(key, value, ttlS)) ?? value;
-    } catch (err) {
-      throw unavailable('SET NX', err);
-    }
+  setNX(key: string, value: string, ttlS: number): Promise<string> {
+    return this.track('SET NX', this.scripted.janusSetNX(key, value, ttlS).then((v) => v ?? value));
   }
 
-  async set(key: string, value: string, ttlS: number): Promise<string | null> {
-    try {
-      return await this.scripted.janusSwap(key, value, ttlS);
-    } catch (err) {
-      throw unavailable('SET', err);
-    }
+  set(key: string, value: string, ttlS: number): Promise<string | null> {
+    return this.track('SET', this.scripted.janusSwap(key, value, ttlS));
   }
 
-  async renewIfEquals(key: string, value: string, ttlS: number): Promise<boolean> {
-    try {
-      return (await this.scripted.janusRenewIfEquals(key, value, ttlS)) === 1;
-    } catch (err) {
-      throw unavailable('renew', err);
-    }
+  renewIfEquals(key: string, value: string, ttlS: number): Promise<boolean> {
+    return this.track('renew', this.scripted.janusRenewIfEquals(key, value, ttlS).then((n) => n === 1));
   }
 
-  async deleteIfEquals(key: string, value: string): Promise<boolean> {
-    try {
-      return (await this.scripted.janusDeleteIfEquals(key, value)) === 1;
-    } catch (err) {
-      throw unavailable('delete', err);
-    }
+  deleteIfEquals(key: string, value: string): Promise<boolean> {
+    return this.track('delete', this.scripted.janusDeleteIfEquals(key, value).then((n) => n === 1));
+  }
+
+  /** `reply` as the port answers (Redis errors as JANUS_ERR_ROUTE_TABLE_UNAVAILABLE), counted in flight until it settles. */
+  private track<T>(op: string, reply: Promise<T>): Promise<T> {
+    const p = reply.catch((err: unknown) => {
+      throw unavailable(op, err);
+    });
+    this.inflight.add(p);
+    const settled = (): void => void this.inflight.delete(p);
+    p.then(settled, settled);
+    return p;
   }
 
   /**
@@ -108,8 +101,21 @@ export class RedisRouteTable {
     return () => this.recoveredListeners.delete(fn);
   }
 
+  /**
+   * Closes the connection (when owned) after the operations in flight have been answered,
+   * and after those their callers sent on those answers (a session's renewal is up to four
+   * operations in a row, the address claim's two): QUIT first would fail them on a closed
+   * connection, and a delete at shutdown would be lost. Each operation is bounded by the
+   * command timeout, so this ends.
+   */
   async close(): Promise<void> {
     this.recoveredListeners.clear();
+    while (this.inflight.size > 0) {
+      await Promise.allSettled([...this.inflight]);
+      // The callers' next operations are sent from the answers' continuations (microtasks):
+      // one macrotask turn later they are in the set.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     if (!this.ownsClient) return;
     try {
       await this.client.quit();
