@@ -2,7 +2,7 @@
  * The Clock port's manual adapter: time moves only when the caller says so, so a test drives
  * a gateway's heartbeats, deadlines and renewals without real sleeps (STYLE.md tier c). It
  * passes the same contract suite as systemClock (test/clock.contract.test.ts).
- * docs/decisions/0023-manual-clock-in-the-library.md.
+ * docs/decisions/0025-manual-clock-in-the-library.md.
  */
 import { ErrorCode, JanusError } from '@janus/protocol';
 import type { Clock, TimerHandle } from './clock.js';
