@@ -222,7 +222,10 @@ export class TunnelServer {
     if (this.state !== 'open') return answerGrpcStatus(h2stream, GrpcStatus.UNAVAILABLE, 'the tunnel server is shutting down');
     const path = headers[':path'] ?? '';
     const handlers = this.paths.get(path);
-    if (handlers === undefined) return answerGrpcStatus(h2stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`);
+    if (handlers === undefined) {
+      const served = [...this.paths.keys()].join(', ') || 'none';
+      return answerGrpcStatus(h2stream, GrpcStatus.UNIMPLEMENTED, `the server does not implement the method ${path} (served: ${served})`);
+    }
     const md = readTunnelMetadata(headers);
     if (!md.ok) return answerGrpcStatus(h2stream, GrpcStatus.INVALID_ARGUMENT, md.details);
     const call = new H2TunnelCall(h2stream, headers, this.maxRequestBytes, this.tracerProvider === null ? deserializeTunnelMessage : this.deserializeTraced);

@@ -512,7 +512,7 @@ test('the server answers what is not a tunnel call: unknown path, not a gRPC POS
   const { client, port } = await setup(t, echo);
   const unknown = client.open('/other.v1.Service/Tunnel', { oid: 1n, uid: 1n });
   const su = await unknown.status;
-  assert.deepEqual([su.code, su.details], [grpc.status.UNIMPLEMENTED, 'unknown method /other.v1.Service/Tunnel']);
+  assert.deepEqual([su.code, su.details], [grpc.status.UNIMPLEMENTED, `the server does not implement the method /other.v1.Service/Tunnel (served: ${PATH})`]);
   const md = { [TUNNEL_METADATA_KEYS.oid]: '1', [TUNNEL_METADATA_KEYS.uid]: '1' };
   assert.equal((await rawCall(port, { ...md, ':method': 'GET' }, null)).headers[':status'], 405);
   assert.equal((await rawCall(port, { ...md, 'content-type': 'application/json' }, null)).headers[':status'], 415);

@@ -126,7 +126,7 @@ export class EtcdRegistration {
     // close() ran while the put was in flight: it revokes this.lease once this step is done.
     if (this.stateNow === 'closed') return;
     this.grants++;
-    this.lastKeepaliveMs = this.timers.now();
+    this.lastKeepaliveMs = this.timers.monotonic();
     this.backoff.reset();
     this.stateNow = 'registered';
     this.log.info({ key: this.key, ttlS: this.o.leaseTtlS }, 'registered in etcd');
@@ -145,7 +145,7 @@ export class EtcdRegistration {
       await lease.keepaliveOnce(this.deadline());
     } catch (err) {
       if (this.stateNow === 'closed') return;
-      const expired = err instanceof EtcdLeaseInvalidError || this.timers.now() - this.lastKeepaliveMs >= this.o.leaseTtlS * 1000;
+      const expired = err instanceof EtcdLeaseInvalidError || this.timers.monotonic() - this.lastKeepaliveMs >= this.o.leaseTtlS * 1000;
       if (expired) {
         this.lease = null;
         lease.release();
@@ -159,7 +159,7 @@ export class EtcdRegistration {
       }
       return;
     }
-    this.lastKeepaliveMs = this.timers.now();
+    this.lastKeepaliveMs = this.timers.monotonic();
     this.backoff.reset();
     this.schedule(this.keepaliveIntervalMs());
   }

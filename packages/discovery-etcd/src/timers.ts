@@ -4,16 +4,17 @@
  * in step.
  */
 
-/** Wall time and one-shot timers; a timer must not keep the process alive. */
+/** Monotonic time and one-shot timers; a timer must not keep the process alive. */
 export interface Timers {
-  now(): number;
+  /** Monotonic time (ms from an arbitrary origin, never steps): the lease's age is measured on it. */
+  monotonic(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
 
-/** Node's timers, unref'd. */
+/** Node's timers, unref'd, and performance.now(). */
 export const nodeTimers: Timers = {
-  now: Date.now,
+  monotonic: () => performance.now(),
   setTimeout(fn, ms) {
     const t = setTimeout(fn, ms);
     t.unref();
