@@ -1,8 +1,9 @@
 /**
  * The gRPC method definition of a tunnel service (PROTOCOL.md 9), built by hand so every
  * message crosses the hand-written TunnelRequest/TunnelResponse codec of @janus/protocol
- * instead of a generated one. The gateway reuses it for its client side, so both ends
- * agree on the path and the codec by construction.
+ * instead of a generated one. For grpc-js code: a grpc-js server or client of the tunnel
+ * (the gateway's tests run grpc-js backends with it); the SDK's own TunnelServer is on
+ * node:http2 (decision 0024) and reads requests with the same codec.
  */
 import type * as grpc from '@grpc/grpc-js';
 import { decodeTunnelMessage, encodeTunnelMessage, type TunnelMessage } from '@janus/protocol';
