@@ -92,7 +92,7 @@ function gatewayPorts(banner: string, n: number): { tcp: number; ws: number; man
 }
 
 describe('janus demo --cluster', () => {
-  it('runs two gateways on redis-server and etcd: single login across them, SIGINT stops every process', { timeout: 60_000 }, async (t) => {
+  it('runs two gateways on redis-server and etcd: single login across them, SIGINT (twice, as under npm) stops every process', { timeout: 60_000 }, async (t) => {
     const keyDir = mkdtempSync(join(tmpdir(), 'janus-cluster-keys-'));
     t.after(() => rmSync(keyDir, { recursive: true, force: true }));
     const demo = await startDemo(t, keyDir);
@@ -134,6 +134,8 @@ describe('janus demo --cluster', () => {
     await second.close();
 
     const exited = once(demo.proc, 'exit');
+    // Twice, as Ctrl-C under `npm run demo:cluster` arrives (the terminal's and npm's forward).
+    demo.proc.kill('SIGINT');
     demo.proc.kill('SIGINT');
     assert.deepEqual(await exited, [0, null]);
     assert.match(demo.stdout(), /stopping\.\.\.\nstopped\n$/);

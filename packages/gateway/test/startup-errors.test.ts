@@ -4,14 +4,14 @@
  * line without a stack.
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { JanusClient } from '@janus/client';
 import { decodeMessage, ErrorCode, isJanusError, SCServerLogout_Code as Code, SCServerUnexpectedErrSchema } from '@janus/protocol';
 import { startDemoBackend } from '@janus/demo-backend';
@@ -280,21 +280,30 @@ describe('a backend that serves another gRPC path', () => {
 });
 
 describe('npm start', () => {
-  it('stops the stack on SIGINT sent to the npm process (a process manager)', { timeout: 60_000 }, async (t) => {
+  /**
+   * Starts `npm start` on a demo config in its own process group, checks the printed
+   * addresses, then stops it with `stop(npm)`; asserts a graceful stop (exit 0, "stopped").
+   */
+  async function startAndStop(t: TestContext, stop: (npm: ChildProcess) => void): Promise<void> {
     // Backend port 0: the demo backend takes a free port (the stack only has to start and stop).
     const { dir, file } = demoConfig(0);
     t.after(() => rmSync(dir, { recursive: true }));
-    const npm = spawn('npm', ['start', '--silent', '--', '--config', file], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, JANUS_LOG_LEVEL: 'warn' } });
+    const npm = spawn('npm', ['start', '--silent', '--', '--config', file], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, JANUS_LOG_LEVEL: 'warn' },
+      detached: true,
+    });
     t.after(() => {
-      if (npm.exitCode === null) npm.kill('SIGKILL');
+      if (npm.exitCode === null) process.kill(-npm.pid!, 'SIGKILL');
     });
     let out = '';
-    npm.stdout.on('data', (d) => (out += d));
-    npm.stderr.on('data', (d) => (out += d));
+    npm.stdout!.on('data', (d) => (out += d));
+    npm.stderr!.on('data', (d) => (out += d));
     // 'close': npm and every process that shares its output (the stack) are gone.
     const exited = once(npm, 'close');
     await new Promise<void>((res, rej) => {
-      npm.stdout.on('data', () => out.includes('Ctrl-C stops the stack') && res());
+      npm.stdout!.on('data', () => out.includes('Ctrl-C stops the stack') && res());
       void exited.then(() => rej(new Error(`npm start exited early: ${out}`)));
     });
     assert.match(out, /Management: http:\/\/127\.0\.0\.1:\d+ /);
@@ -304,9 +313,18 @@ describe('npm start', () => {
     const page = await fetch(dashboard[1]!);
     assert.equal(page.status, 200);
     assert.match(await page.text(), /<title>Janus gateway<\/title>/);
-    npm.kill('SIGINT');
+    stop(npm);
     const [code, signal] = await exited;
     assert.match(out, /stopping\.\.\.\nstopped\n/);
     assert.deepEqual([code, signal], [0, null], out);
+  }
+
+  it('stops the stack on SIGINT sent to the npm process (a process manager)', { timeout: 60_000 }, async (t) => {
+    await startAndStop(t, (npm) => npm.kill('SIGINT'));
+  });
+
+  it('stops the stack gracefully on Ctrl-C in a terminal: SIGINT to the whole process group, which npm forwards again', { timeout: 60_000 }, async (t) => {
+    await startAndStop(t, (npm) => process.kill(-npm.pid!, 'SIGINT'));
   });
 });
+

@@ -8,12 +8,19 @@ import { loadConfigFile } from '../config.js';
 import { createGateway, type Gateway } from '../gateway.js';
 import { fileConfigSource } from '../reload.js';
 
-/** Resolves when SIGINT or SIGTERM arrives (once). */
+/**
+ * Resolves when the first SIGINT or SIGTERM arrives. Later ones are ignored (the handlers
+ * stay installed until the process exits): Ctrl-C in a terminal under `npm start` or
+ * `npm run` reaches the process twice, once from the terminal (to the whole process
+ * group) and once forwarded by npm, and the second must not kill the graceful stop
+ * under way. The stop is bounded anyway (timeouts.shutdownMs; see {@link shutdown}).
+ */
 export function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
+    let first: NodeJS.Signals | null = null;
     const on = (sig: NodeJS.Signals): void => {
-      process.off('SIGINT', on);
-      process.off('SIGTERM', on);
+      if (first !== null) return;
+      first = sig;
       resolve(sig);
     };
     process.on('SIGINT', on);
