@@ -69,6 +69,8 @@ function invalid(message: string, details: Record<string, unknown> = {}): JanusE
 export class TunnelServer {
   /** One HTTP/2 server per listen() address. */
   private readonly servers: Http2Server[] = [];
+  /** listen() calls still binding. */
+  private readonly binding = new Set<Promise<number>>();
   private readonly sessions = new Set<Http2Session>();
   private readonly maxPending: number;
   private readonly maxRequestBytes: number;
@@ -140,7 +142,7 @@ export class TunnelServer {
     }
     const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
     // Streams are accepted only once bound: the tracing module is loaded before any arrives.
-    return this.loadTracing().then(
+    const listening = this.loadTracing().then(
       () =>
         new Promise<number>((resolve, reject) => {
           if (this.state !== 'open') return reject(new JanusError(ErrorCode.ConnectionClosed, 'the tunnel server is closed'));
@@ -151,12 +153,21 @@ export class TunnelServer {
             reject(new JanusError(ErrorCode.ConfigInvalid, `cannot listen on ${address}: ${err.message}`, { address }, { cause: err })),
           );
           server.listen(port, host.startsWith('[') ? host.slice(1, -1) : host, () => {
+            // close() or destroy() ran while binding: this address is not served.
+            if (this.state !== 'open') {
+              server.close(() => reject(new JanusError(ErrorCode.ConnectionClosed, 'the tunnel server closed while listening')));
+              return;
+            }
             this.servers.push(server);
             const a = server.address();
             resolve(typeof a === 'object' && a !== null ? a.port : port);
           });
         }),
     );
+    this.binding.add(listening);
+    const done = (): void => void this.binding.delete(listening);
+    listening.then(done, done);
+    return listening;
   }
 
   /** Imports tracing.ts (and with it @opentelemetry/api and /core) when a tracerProvider is set. */
@@ -188,9 +199,12 @@ export class TunnelServer {
     if (this.state === 'closed') return (this.closing = Promise.resolve());
     this.state = 'closing';
     for (const stream of [...this.streams]) stream.end();
-    this.closing = Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => {
-      this.state = 'closed';
-    });
+    // A listen() still binding closes its server itself once bound (it sees the state).
+    this.closing = Promise.allSettled([...this.binding])
+      .then(() => Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))))
+      .then(() => {
+        this.state = 'closed';
+      });
     for (const session of this.sessions) session.close();
     return this.closing;
   }

@@ -547,3 +547,19 @@ test('status details are sent well-formed: a lone surrogate arrives as U+FFFD', 
   const st = await s.status;
   assert.deepEqual([st.code, st.details], [grpc.status.NOT_FOUND, 'bad \uFFFD text']);
 });
+
+test('close() or destroy() while listen() is binding: listen rejects JANUS_ERR_CONNECTION_CLOSED and nothing stays listening', async () => {
+  const listeners = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap').length;
+  // Earlier tests' servers finish closing first.
+  await until(() => listeners() === 0, 'earlier servers closed');
+  for (const stop of ['close', 'destroy'] as const) {
+    const server = new TunnelServer().addService(PATH, echo);
+    const listening = server.listen('127.0.0.1', 0);
+    await Promise.resolve();
+    const stopped = stop === 'close' ? server.close() : (server.destroy(), Promise.resolve());
+    await assert.rejects(listening, (e: unknown) => isJanusError(e, ErrorCode.ConnectionClosed));
+    await stopped;
+    // Nothing of this server is left listening (its handle goes in the loop's close phase).
+    await until(() => listeners() === 0, `${stop}: the listening handle closed`);
+  }
+});
