@@ -481,8 +481,8 @@ test('tunnelMetadata writes every key as a decimal string or text', () => {
 async function rawCall(
   port: number,
   headers: http2.OutgoingHttpHeaders,
-  body: Buffer | null,
-): Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders | null }> {
+  body: Buffer | Buffer[] | null,
+): Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders | null; replyBytes: number }> {
   const session = http2.connect(`http://127.0.0.1:${port}`);
   session.on('error', () => {});
   try {
@@ -493,9 +493,19 @@ async function rawCall(
       req.once('trailers', r);
       req.once('close', () => r(null));
     });
-    req.resume();
-    req.end(body ?? undefined);
-    return { headers: await response, trailers: await trailers };
+    let replyBytes = 0;
+    req.on('data', (d: Buffer) => (replyBytes += d.length));
+    if (Array.isArray(body)) {
+      // One write per turn: each chunk its own DATA frame.
+      for (const chunk of body) {
+        req.write(chunk);
+        await new Promise((r) => setImmediate(r));
+      }
+      req.end();
+    } else {
+      req.end(body ?? undefined);
+    }
+    return { headers: await response, trailers: await trailers, replyBytes };
   } finally {
     session.destroy();
   }
@@ -562,4 +572,32 @@ test('close() or destroy() while listen() is binding: listen rejects JANUS_ERR_C
     // Nothing of this server is left listening (its handle goes in the loop's close phase).
     await until(() => listeners() === 0, `${stop}: the listening handle closed`);
   }
+});
+
+test('an oversized request is refused at its length prefix; a body that ends inside a message ends INTERNAL', async (t) => {
+  const { port } = await setup(t, echo, { maxRequestBytes: 2048 });
+  const md = { [TUNNEL_METADATA_KEYS.oid]: '1', [TUNNEL_METADATA_KEYS.uid]: '1' };
+  // Only the prefix of a 256 MiB message, the stream left open: the status comes without its bytes.
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  session.on('error', () => {});
+  t.after(() => session.destroy());
+  const req = session.request({ ':method': 'POST', ':path': PATH, 'content-type': 'application/grpc', te: 'trailers', ...md });
+  req.on('error', () => {});
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(256 * 1024 * 1024, 1);
+  req.write(head);
+  const response = await new Promise<http2.IncomingHttpHeaders>((r) => req.once('response', r));
+  assert.equal(response['grpc-status'], String(grpc.status.RESOURCE_EXHAUSTED));
+  assert.match(decodeURIComponent(String(response['grpc-message'])), /request message of 268435456 bytes is over the limit of 2048 bytes/);
+  // A message cut short by the end of the body.
+  const cut = await rawCall(port, md, frame(Buffer.alloc(100)).subarray(0, 50));
+  assert.equal(cut.headers['grpc-status'], String(grpc.status.INTERNAL));
+  assert.match(decodeURIComponent(String(cut.headers['grpc-message'])), /ended inside a message/);
+  // Two messages sent a byte per DATA frame (prefixes split too) are joined and both answered.
+  const two = Buffer.concat([frame(Buffer.from([0x0a, 3, 0x61, 0x62, 0x63, 0x20, 1])), frame(Buffer.from([0x20, 2]))]);
+  const split = await rawCall(port, md, [...two].map((b) => Buffer.from([b])));
+  assert.equal(split.trailers?.['grpc-status'], '0');
+  const one = await rawCall(port, md, two);
+  assert.equal(split.replyBytes, one.replyBytes, 'the same replies as when sent in one piece');
+  assert.ok(one.replyBytes > 10, String(one.replyBytes));
 });
