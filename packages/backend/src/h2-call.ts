@@ -13,81 +13,15 @@ import { EventEmitter } from 'node:events';
 import { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { encodeTunnelMessage, type TunnelMessage } from '@janus/protocol';
-import { encodeGrpcMessage, GRPC_PREFIX_BYTES, GrpcStatus, type GrpcReadError } from '@janus/protocol/node';
+import { encodeGrpcMessage, GRPC_PREFIX_BYTES, GrpcMessageReader, GrpcStatus } from '@janus/protocol/node';
 import type { TunnelCall } from './stream.js';
 
 /** The HEADERS frame of a gRPC response. */
 const RESPONSE_HEADERS: OutgoingHttpHeaders = { ':status': 200, 'content-type': 'application/grpc' };
 
-/**
- * Splits a request body into gRPC messages. Unlike the gateway's reader of replies (which
- * reads an oversized reply by to answer its client), a request over the limit is refused
- * at its length prefix, before its bytes arrive, and a message flagged compressed (no
- * compression is offered) is an error at once. Messages inside one chunk are handed out as
- * views; one split across chunks is joined once.
- */
-class RequestReader {
-  private parts: Buffer[] = [];
-  private partsBytes = 0;
-  /** Bytes the message being joined needs in all (prefix included); 0 while its prefix is incomplete. */
-  private needed = 0;
-
-  constructor(
-    private readonly maxBytes: number,
-    private readonly onMessage: (body: Buffer) => void,
-  ) {}
-
-  /** True when the bytes read so far end inside a message (the body must not end here). */
-  get partial(): boolean {
-    return this.partsBytes !== 0;
-  }
-
-  /** Feeds one DATA chunk; returns why the call must end, or null. */
-  push(chunk: Buffer): GrpcReadError | null {
-    let buf = chunk;
-    if (this.partsBytes !== 0) {
-      this.parts.push(chunk);
-      this.partsBytes += chunk.length;
-      // Still short of a prefix, or of the message its prefix announced: wait for more.
-      if (this.partsBytes < GRPC_PREFIX_BYTES || this.partsBytes < this.needed) return null;
-      buf = this.take();
-    }
-    let off = 0;
-    while (buf.length - off >= GRPC_PREFIX_BYTES) {
-      if (buf[off] !== 0) return { code: GrpcStatus.INTERNAL, details: 'compressed gRPC message (no compression was negotiated)' };
-      const len = buf.readUInt32BE(off + 1);
-      if (len > this.maxBytes) {
-        return { code: GrpcStatus.RESOURCE_EXHAUSTED, details: `request message of ${len} bytes is over the limit of ${this.maxBytes} bytes` };
-      }
-      if (buf.length - off - GRPC_PREFIX_BYTES < len) {
-        this.needed = GRPC_PREFIX_BYTES + len;
-        break;
-      }
-      const start = off + GRPC_PREFIX_BYTES;
-      off = start + len;
-      this.onMessage(buf.subarray(start, off));
-    }
-    if (off < buf.length) {
-      const rest = buf.subarray(off);
-      this.parts.push(rest);
-      this.partsBytes = rest.length;
-    }
-    return null;
-  }
-
-  /** The joined parts; the reader is empty afterwards. */
-  private take(): Buffer {
-    const buf = Buffer.concat(this.parts, this.partsBytes);
-    this.parts = [];
-    this.partsBytes = 0;
-    this.needed = 0;
-    return buf;
-  }
-}
-
 /** One accepted tunnel call on an HTTP/2 stream; implements {@link TunnelCall}. Internal to the package. */
 export class H2TunnelCall extends EventEmitter implements TunnelCall {
-  private readonly reader: RequestReader;
+  private readonly reader: GrpcMessageReader;
   private metadataCache: grpc.Metadata | null = null;
   /** Our status went out (or is queued behind the replies): later writes and statuses are dropped. */
   private done = false;
@@ -106,7 +40,8 @@ export class H2TunnelCall extends EventEmitter implements TunnelCall {
     private readonly deserialize: (body: Buffer) => TunnelMessage,
   ) {
     super();
-    this.reader = new RequestReader(maxRequestBytes, this.onMessage);
+    // onOversized null: a request over the limit is refused at its length prefix.
+    this.reader = new GrpcMessageReader(maxRequestBytes, this.onMessage, null);
     stream.on('data', this.onChunk);
     stream.once('end', () => {
       if (this.done) return;

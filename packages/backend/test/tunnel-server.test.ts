@@ -588,7 +588,7 @@ test('an oversized request is refused at its length prefix; a body that ends ins
   req.write(head);
   const response = await new Promise<http2.IncomingHttpHeaders>((r) => req.once('response', r));
   assert.equal(response['grpc-status'], String(grpc.status.RESOURCE_EXHAUSTED));
-  assert.match(decodeURIComponent(String(response['grpc-message'])), /request message of 268435456 bytes is over the limit of 2048 bytes/);
+  assert.match(decodeURIComponent(String(response['grpc-message'])), /message of 268435456 bytes is over the limit of 2048 bytes/);
   // A message cut short by the end of the body.
   const cut = await rawCall(port, md, frame(Buffer.alloc(100)).subarray(0, 50));
   assert.equal(cut.headers['grpc-status'], String(grpc.status.INTERNAL));

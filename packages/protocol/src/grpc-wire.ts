@@ -159,6 +159,8 @@ function malformed(why: string): GrpcReadError {
 export class GrpcMessageReader {
   private parts: Buffer[] = [];
   private partsBytes = 0;
+  /** Bytes the message being joined needs in all (its prefix included); 0 while its prefix is incomplete. */
+  private needed = 0;
   private oversized: OversizedMessage | null = null;
 
   /**
@@ -166,25 +168,37 @@ export class GrpcMessageReader {
    * @param onMessage called with each complete message body.
    * @param onOversized called once a message over maxMessageBytes has gone by: `fields` is
    *   the message without its `data` field (a valid protobuf encoding), `bytes` its size.
+   *   null: a message over the limit is an error (RESOURCE_EXHAUSTED) at its length prefix,
+   *   before its bytes arrive (a server reading requests).
    */
   constructor(
     private readonly maxMessageBytes: number,
     private readonly onMessage: (body: Buffer) => void,
-    private readonly onOversized: (fields: Buffer, bytes: number) => void,
+    private readonly onOversized: ((fields: Buffer, bytes: number) => void) | null,
   ) {}
+
+  /** True when the bytes read so far end inside a message (a body must not end here). */
+  get partial(): boolean {
+    return this.partsBytes !== 0 || this.oversized !== null;
+  }
 
   /**
    * Feeds one DATA chunk; returns an error (and reads nothing more) on a compressed
-   * message, or an oversized one that is not valid protobuf or carries over
-   * {@link MAX_OVERSIZED_FIELDS_BYTES} outside its data.
+   * message, an oversized one that is not valid protobuf or carries over
+   * {@link MAX_OVERSIZED_FIELDS_BYTES} outside its data, or (onOversized null) any
+   * oversized one. A message split across chunks is joined once, when its last byte came.
    */
   push(chunk: Buffer): GrpcReadError | null {
     let buf = chunk;
     if (this.partsBytes !== 0) {
       this.parts.push(chunk);
-      buf = Buffer.concat(this.parts, this.partsBytes + chunk.length);
+      this.partsBytes += chunk.length;
+      // Still short of a prefix, or of the message its prefix announced: wait for more.
+      if (this.partsBytes < GRPC_PREFIX_BYTES || this.partsBytes < this.needed) return null;
+      buf = Buffer.concat(this.parts, this.partsBytes);
       this.parts = [];
       this.partsBytes = 0;
+      this.needed = 0;
     }
     let off = 0;
     for (;;) {
@@ -195,7 +209,7 @@ export class GrpcMessageReader {
         off = next;
         if (m.remaining !== 0) return null;
         this.oversized = null;
-        this.onOversized(m.fields(), m.size);
+        this.onOversized?.(m.fields(), m.size);
         continue;
       }
       if (buf.length - off < GRPC_PREFIX_BYTES) break;
@@ -203,11 +217,17 @@ export class GrpcMessageReader {
       const len = buf.readUInt32BE(off + 1);
       if (flag !== 0) return { code: GrpcStatus.INTERNAL, details: 'compressed gRPC message (no compression was negotiated)' };
       if (len > this.maxMessageBytes) {
+        if (this.onOversized === null) {
+          return { code: GrpcStatus.RESOURCE_EXHAUSTED, details: `message of ${len} bytes is over the limit of ${this.maxMessageBytes} bytes` };
+        }
         this.oversized = new OversizedMessage(len);
         off += GRPC_PREFIX_BYTES;
         continue;
       }
-      if (buf.length - off - GRPC_PREFIX_BYTES < len) break;
+      if (buf.length - off - GRPC_PREFIX_BYTES < len) {
+        this.needed = GRPC_PREFIX_BYTES + len;
+        break;
+      }
       const start = off + GRPC_PREFIX_BYTES;
       off = start + len;
       this.onMessage(buf.subarray(start, off));

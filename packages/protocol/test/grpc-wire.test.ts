@@ -122,3 +122,20 @@ describe('gRPC status', () => {
     assert.equal(statusFromReset(h2.NGHTTP2_PROTOCOL_ERROR).code, GrpcStatus.INTERNAL);
   });
 });
+
+describe('GrpcMessageReader without onOversized (a server reading requests)', () => {
+  it('refuses an oversized message at its length prefix, and tells a body that ends inside a message', () => {
+    const got: Buffer[] = [];
+    const r = new GrpcMessageReader(100, (b) => got.push(Buffer.from(b)), null);
+    const small = grpcFrame(Buffer.alloc(60, 1));
+    // A byte at a time: the prefix and the body split; one message out, once, when complete.
+    for (let i = 0; i < small.length; i++) {
+      assert.equal(r.push(small.subarray(i, i + 1)), null);
+      assert.equal(r.partial, i < small.length - 1);
+    }
+    assert.deepEqual(got, [Buffer.alloc(60, 1)]);
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(101, 1);
+    assert.deepEqual(r.push(head), { code: GrpcStatus.RESOURCE_EXHAUSTED, details: 'message of 101 bytes is over the limit of 100 bytes' });
+  });
+});
