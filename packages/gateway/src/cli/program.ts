@@ -54,8 +54,7 @@ export function buildProgram(output?: CliOutput): Command {
     })
     .addHelpText(
       'after',
-      '\nExit codes: 0 ok; 1 token inspect found the token invalid or expired, or client could not log in\n' +
-        'or the gateway ended its session with a ServerLogout other than Waiting;\n' +
+      '\nExit codes: 0 ok; 1 token inspect found the token invalid or expired, or client could not log in or its session ended with a ServerLogout other than Waiting;\n' +
         '2 usage error (bad or missing argument, unknown option) or a file that cannot be read or written.\n' +
         'Run "janus COMMAND --help" (or "janus token issue --help") for a command\'s options.',
     );
