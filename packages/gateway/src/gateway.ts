@@ -653,7 +653,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     const byState: Record<string, number> = { handshaking: 0, authenticating: 0, open: 0, closing: 0 };
     const byTransport = { tcp: 0, ws: 0 };
     const list: unknown[] = [];
-    const now = clock.now();
+    const now = clock.monotonic();
     for (const c of connections) {
       byState[c.state] = (byState[c.state] ?? 0) + 1;
       byTransport[c.transport.kind]++;

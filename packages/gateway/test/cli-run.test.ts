@@ -5,14 +5,15 @@
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { SCServerLogout_Code as Code } from '@janus/protocol';
 import { startDemoBackend } from '@janus/demo-backend';
+import { keyFileNames } from '../src/index.js';
 import { RawClient } from './support/raw-client.js';
-import { makeKeys, startStack } from './support/stack.js';
-import { text } from './support/session.js';
+import { makeKeys, startStack, type Stack } from './support/stack.js';
+import { loggedIn, text } from './support/session.js';
 import { JANUS } from './support/janus-cli.js';
 
 const children: ChildProcess[] = [];
@@ -96,5 +97,77 @@ describe('janus client', () => {
     assert.match(out, /\{"count":1\}/);
     assert.match(out, /heartbeat Succeeded/);
     assert.match(out, /bye/);
+  });
+
+  /** `janus client` logged in to `s` as `uid` with stdin left open; resolves once it printed "connected". */
+  async function connectedClient(s: Stack, uid: number): Promise<ChildProcess & { out: Promise<string> }> {
+    const c = run(['client', '--uid', String(uid), '--keys', s.keys.dir, '--port', String(s.gw.tcpPort)]);
+    await new Promise<void>((resolve, reject) => {
+      let seen = '';
+      const onData = (d: Buffer) => {
+        seen += d.toString();
+        if (/connected over tcp/.test(seen)) {
+          c.stdout!.off('data', onData);
+          resolve();
+        }
+      };
+      c.stdout!.on('data', onData);
+      c.once('exit', (code) => reject(new Error(`janus client exited ${code} before it connected: ${seen}`)));
+    });
+    return c;
+  }
+
+  /** Waits for `c` to exit; its exit code and everything it printed. */
+  async function exited(c: ChildProcess & { out: Promise<string> }): Promise<{ code: number | null; out: string }> {
+    const out = await c.out; // settles on 'exit', listened for since the spawn
+    return { code: c.exitCode, out };
+  }
+
+  it('exits 1 when the gateway ends the session with ServerLogout AdminKickOut or ConflictingLogin', async (t) => {
+    const s = await startStack();
+    t.after(() => s.stop());
+    const kicked = await connectedClient(s, 4401);
+    s.gw.sessions.get(4401n)!.kick(Code.AdminKickOut);
+    const k = await exited(kicked);
+    assert.equal(k.code, 1, k.out);
+    assert.match(k.out, /ServerLogout AdminKickOut\n/);
+    assert.match(k.out, /^janus: the gateway ended the session with ServerLogout AdminKickOut$/m);
+
+    const older = await connectedClient(s, 4402);
+    const newer = await loggedIn(s, 'tcp', 4402);
+    t.after(() => newer.close());
+    const o = await exited(older);
+    assert.equal(o.code, 1, o.out);
+    assert.match(o.out, /^janus: the gateway ended the session with ServerLogout ConflictingLogin$/m);
+  });
+
+  it('exits 0 when the gateway ends the session with ServerLogout Waiting (shutdown)', async (t) => {
+    const s = await startStack();
+    t.after(() => s.stop());
+    const c = await connectedClient(s, 4403);
+    await s.gw.close();
+    const r = await exited(c);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /ServerLogout Waiting/);
+    assert.doesNotMatch(r.out, /^janus: /m);
+  });
+
+  it('exits 1 with one line when the login is refused with a ServerLogout (a token of another key: Unauthorized; no instance for its color: Waiting)', async (t) => {
+    const s = await startStack();
+    t.after(() => s.stop());
+    // Another key set's token.key beside this stack's client key and server pins.
+    const other = await makeKeys();
+    const names = keyFileNames(1);
+    for (const f of [names.clientKey, names.serverPub]) copyFileSync(join(s.keys.dir, f), join(other.dir, f));
+    const bad = run(['client', '--uid', '4404', '--keys', other.dir, '--port', String(s.gw.tcpPort)], 'echo unreached\n');
+    const u = await exited(bad);
+    assert.equal(u.code, 1, u.out);
+    assert.match(u.out, /^janus: cannot log in to 127\.0\.0\.1:\d+ over tcp: .*Unauthorized/m);
+    assert.doesNotMatch(u.out, /connected over/);
+
+    const blue = run(['client', '--uid', '4405', '--keys', s.keys.dir, '--port', String(s.gw.tcpPort), '--color', 'blue'], 'echo unreached\n');
+    const w = await exited(blue);
+    assert.equal(w.code, 1, w.out);
+    assert.match(w.out, /^janus: cannot log in to 127\.0\.0\.1:\d+ over tcp: .*Waiting/m);
   });
 });

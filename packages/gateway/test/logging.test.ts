@@ -81,11 +81,14 @@ describe('gateway logs', () => {
     assert.equal(await a.expectLogout(), Code.ConflictingLogin);
     const conflict = await log.line((l) => l.msg === 'closed' && l.reason === 'conflicting_login');
     assert.deepEqual([conflict.uid, conflict.logout, conflict.close, conflict.level, conflict.conn], ['41', 'ConflictingLogin', 'end', 30, login.conn]);
+    // durationMs is monotonic time since accept: the manual clock has not moved yet.
+    assert.equal(conflict.durationMs, 0);
 
     clock.advance(s.gw.config.timeouts.idleMs);
     await b.ending;
     const idle = await log.line((l) => l.msg === 'closed' && l.reason === 'idle_timeout');
     assert.deepEqual([idle.uid, idle.close, idle.level], ['41', 'end', 30]);
+    assert.equal(idle.durationMs, s.gw.config.timeouts.idleMs, 'accepted at monotonic 0, closed idleMs later');
 
     const badToken = 'QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVpBQkNERUZHSElKS0xNTk9QUVJTVFVWV1hZWg';
     const c = await RawClient.connect('tcp', s.gw.tcpPort);

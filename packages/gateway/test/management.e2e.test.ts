@@ -57,6 +57,7 @@ describe('management server', () => {
   it('/stats/connections lists connections with uid and state; /stats/routes the tables and instances', async (t) => {
     const s = await startStack();
     t.after(() => s.stop());
+    const before = performance.now();
     const a = await loggedIn(s, 'tcp', 501);
     const b = await loggedIn(s, 'ws', 502);
     t.after(() => {
@@ -71,8 +72,9 @@ describe('management server', () => {
       sessions: number;
       byTransport: { tcp: number; ws: number };
       byState: Record<string, number>;
-      connections: { uid: string | null; transport: string; state: string; remoteAddress: string; objectTunnels: number }[];
+      connections: { uid: string | null; transport: string; state: string; remoteAddress: string; objectTunnels: number; ageMs: number }[];
     };
+    const elapsed = performance.now() - before;
     assert.equal(st.active, 2);
     assert.equal(st.sessions, 2);
     assert.deepEqual(st.byTransport, { tcp: 1, ws: 1 });
@@ -81,6 +83,8 @@ describe('management server', () => {
     assert.deepEqual(uids, ['501', '502']);
     const ca = st.connections.find((c) => c.uid === '501')!;
     assert.deepEqual([ca.transport, ca.state, ca.remoteAddress, ca.objectTunnels], ['tcp', 'open', '127.0.0.1', 1]);
+    // ageMs is monotonic time since accept: within the time this test took since before it connected.
+    for (const c of st.connections) assert.ok(c.ageMs >= 0 && c.ageMs <= elapsed, `ageMs ${c.ageMs} within 0..${elapsed}`);
     const limited = (await mgmt(s, '/stats/connections?limit=1')).json() as { listed: number; active: number };
     assert.deepEqual([limited.listed, limited.active], [1, 2]);
     assert.equal((await mgmt(s, '/stats/connections?limit=x')).status, 400);

@@ -5,6 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { describe, it, type TestContext } from 'node:test';
+import { inflateSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import {
   decodeMessage,
@@ -271,6 +272,34 @@ describe('HTTP push routes on the management server', () => {
     await expectKicked(a, Code.Banned);
     r = await post(s, 'kick', { uid: 801, code: Code.Banned }, ADMIN_TOKEN);
     assert.deepEqual([r.status, r.json()], [200, { kicked: false }]);
+  });
+
+  it('a compressible push over limits.maxInflateBytes is dropped for the client, which stays connected; one at the limit arrives deflated', async (t) => {
+    const s = await stack(t, { config: { management: { host: '127.0.0.1', port: 0, adminToken: ADMIN_TOKEN } } });
+    const a = await login(t, s, 871);
+    const limit = s.gw.config.limits.maxInflateBytes;
+    // Deflated, 3 MiB of 'x' fits maxFrameBytes, but the client would close on inflating it (PROTOCOL.md 8).
+    const huge = Buffer.alloc(3 * 1024 * 1024, 'x');
+    assert.ok(huge.length > limit);
+    const m = s.gw.metrics;
+    const [tooLarge0, attempted0, delivered0] = [m.errors.reply_too_large.n, m.pushesAttempted.n, m.pushesDelivered.n];
+    const r = await post(s, 'push', { uid: '871', bodies: [{ mod: 3, seq: 47, data: huge.toString('base64') }] }, ADMIN_TOKEN);
+    // As for a push over maxFrameBytes: the session is open and took it (docs/operations.md "Push API").
+    assert.deepEqual([r.status, r.json()], [200, { pushed: true }]);
+    await nothingPending(a);
+    assert.deepEqual(
+      [m.errors.reply_too_large.n - tooLarge0, m.pushesAttempted.n - attempted0, m.pushesDelivered.n - delivered0],
+      [1, 1, 0],
+      'counted as too large, attempted, not delivered',
+    );
+
+    const atLimit = Buffer.alloc(limit, 'y');
+    const ok = await post(s, 'push', { uid: '871', bodies: [{ mod: 3, seq: 48, data: atLimit.toString('base64') }] }, ADMIN_TOKEN);
+    assert.deepEqual([ok.status, ok.json()], [200, { pushed: true }]);
+    const p = await a.nextPacket();
+    assert.deepEqual([p?.mod, p?.seq, p?.index, p?.compress], [3, 48, 0, true]);
+    assert.ok(inflateSync(p!.data, { maxOutputLength: limit }).equals(atLimit), 'inflates to the data within the limit');
+    assert.equal(m.pushesDelivered.n - delivered0, 1);
   });
 
   it('refuses without the right bearer token (401) and answers bad bodies 400', async (t) => {

@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import pino from 'pino';
-import { decodePacket, makePacket, type Packet } from '@janus/protocol';
+import { decodeMessage, decodePacket, makePacket, SCServerUnexpectedErrSchema, type Packet } from '@janus/protocol';
 import { Sender } from '../src/connection/sender.js';
 import type { ZlibPool } from '../src/connection/zlib-pool.js';
 import type { Transport } from '../src/transport.js';
@@ -44,7 +44,7 @@ function manualZlib(): { zlib: ZlibPool; fail(): void; pass(): void } {
   };
 }
 
-const LIMITS = { compressThreshold: 100, compressLevel: 1, maxFrameBytes: 1 << 16, sendQueueBytes: 1 << 20 };
+const LIMITS = { compressThreshold: 100, compressLevel: 1, maxFrameBytes: 1 << 16, maxInflateBytes: 300, sendQueueBytes: 1 << 20 };
 const big = (n: number): Uint8Array => new Uint8Array(200).fill(n);
 const small = (n: number): Uint8Array => new Uint8Array([n]);
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -67,6 +67,26 @@ describe('Sender: Packets behind a deflate', () => {
     z.pass();
     await settle();
     assert.deepEqual(sent.map((p) => [p.index, p.compress]), [[1, false], [2, false], [3, true], [4, false]]);
+    assert.equal(s.queuedBytes, 0);
+  });
+
+  it('a reply whose data to deflate is over maxInflateBytes is answered "reply too large" in its place; such a push is dropped', async () => {
+    const { transport, sent } = recorder();
+    const z = manualZlib();
+    let oversize = 0;
+    const s = new Sender(transport, LIMITS, z.zlib, { onCannotSend: () => assert.fail('no slow consumer here'), onOversize: () => oversize++ }, pino({ level: 'silent' }));
+    s.send(makePacket({ mod: 3, seq: 1, index: 1, data: big(1) }));
+    s.send(makePacket({ mod: 3, seq: 2, index: 2, data: new Uint8Array(301) }));
+    s.send(makePacket({ mod: 3, seq: 3, index: 0, data: new Uint8Array(301) }));
+    s.send(makePacket({ mod: 3, seq: 4, index: 0, data: new Uint8Array(300) }));
+    assert.equal(oversize, 2);
+    z.pass();
+    await settle();
+    z.pass();
+    await settle();
+    // Data of maxInflateBytes goes out deflated; the reply over it became ServerUnexpectedErr after the first one.
+    assert.deepEqual(sent.map((p) => [p.mod, p.seq, p.index, p.compress]), [[3, 1, 1, true], [1, 3, 2, false], [3, 4, 0, true]]);
+    assert.equal(decodeMessage(SCServerUnexpectedErrSchema, sent[1]!.data).msg, 'reply too large');
     assert.equal(s.queuedBytes, 0);
   });
 });

@@ -10,13 +10,14 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import type { CloseReason, Packet } from '@janus/client';
-import { AuthToken_Status, ErrorCode, JanusError, SCServerLogout_Code, sealToken } from '@janus/protocol';
+import { AuthToken_Status, ErrorCode, isJanusError, JanusError, SCServerLogout_Code, sealToken } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
 import { parseBigIntArg, INT64_MAX } from './args.js';
 import { REPO_ROOT } from './demo.js';
 import { keyFileNames, keyVersions, TOKEN_KEY_FILE } from '../key-dir.js';
 import { readTokenKeyFile } from './keyfiles.js';
 import { importOptional } from './optional.js';
+import { CommandFailed, ExitCode } from './output.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -89,7 +90,15 @@ async function run(o: ClientCommandOptions, out: (s: string) => void): Promise<v
   const port = o.port ? Number(o.port) : o.ws ? 17002 : 17001;
   // A short request timeout: a demo error on a room stream arrives as a push (index 0),
   // not as the request's reply, so the request itself waits for this.
-  const client = await JanusClient.connect({ transport, host: o.host, port, token, requestTimeoutMs: 3000, ...keys });
+  let client;
+  try {
+    client = await JanusClient.connect({ transport, host: o.host, port, token, requestTimeoutMs: 3000, ...keys });
+  } catch (err) {
+    // Bad options or keys are usage and file errors (exit 2); anything the gateway or the
+    // network did is a failed login (exit 1), a ServerLogout of any code included.
+    if (isJanusError(err) && (err.code === ErrorCode.ConfigInvalid || err.code === ErrorCode.KeyInvalid)) throw err;
+    throw new CommandFailed(`cannot log in to ${o.host}:${port} over ${transport}: ${(err as Error).message}`, ExitCode.ClientFailed);
+  }
   out(`connected over ${transport} to ${o.host}:${port}: uid ${client.session.uid}, sid ${client.session.sid}; type "help"\n`);
   client.on('push', (p: Packet) => out(`push  ${describe(p)}\n`));
   client.on('serverError', (e: { mod: number; seq: number; msg: string }) => out(`error mod ${e.mod} seq ${e.seq}: ${e.msg}\n`));
@@ -153,7 +162,9 @@ async function run(o: ClientCommandOptions, out: (s: string) => void): Promise<v
   if (reason) {
     out(`${closeText(reason)}\n`);
     rl.close();
-    if (reason.kind === 'logout' && reason.code !== SCServerLogout_Code.Waiting) process.exitCode = 1;
+    if (reason.kind === 'logout' && reason.code !== SCServerLogout_Code.Waiting) {
+      throw new CommandFailed(`the gateway ended the session with ServerLogout ${reason.name}`, ExitCode.ClientFailed);
+    }
     return;
   }
   await client.close();

@@ -2,26 +2,21 @@
  * The `janus` command line: builds the commander program from one module per top-level
  * command and turns every failure into one line on standard error and an exit code.
  *
- * Exit codes: 0 success; 1 a token that is invalid or expired (`token inspect`);
- * 2 a usage error (bad or missing argument, unknown option or command) or a file that
- * cannot be read or written.
+ * Exit codes: 0 success; 1 a token that is invalid or expired (`token inspect`), or a
+ * `client` that could not log in or whose session the gateway ended with a ServerLogout
+ * other than Waiting; 2 a usage error (bad or missing argument, unknown option or command)
+ * or a file that cannot be read or written.
  */
 import { Command, CommanderError } from 'commander';
 import { ErrorCode, isJanusError } from '@janus/protocol';
+import { CommandFailed, ExitCode } from './output.js';
 import { register as registerKeygen } from './keygen.js';
 import { register as registerToken } from './token.js';
 import { register as registerGateway } from './gateway-command.js';
 import { register as registerDemo } from './demo.js';
 import { register as registerClient } from './client-command.js';
 
-/** The exit codes of `janus`. */
-export const ExitCode = {
-  Ok: 0,
-  /** `token inspect`: the token does not decode or authenticate, has account_id <= 0, or expired. */
-  TokenRejected: 1,
-  /** Bad usage, or a file that cannot be read or written. */
-  Usage: 2,
-} as const;
+export { ExitCode } from './output.js';
 
 /** Where the program prints; defaults to the process's stdout and stderr. */
 export interface CliOutput {
@@ -59,7 +54,7 @@ export function buildProgram(output?: CliOutput): Command {
     })
     .addHelpText(
       'after',
-      '\nExit codes: 0 ok; 1 token inspect found the token invalid or expired;\n' +
+      '\nExit codes: 0 ok; 1 token inspect found the token invalid or expired, or client could not log in or its session ended with a ServerLogout other than Waiting;\n' +
         '2 usage error (bad or missing argument, unknown option) or a file that cannot be read or written.\n' +
         'Run "janus COMMAND --help" (or "janus token issue --help") for a command\'s options.',
     );
@@ -100,6 +95,10 @@ export async function runCli(args: readonly string[], output?: CliOutput): Promi
       if (err.code === 'commander.help') return helpWasError ? ExitCode.Usage : ExitCode.Ok;
       writeErr(oneLine(err.message));
       return ExitCode.Usage;
+    }
+    if (err instanceof CommandFailed) {
+      writeErr(oneLine(err.message));
+      return err.exitCode;
     }
     if (isJanusError(err)) {
       writeErr(oneLine(err.message));

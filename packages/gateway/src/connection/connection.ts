@@ -194,7 +194,7 @@ export class Connection implements TunnelsOwner, LoginSubject, PushTarget {
   private ending: ConnectionEnding | null = null;
   /** The state the connection was in when it began to close (the close log line). */
   private stateAtEnd: ConnectionState = 'handshaking';
-  /** When the connection was accepted (ms, the clock's wall time). */
+  /** When the connection was accepted (ms, the clock's monotonic time: Clock.monotonic). */
   readonly startedMs: number;
   /** performance.now() when the request being processed is timed (-1: not timed), and the request in flight. */
   private sampleStart = -1;
@@ -730,7 +730,7 @@ export class Connection implements TunnelsOwner, LoginSubject, PushTarget {
       close: e.close,
       detail: e.detail,
       state: this.stateAtEnd,
-      durationMs: this.ctx.clock.now() - this.startedMs,
+      durationMs: this.ctx.clock.monotonic() - this.startedMs,
     };
     this.ctx.repeat.log(e.reason === 'internal' ? 'warn' : 'info', `closed:${e.reason}`, this.log, fields, 'closed');
   }

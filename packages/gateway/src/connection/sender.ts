@@ -24,6 +24,12 @@ export interface SenderLimits {
   compressLevel: number;
   /** Largest frame body (bytes). */
   maxFrameBytes: number;
+  /**
+   * Largest inflated size of compressed data (bytes), the limit PROTOCOL.md 8 sets for the
+   * receiving side: data the gateway would deflate is not sent when it is longer, since the
+   * client would close on inflating it (the client SDK's maxInflateBytes, default 1 MiB).
+   */
+  maxInflateBytes: number;
   /** Queued bytes (unsent frames plus Packets waiting behind a deflate) beyond which a client is a slow consumer; at least maxFrameBytes. */
   sendQueueBytes: number;
 }
@@ -34,7 +40,7 @@ export interface SenderEvents {
   onCannotSend(reason: 'slow consumer' | 'record limit'): void;
   /** A server-initiated Packet (index 0, not System) was written to the transport (metrics). */
   onPushWritten?(): void;
-  /** A Packet over maxFrameBytes was not sent (metrics). */
+  /** A Packet over maxFrameBytes, or with data to deflate over maxInflateBytes, was not sent (metrics). */
   onOversize?(): void;
 }
 
@@ -70,11 +76,16 @@ export class Sender {
   /**
    * Sends a Packet. Data of at least compressThreshold bytes outside mod 1 is deflated
    * first; later Packets wait behind it, so the client sees them in call order. A reply too
-   * large for maxFrameBytes is answered with ServerUnexpectedErr "reply too large"; a push
-   * that large is dropped (both logged).
+   * large for maxFrameBytes, or whose data to deflate is over maxInflateBytes (the client
+   * would close on inflating it, PROTOCOL.md 8), is answered with ServerUnexpectedErr
+   * "reply too large"; such a push is dropped (both logged, see {@link refuseTooLarge}).
    */
   send(p: Packet): void {
     if (this.closed || this.overQueue()) return;
+    if (this.dueForDeflate(p) && p.data.length > this.limits.maxInflateBytes) {
+      this.refuseTooLarge(p, p.data.length, 'maxInflateBytes');
+      return;
+    }
     if (this.deflating) {
       this.behindDeflate.push(p);
       this.waitingBytes += p.data.length;
@@ -147,11 +158,12 @@ export class Sender {
   /**
    * A Packet too large to send (PROTOCOL.md 2): a reply (index != 0) is answered with
    * ServerUnexpectedErr "reply too large" carrying its index, mod and seq; a push is
-   * dropped. Logged either way (`bytes`: its size as it came).
+   * dropped. Logged either way (`bytes`: its size as it came, or its data's for
+   * maxInflateBytes; `limit`: the limit it passed).
    */
-  refuseTooLarge(p: Packet, bytes: number): void {
+  refuseTooLarge(p: Packet, bytes: number, limit: 'maxFrameBytes' | 'maxInflateBytes' = 'maxFrameBytes'): void {
     if (this.closed) return;
-    this.log.warn({ mod: p.mod, seq: p.seq, index: p.index, bytes }, 'outgoing Packet over the size limit');
+    this.log.warn({ mod: p.mod, seq: p.seq, index: p.index, bytes, limit }, 'outgoing Packet over the size limit');
     this.events.onOversize?.();
     if (p.index !== 0) this.send(serverUnexpectedErrPacket(p.index, p.mod, p.seq, 'reply too large'));
   }
