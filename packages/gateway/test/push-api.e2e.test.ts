@@ -152,6 +152,7 @@ describe('gRPC PushService (backend SDK GatewayPushClient)', () => {
     const writing = new Promise<void>((r) => (reached = r));
     const table: RouteTable = {
       get: (k) => inner.get(k),
+      getMany: (ks) => inner.getMany(ks),
       setNX: (k, v, ttl) => inner.setNX(k, v, ttl),
       async set(k, v, ttl) {
         if (k.endsWith('_501')) {
