@@ -75,7 +75,7 @@ export class ClusterPush<C extends PushTarget> implements PushOps {
    * a subscriber). A failed lookup (which stops further lookups) or a failed PUBLISH leaves
    * its uids out and the rest stands; only when nothing was delivered and something failed
    * does it reject (JANUS_ERR_ROUTE_TABLE_UNAVAILABLE, HTTP 503), so a caller never takes a
-   * partial delivery for a failure and retries the uids it got twice.
+   * partial delivery for a failure and pushes twice to the uids that already got it.
    */
   async multicast(uids: readonly bigint[], packets: readonly Packet[]): Promise<bigint[]> {
     const pushed = this.o.local.multicast(uids, packets);
