@@ -20,6 +20,13 @@ export { GATE_SERVICE_NAME, gateRouteKey, routeKey };
 export interface RouteTable {
   /** The value at `key`, or null when absent or expired. */
   get(key: string): Promise<string | null>;
+  /**
+   * The values at `keys`, in their order (null for each absent or expired key): one batched
+   * read (Redis: MGET on a standalone server; on a Redis Cluster one GET per key, all in
+   * flight at once, since keys of one call span slots). Callers bound the batch (the HTTP
+   * multicast sends at most 1000 keys a call, push/cluster.ts); an empty list answers [].
+   */
+  getMany(keys: readonly string[]): Promise<(string | null)[]>;
   /** Sets `key` only when absent; returns the value now stored (ours or the other writer's). */
   setNX(key: string, value: string, ttlS: number): Promise<string>;
   /** Sets `key` unconditionally; returns the value it replaced (null when there was none), read and written in one step. */
@@ -71,6 +78,10 @@ export class MemoryRouteTable implements RouteTable {
 
   async get(key: string): Promise<string | null> {
     return this.live(key)?.value ?? null;
+  }
+
+  async getMany(keys: readonly string[]): Promise<(string | null)[]> {
+    return keys.map((k) => this.live(k)?.value ?? null);
   }
 
   async setNX(key: string, value: string, ttlS: number): Promise<string> {

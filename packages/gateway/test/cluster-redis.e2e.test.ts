@@ -317,6 +317,7 @@ describe('two gateways on Redis', () => {
     const inner = stores.routeTable;
     const heldTable: RouteTable = {
       get: (k) => inner.get(k),
+      getMany: (ks) => inner.getMany(ks),
       setNX: (k, v, t) => inner.setNX(k, v, t),
       async set(k, v, t) {
         if (k === gateRouteKey('', 401n)) {

@@ -17,6 +17,7 @@ import { JanusClient, SCServerLogout_Code as Code, type CloseReason } from '@jan
 import { AuthToken_Status, sealToken } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
 import { loadClientKeys } from '../src/cli/client-command.js';
+import { clusterAdminToken } from '../src/cli/demo-cluster.js';
 import { readTokenKeyFile } from '../src/cli/keyfiles.js';
 import { JANUS, runJanus } from './support/janus-cli.js';
 
@@ -131,6 +132,17 @@ describe('janus demo --cluster', () => {
     assert.deepEqual(reason.kind === 'logout' ? [reason.kind, reason.code] : [reason.kind], ['logout', Code.ConflictingLogin]);
     // The route to the player instance is in Redis: gateway-2 reaches the same one.
     assert.deepEqual(JSON.parse(dec.decode((await second.request(3, 2)).data)), { count: 2 });
+    // The printed admin token turns on the push API: gateway-1's reaches the uid on gateway-2.
+    const adminToken = /admin token \(for \/stats\/\* and the push API \/v1\/push\/\*\): (\S+)/.exec(demo.banner)?.[1];
+    assert.ok(adminToken, `no admin token in:\n${demo.banner}`);
+    const pushed = new Promise<string>((resolve) => second.once('push', (p) => resolve(dec.decode(p.data))));
+    const r = await fetch(`http://127.0.0.1:${g1.management}/v1/push/push`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}` },
+      body: JSON.stringify({ uid: '1001', bodies: [{ mod: 3, seq: 4, data: Buffer.from('hello').toString('base64') }] }),
+    });
+    assert.deepEqual([r.status, await r.json()], [200, { pushed: true }]);
+    assert.equal(await pushed, 'hello');
     await second.close();
 
     const exited = once(demo.proc, 'exit');
@@ -143,6 +155,13 @@ describe('janus demo --cluster', () => {
     assert.deepEqual(left, [], 'processes left running');
     assert.equal(existsSync(dataDir), false, 'data dir removed');
     assert.doesNotMatch(demo.stderr(), /"level":(50|60)/, 'no error logged');
+  });
+
+  it('takes JANUS_ADMIN_TOKEN as its admin token when set, else a random one of at least 16 characters', () => {
+    assert.equal(clusterAdminToken({ JANUS_ADMIN_TOKEN: 'mine-0123456789abcdef' }), 'mine-0123456789abcdef');
+    const made = [clusterAdminToken({}), clusterAdminToken({ JANUS_ADMIN_TOKEN: '' })];
+    assert.ok(made.every((tok) => /^[A-Za-z0-9_-]{16,}$/.test(tok)), made.join(' '));
+    assert.notEqual(made[0], made[1]);
   });
 
   it('refuses with one line naming the missing binary and its apt package', async (t) => {

@@ -168,6 +168,8 @@ describe('management server', () => {
       assert.equal(bad.status, 400, body);
       assert.equal((bad.json() as { error: { code: string } }).error.code, 'JANUS_ERR_ARG_INVALID');
     }
+    const long = await mgmt(s, '/v1/admin/log-level', { method: 'PUT', body: JSON.stringify({ level: 'x'.repeat(64 * 1024) }) });
+    assert.deepEqual([long.status, long.headers.connection, long.json()], [400, 'close', { error: { code: 'JANUS_ERR_ARG_INVALID', message: 'request body over 4096 bytes' } }]);
     assert.equal(s.gw.logLevel, 'trace');
     const back = await mgmt(s, '/v1/admin/log-level', { method: 'PUT', body: '{"level":"warn"}' });
     assert.equal(back.status, 200);

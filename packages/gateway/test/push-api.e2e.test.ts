@@ -19,6 +19,7 @@ import {
 } from '@janus/protocol';
 import { GatewayPushClient } from '@janus/backend';
 import { MemoryRouteTable, type RouteTable } from '../src/index.js';
+import { MAX_PUSH_HTTP_BODY_BYTES } from '../src/push/http-routes.js';
 import { mgmt } from './support/management.js';
 import { RawClient } from './support/raw-client.js';
 import { loggedIn, str } from './support/session.js';
@@ -153,6 +154,7 @@ describe('gRPC PushService (backend SDK GatewayPushClient)', () => {
     const writing = new Promise<void>((r) => (reached = r));
     const table: RouteTable = {
       get: (k) => inner.get(k),
+      getMany: (ks) => inner.getMany(ks),
       setNX: (k, v, ttl) => inner.setNX(k, v, ttl),
       async set(k, v, ttl) {
         if (k.endsWith('_501')) {
@@ -331,6 +333,23 @@ describe('HTTP push routes on the management server', () => {
     assert.equal((await post(s, 'teleport', json, ADMIN_TOKEN)).status, 404);
     // Nothing of it reached the session.
     await nothingPending(a);
+  });
+
+  it('answers a body over 6 MiB 400 JANUS_ERR_ARG_INVALID with Connection: close (read by the client, no reset), and serves the next request', async (t) => {
+    const s = await stack(t, { config: { management: { host: '127.0.0.1', port: 0, adminToken: ADMIN_TOKEN } } });
+    const a = await login(t, s, 871);
+    const data = Buffer.alloc(MAX_PUSH_HTTP_BODY_BYTES).toString('base64'); // 8 MiB of base64
+    const big = JSON.stringify({ uid: '871', bodies: [{ mod: 3, seq: 47, data }] });
+    assert.ok(big.length > MAX_PUSH_HTTP_BODY_BYTES);
+    const r = await mgmt(s, '/v1/push/push', { method: 'POST', body: big, token: ADMIN_TOKEN });
+    assert.equal(r.status, 400, r.body);
+    assert.equal(r.headers.connection, 'close');
+    const e = (r.json() as { error: { code: string; message: string } }).error;
+    assert.deepEqual([e.code, e.message], ['JANUS_ERR_ARG_INVALID', `request body over ${MAX_PUSH_HTTP_BODY_BYTES} bytes`]);
+    await nothingPending(a);
+    const ok = await post(s, 'push', { uid: '871', bodies: [{ mod: 3, seq: 48, data: Buffer.from('small').toString('base64') }] }, ADMIN_TOKEN);
+    assert.deepEqual([ok.status, ok.json()], [200, { pushed: true }]);
+    await expectPush(a, 48, 'small');
   });
 
   it('is off (404) when no admin token is configured, while the gRPC service still serves', async (t) => {

@@ -6,10 +6,10 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import pino from 'pino';
-import { encodePushMessage, ErrorCode, gateRouteKey, isJanusError, JanusError, SCServerLogout_Code as Code, utf8, type Packet } from '@janus/protocol';
-import { MemoryPushBus } from '../src/push/bus.js';
+import { decodePushMessage, encodePushMessage, ErrorCode, gateRouteKey, isJanusError, JanusError, SCServerLogout_Code as Code, utf8, type Packet } from '@janus/protocol';
+import { MemoryPushBus, type PushBus } from '../src/push/bus.js';
 import { PushChannel } from '../src/push/channel.js';
-import { ClusterPush } from '../src/push/cluster.js';
+import { ClusterPush, LOOKUP_BATCH_KEYS, LOOKUPS_IN_FLIGHT } from '../src/push/cluster.js';
 import { checkKickCode, pushPackets, PushService, type PushTarget } from '../src/push/service.js';
 import { MemoryRouteTable } from '../src/route-table.js';
 import { SessionRegistry } from '../src/sessions.js';
@@ -207,11 +207,95 @@ describe('ClusterPush (the HTTP routes\' push API on a gateway in a cluster, dec
     const { a, bus } = await cluster();
     const down = new MemoryRouteTable();
     down.get = () => Promise.reject(new JanusError(ErrorCode.RouteTableUnavailable, 'Redis GET failed: down'));
+    down.getMany = () => Promise.reject(new JanusError(ErrorCode.RouteTableUnavailable, 'Redis MGET failed: down'));
     const push = new ClusterPush({ local: a.svc, routes: down, bus, gateAddress: a.gateAddress, broadcastChannel: 'gate.broadcast.message', colors: () => [''] });
     const here = a.add(new FakeSession(1n));
     assert.equal(await push.push(1n, pushPackets([body('still')])), true);
     assert.deepEqual(texts(here), ['still']);
     await assert.rejects(push.push(2n, pushPackets([body('x')])), (e) => isJanusError(e) && e.code === ErrorCode.RouteTableUnavailable);
     await assert.rejects(push.kick(2n, Code.AdminKickOut), (e) => isJanusError(e) && e.code === ErrorCode.RouteTableUnavailable);
+    // A multicast that delivered something answers it (a 503 would make the caller deliver twice).
+    assert.deepEqual(await push.multicast([2n, 1n, 3n], pushPackets([body('partly')])), [1n]);
+    assert.deepEqual(texts(here), ['still', 'partly']);
+    await assert.rejects(push.multicast([2n, 3n], pushPackets([body('none')])), (e) => isJanusError(e, ErrorCode.RouteTableUnavailable), 'nothing delivered and a lookup failed');
+  });
+
+  it('a PUBLISH that fails for one gateway leaves only its uids out; nothing delivered and a failure: JANUS_ERR_ROUTE_TABLE_UNAVAILABLE', async () => {
+    const { routes, a, b, bus } = await cluster(['']);
+    const c = '127.0.0.1:19103';
+    const failing: PushBus = {
+      publish: (ch, m) => (ch === c ? Promise.reject(new JanusError(ErrorCode.RouteTableUnavailable, 'Redis PUBLISH failed: timeout')) : bus.publish(ch, m)),
+      subscribe: (chs, fn) => bus.subscribe(chs, fn),
+      close: () => bus.close(),
+    };
+    const push = new ClusterPush({ local: a.svc, routes, bus: failing, gateAddress: a.gateAddress, broadcastChannel: 'gate.broadcast.message', colors: () => [''] });
+    const here = await a.login(new FakeSession(1n));
+    const there = await b.login(new FakeSession(2n));
+    await routes.set(gateRouteKey('', 3n), c, 60);
+    assert.deepEqual((await push.multicast([3n, 2n, 1n], pushPackets([body('m')]))).sort(), [1n, 2n]);
+    await b.handled(1);
+    assert.deepEqual([texts(here), texts(there)], [['m'], ['m']]);
+    await assert.rejects(push.multicast([3n], pushPackets([body('x')])), (e) => isJanusError(e, ErrorCode.RouteTableUnavailable));
+    assert.deepEqual(await push.multicast([9n], pushPackets([body('x')])), [], 'nothing found and nothing failed: an empty answer');
+  });
+
+  it('a lookup batch that fails ends the lookups; the uids of the batches read before it are still pushed', async () => {
+    const { routes, a, b, bus } = await cluster(['']);
+    const uids = Array.from({ length: 2 * LOOKUP_BATCH_KEYS }, (_, i) => BigInt(i + 1));
+    for (const u of uids) await routes.set(gateRouteKey('', u), b.gateAddress, 60);
+    let reads = 0;
+    const flaky = new MemoryRouteTable();
+    flaky.getMany = (keys) => (++reads === 1 ? routes.getMany(keys) : Promise.reject(new JanusError(ErrorCode.RouteTableUnavailable, 'Redis MGET failed: timeout')));
+    const push = new ClusterPush({ local: a.svc, routes: flaky, bus, gateAddress: a.gateAddress, broadcastChannel: 'gate.broadcast.message', colors: () => [''] });
+    assert.deepEqual(await push.multicast(uids, pushPackets([body('half')])), uids.slice(0, LOOKUP_BATCH_KEYS));
+    assert.equal(reads, 2);
+  });
+
+  it('a multicast to 100,000 uids reads the gateway table in bounded batches and sends one message per gateway', async () => {
+    const colors = ['', 'blue'];
+    const { routes, a, b, bus } = await cluster(colors);
+    const n = 100_000;
+    const uids = Array.from({ length: n }, (_, i) => BigInt(i + 1));
+    // Even uids on B under '', odd ones under 'blue'; every 10th has no entry.
+    for (const u of uids) if (u % 10n !== 0n) await routes.set(gateRouteKey(u % 2n === 0n ? '' : 'blue', u), b.gateAddress, 60);
+    const counted = new (class extends MemoryRouteTable {
+      gets = 0;
+      reads: number[] = [];
+      inFlight = 0;
+      maxInFlight = 0;
+      override async get(key: string): Promise<string | null> {
+        this.gets++;
+        return routes.get(key);
+      }
+      override async getMany(keys: readonly string[]): Promise<(string | null)[]> {
+        this.reads.push(keys.length);
+        this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+        await Promise.resolve();
+        const found = await routes.getMany(keys);
+        this.inFlight--;
+        return found;
+      }
+    })();
+    let published: bigint[] = [];
+    const seen: PushBus = {
+      publish: (ch, m) => {
+        if (ch === b.gateAddress) published = [...published, ...decodePushMessage(m).uids];
+        return bus.publish(ch, m);
+      },
+      subscribe: (chs, fn) => bus.subscribe(chs, fn),
+      close: () => bus.close(),
+    };
+    const push = new ClusterPush({ local: a.svc, routes: counted, bus: seen, gateAddress: a.gateAddress, broadcastChannel: 'gate.broadcast.message', colors: () => colors });
+    const held = uids.filter((u) => u % 10n !== 0n);
+    assert.deepEqual(await push.multicast([...uids, 7n, 7n], pushPackets([body('many')])), held);
+    assert.equal(counted.gets, 0, 'no GET per uid');
+    const perRead = Math.floor(LOOKUP_BATCH_KEYS / colors.length);
+    assert.equal(counted.reads.length, Math.ceil(n / perRead), 'one read per batch');
+    assert.ok(counted.reads.every((k) => k <= LOOKUP_BATCH_KEYS), `at most ${LOOKUP_BATCH_KEYS} keys a read`);
+    assert.equal(counted.reads.reduce((x, y) => x + y, 0), n * colors.length, 'each uid read once under each color');
+    assert.equal(counted.maxInFlight, LOOKUPS_IN_FLIGHT, `at most ${LOOKUPS_IN_FLIGHT} reads in flight`);
+    await b.handled(1);
+    assert.equal(b.ch.stats.received, 1, 'one message to B for all its uids');
+    assert.deepEqual(published, held);
   });
 });

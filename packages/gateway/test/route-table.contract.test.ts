@@ -31,6 +31,20 @@ function contract(name: string, fresh: () => Adapter) {
       assert.equal(await fresh().table.get(key()), null);
     });
 
+    it('getMany: the values in the order asked, null for absent and expired keys, [] for none', async () => {
+      const a = fresh();
+      const keys = Array.from({ length: 50 }, () => key());
+      for (const [i, k] of keys.entries()) if (i % 3 !== 0) await a.table.set(k, `v${i}`, 60);
+      const gone = key();
+      await a.table.set(gone, 'old', 1);
+      await a.expire(gone, 1);
+      assert.deepEqual(
+        await a.table.getMany([...keys, gone, keys[1]!]),
+        [...keys.map((_, i) => (i % 3 !== 0 ? `v${i}` : null)), null, 'v1'],
+      );
+      assert.deepEqual(await a.table.getMany([]), []);
+    });
+
     it('setNX: the first writer wins, later writers get the stored value', async () => {
       const { table } = fresh();
       const k = key();
@@ -181,6 +195,7 @@ describe('RouteTable on Redis standalone', () => {
     const started = Date.now();
     await assert.rejects(s.table.get('r_x_blue_1'), (err) => isJanusError(err, ErrorCode.RouteTableUnavailable));
     await assert.rejects(s.table.setNX('r_x_blue_1', 'a', 60), (err) => isJanusError(err, ErrorCode.RouteTableUnavailable));
+    await assert.rejects(s.table.getMany(['r_x_blue_1', 'r_x_blue_2']), (err) => isJanusError(err, ErrorCode.RouteTableUnavailable));
     assert.ok(Date.now() - started < 1500, 'no command waited for a reconnect');
     const recovered = new Promise<void>((resolve) => {
       const off = s.table.onRecovered(() => {

@@ -118,6 +118,14 @@ describe('scale out: faults under two gateways on etcd and Redis', { timeout: 60
     assert.equal((elsewhere.json() as { error: { code: string } }).error.code, 'JANUS_ERR_ROUTE_TABLE_UNAVAILABLE');
     assert.deepEqual((await post(a, 'push', { uid: '6001', bodies: [{ mod: 3, seq: 60, data }] })).json(), { pushed: true });
     await expectPush(sessions[0]!.conn, 60, 'during');
+    // A multicast that delivered to some uids answers them (200), not 503: a caller retrying
+    // a 503 would push twice to 6001; with nothing delivered it is 503.
+    const some = await post(a, 'multicast', { uids: ['6002', '6001'], bodies: [{ mod: 3, seq: 61, data }] });
+    assert.deepEqual([some.status, some.json()], [200, { pushedUids: ['6001'] }], some.body);
+    await expectPush(sessions[0]!.conn, 61, 'during');
+    const none = await post(a, 'multicast', { uids: ['6002', '6004'], bodies: [{ mod: 3, seq: 62, data }] });
+    assert.equal(none.status, 503, none.body);
+    assert.equal((none.json() as { error: { code: string } }).error.code, 'JANUS_ERR_ROUTE_TABLE_UNAVAILABLE');
 
     await c.redis.restart();
     await Promise.all(recovered);

@@ -66,6 +66,10 @@ export function createRedisClient(o: RedisConnectionOptions, role: string, use: 
     username: o.username,
     password: o.password,
     connectionName: `janus-${role}`,
+    // No CLIENT SETINFO (ioredis's library name and version): Redis before 7.2 has no such
+    // subcommand, so an ACL rule allowing it cannot even be loaded there, and a denied one
+    // fills the ACL LOG at every connect. docs/deployment.md lists what Janus does send.
+    disableClientInfo: true,
     commandTimeout: o.commandTimeoutMs ?? 1000,
     connectTimeout: o.connectTimeoutMs ?? 3000,
     // Never queue a command while disconnected: a routing decision fails at once and the

@@ -65,6 +65,17 @@ export class RedisRouteTable {
     return this.track('GET', this.client.get(key));
   }
 
+  /**
+   * The values at `keys` in order (null when absent): one MGET on a standalone server; on a
+   * Redis Cluster one GET per key, sent together (an MGET must stay within one slot, and
+   * the keys of one uid batch spread over all of them). The caller bounds the batch.
+   */
+  getMany(keys: readonly string[]): Promise<(string | null)[]> {
+    if (keys.length === 0) return Promise.resolve([]);
+    if (this.client.isCluster) return this.track('GET', Promise.all(keys.map((k) => this.client.get(k))));
+    return this.track('MGET', this.client.mget(...keys));
+  }
+
   setNX(key: string, value: string, ttlS: number): Promise<string> {
     return this.track('SET NX', this.scripted.janusSetNX(key, value, ttlS).then((v) => v ?? value));
   }

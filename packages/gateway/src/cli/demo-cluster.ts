@@ -3,10 +3,12 @@
  * redis-server and etcd (loopback ports, a temp data dir, no persistence), two player
  * backends and one room backend (the demo backend, registered in etcd with registerService),
  * and two gateways (`janus gateway` processes) configured with discovery.etcd and
- * routeTable.redis; prints their addresses and how to try single login and sticky routing
- * across them; Ctrl-C or SIGTERM stops every process in order and removes the temp dir.
+ * routeTable.redis and one admin token (clusterAdminToken: the HTTP push API is on); prints
+ * their addresses, the token and how to try single login, sticky routing and a push across
+ * them; Ctrl-C or SIGTERM stops every process in order and removes the temp dir.
  * See docs/demo.md and docs/deployment.md.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -55,8 +57,17 @@ export async function clusterPorts(base: number): Promise<ClusterPorts> {
   };
 }
 
+/**
+ * The admin token both gateways take: JANUS_ADMIN_TOKEN when set (the gateways would take
+ * it from their environment anyway), else a random one made now. It turns on the HTTP push
+ * API (`/v1/push/*` exists only with a token) and guards /stats/*; the banner prints it.
+ */
+export function clusterAdminToken(env: NodeJS.ProcessEnv = process.env): string {
+  return env.JANUS_ADMIN_TOKEN || randomBytes(18).toString('base64url');
+}
+
 /** The gateway config of gateway `n` (1 or 2): JSON, which the YAML loader reads as it is. */
-function gatewayConfig(n: number, ports: ClusterGatewayPorts, all: ClusterPorts, keyDir: string): string {
+function gatewayConfig(n: number, ports: ClusterGatewayPorts, all: ClusterPorts, keyDir: string, adminToken: string): string {
   return JSON.stringify(
     {
       gateway: { id: `janus-demo-${n}`, advertiseHost: '127.0.0.1' },
@@ -74,7 +85,7 @@ function gatewayConfig(n: number, ports: ClusterGatewayPorts, all: ClusterPorts,
       discovery: { etcd: { endpoints: [`http://127.0.0.1:${all.etcdClient}`] } },
       routeTable: { redis: { nodes: [`127.0.0.1:${all.redis}`] } },
       limits: { maxConnections: 1000 },
-      management: { host: '127.0.0.1', port: ports.management },
+      management: { host: '127.0.0.1', port: ports.management, adminToken },
       log: { level: 'info' },
     },
     null,
@@ -152,6 +163,7 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<void> {
     return child;
   };
   const etcdUrl = `http://127.0.0.1:${ports.etcdClient}`;
+  const adminToken = clusterAdminToken();
   try {
     mkdirSync(join(dir, 'redis'));
     await start(() => startRedisServer(ports.redis, join(dir, 'redis')));
@@ -174,7 +186,7 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<void> {
     }
     for (const n of [1, 2]) {
       const cfgFile = join(dir, `gateway-${n}.yaml`);
-      writeFileSync(cfgFile, gatewayConfig(n, ports.gateways[n - 1]!, ports, keyDir));
+      writeFileSync(cfgFile, gatewayConfig(n, ports.gateways[n - 1]!, ports, keyDir, adminToken));
       await start(() =>
         startChild({
           name: `gateway-${n}`,
@@ -203,7 +215,8 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<void> {
       `  gateway-2: TCP 127.0.0.1:${g2.tcp}, WebSocket ws://127.0.0.1:${g2.ws}/ws, management http://127.0.0.1:${g2.management}, gRPC 127.0.0.1:${g2.grpc}`,
       `  backends (registered in etcd): player-1 127.0.0.1:${ports.backends[0]}, player-2 127.0.0.1:${ports.backends[1]} (roma.player.service), room-1 127.0.0.1:${ports.backends[2]} (roma.room.service)`,
       `  redis-server 127.0.0.1:${ports.redis}, etcd ${etcdUrl}`,
-      '  management endpoints: / (the live dashboard), /health, /ready, /metrics, /stats/connections, /stats/routes (docs/operations.md)',
+      '  management endpoints: / (the live dashboard), /health, /ready, /metrics, /stats/connections, /stats/routes, /v1/push/* (docs/operations.md)',
+      `  admin token (for /stats/* and the push API /v1/push/*): ${adminToken}`,
       `  processes: ${started.map((c) => `${c.name} ${c.pid}`).join(', ')}; data in ${dir} (removed at stop)`,
       'Try it, each in its own terminal:',
       `  npx janus client --uid 1001 --port ${g1.tcp}${keys}           # "count" twice: {"count":1}, {"count":2}`,
@@ -212,6 +225,8 @@ export async function runClusterDemo(o: ClusterDemoOptions): Promise<void> {
       `  npx janus client --uid 1002 --ws --port ${g2.ws}${keys}       # other uids spread over player-1 and player-2`,
       `  ETCDCTL_API=3 etcdctl --endpoints ${etcdUrl} get --prefix /microservices/   # what is registered (Debian's etcd-client)`,
       `  redis-cli -p ${ports.redis} keys '*'                        # the route tables`,
+      `  curl -s -H 'Authorization: Bearer ${adminToken}' -d '{"uid":"1001","bodies":[{"mod":3,"seq":4,"data":"aGVsbG8="}]}' http://127.0.0.1:${g1.management}/v1/push/push`,
+      '                                                       # {"pushed":true}: gateway-1\'s push API reaches uid 1001 on gateway-2 (through Redis)',
       'Ctrl-C stops everything.',
       '',
     ].join('\n'),

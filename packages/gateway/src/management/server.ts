@@ -23,7 +23,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { ErrorCode, JanusError } from '@janus/protocol';
+import { ErrorCode } from '@janus/protocol';
 import { LOG_LEVELS, type LogLevel } from '../config.js';
 import type { PushOps } from '../push/api.js';
 import { MAX_PUSH_HTTP_BODY_BYTES, PUSH_HTTP_ROUTES, runPushJson } from '../push/http-routes.js';
@@ -106,22 +106,68 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
   send(res, status, { error: { code, message } }, headers);
 }
 
-function readBody(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<string> {
+/**
+ * Reads a request body of at most `maxBytes` bytes as UTF-8.
+ * @returns the body; or null when it is over `maxBytes`: then the answer has been given
+ *   (400 JANUS_ERR_ARG_INVALID, `Connection: close`, see {@link refuseBody}) and the caller
+ *   sends nothing.
+ */
+function readBody(req: IncomingMessage, res: ServerResponse, maxBytes = MAX_BODY_BYTES): Promise<string | null> {
   return new Promise((resolve, reject) => {
     let size = 0;
-    const parts: Buffer[] = [];
-    req.on('data', (c: Buffer) => {
+    let parts: Buffer[] = [];
+    const onData = (c: Buffer): void => {
       size += c.length;
-      if (size > maxBytes) {
-        reject(new JanusError(ErrorCode.ArgInvalid, `request body over ${maxBytes} bytes`));
-        req.destroy();
+      if (size <= maxBytes) {
+        parts.push(c);
         return;
       }
-      parts.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+      req.off('data', onData);
+      req.off('end', onEnd);
+      parts = [];
+      refuseBody(req, res, maxBytes, `request body over ${maxBytes} bytes`);
+      resolve(null);
+    };
+    const onEnd = (): void => resolve(Buffer.concat(parts).toString('utf8'));
+    req.on('data', onData);
+    req.on('end', onEnd);
     req.on('error', reject);
   });
+}
+
+/**
+ * Answers a body over its limit: 400 JANUS_ERR_ARG_INVALID with `Connection: close`,
+ * written at once, and the connection closed only once the client has sent the rest of the
+ * body, which is read and dropped. Why: a socket closed with unread bytes makes the kernel
+ * answer with a reset, and a reset can discard the 400 before the client read it (the
+ * client sees ECONNRESET instead). A client still sending `maxBytes` more after the answer
+ * is cut off (destroyed) then; Node's request timeouts bound a slow one.
+ */
+function refuseBody(req: IncomingMessage, res: ServerResponse, maxBytes: number, message: string): void {
+  const text = JSON.stringify({ error: { code: ErrorCode.ArgInvalid, message } }) + '\n';
+  res.writeHead(400, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    connection: 'close',
+    'content-length': String(Buffer.byteLength(text)),
+  });
+  res.write(text);
+  let dropped = 0;
+  let ended = false;
+  const finish = (cut: boolean): void => {
+    if (ended) return;
+    ended = true;
+    req.off('data', onData);
+    res.end();
+    if (cut) req.destroy();
+  };
+  const onData = (c: Buffer): void => {
+    dropped += c.length;
+    if (dropped > maxBytes) finish(true);
+  };
+  req.on('data', onData);
+  req.once('end', () => finish(false));
+  req.once('close', () => finish(false));
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
@@ -191,11 +237,13 @@ export async function startManagementServer(view: ManagementView, o: ManagementS
       methods: {
         GET: (_q, res) => send(res, 200, { level: view.logLevel() }),
         PUT: async (req, res) => {
+          const text = await readBody(req, res);
+          if (text === null) return;
           let level: unknown;
           try {
-            level = (JSON.parse(await readBody(req)) as { level?: unknown } | null)?.level;
-          } catch (err) {
-            return sendError(res, 400, ErrorCode.ArgInvalid, err instanceof JanusError ? err.message : 'body must be JSON: {"level": "debug"}');
+            level = (JSON.parse(text) as { level?: unknown } | null)?.level;
+          } catch {
+            return sendError(res, 400, ErrorCode.ArgInvalid, 'body must be JSON: {"level": "debug"}');
           }
           if (typeof level !== 'string' || !(LOG_LEVELS as readonly string[]).includes(level)) {
             return sendError(res, 400, ErrorCode.ArgInvalid, `level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
@@ -223,12 +271,8 @@ export async function startManagementServer(view: ManagementView, o: ManagementS
         admin: true,
         methods: {
           POST: async (req, res) => {
-            let text: string;
-            try {
-              text = await readBody(req, MAX_PUSH_HTTP_BODY_BYTES);
-            } catch (err) {
-              return sendError(res, 413, ErrorCode.ArgInvalid, (err as Error).message, { connection: 'close' });
-            }
+            const text = await readBody(req, res, MAX_PUSH_HTTP_BODY_BYTES);
+            if (text === null) return;
             const a = await runPushJson(pushOps, name, text);
             send(res, a.status, a.body);
           },

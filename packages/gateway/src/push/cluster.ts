@@ -12,14 +12,21 @@
  * or handed to the gateway holding them: its channel had a subscriber); a broadcast's
  * `count` is the number of gateways the push bus delivered it to (ClusterPusher.broadcast's
  * answer), not sessions. Delivery elsewhere is at most once, like every push through the
- * channels. Redis down: a uid held here is still served; anything that needs the table or
- * the bus rejects with JanusError JANUS_ERR_ROUTE_TABLE_UNAVAILABLE (HTTP 503).
+ * channels. Redis down: a uid held here is still served; a push or kick that needs the
+ * table or the bus rejects with JanusError JANUS_ERR_ROUTE_TABLE_UNAVAILABLE (HTTP 503), and
+ * so does a multicast, but only when nothing of it was delivered (otherwise it answers the
+ * uids that got it: see multicast).
  */
-import { encodePushMessage, gateRouteKey, type Packet, type SCServerLogout_Code } from '@janus/protocol';
+import { encodePushMessage, ErrorCode, gateRouteKey, isJanusError, type JanusError, type Packet, type SCServerLogout_Code } from '@janus/protocol';
 import type { RouteTable } from '../route-table.js';
 import type { PushOps } from './api.js';
 import type { PushBus } from './bus.js';
 import type { PushService, PushTarget } from './service.js';
+
+/** Most gateway-table keys (uids x colors) one multicast lookup reads at once (one MGET). */
+export const LOOKUP_BATCH_KEYS = 1000;
+/** Most lookup batches of one multicast in flight at once. */
+export const LOOKUPS_IN_FLIGHT = 4;
 
 /** What {@link ClusterPush} needs of the gateway. */
 export interface ClusterPushOptions<C extends PushTarget> {
@@ -58,20 +65,83 @@ export class ClusterPush<C extends PushTarget> implements PushOps {
     return gw !== null && (await this.publish(gw, { uids: [uid], bodies: bodiesOf(packets) })) > 0;
   }
 
+  /**
+   * Multicast over the cluster. Cost: O(n) in the uids; the gateway table is read in
+   * batches of at most {@link LOOKUP_BATCH_KEYS} keys (uids x colors), at most
+   * {@link LOOKUPS_IN_FLIGHT} batches at once, so 100,000 uids are 200 MGETs with two colors,
+   * never 100k commands at once, and the event loop runs between batches.
+   *
+   * Answer: the uids that got it (delivered here, or handed to a gateway whose channel had
+   * a subscriber). A failed lookup (which stops further lookups) or a failed PUBLISH leaves
+   * its uids out and the rest stands; only when nothing was delivered and something failed
+   * does it reject (JANUS_ERR_ROUTE_TABLE_UNAVAILABLE, HTTP 503), so a caller never takes a
+   * partial delivery for a failure and pushes twice to the uids that already got it.
+   */
   async multicast(uids: readonly bigint[], packets: readonly Packet[]): Promise<bigint[]> {
     const pushed = this.o.local.multicast(uids, packets);
     const here = new Set(pushed);
-    const byGateway = new Map<string, bigint[]>();
-    const rest = [...new Set(uids)].filter((u) => !here.has(u));
-    await Promise.all(
-      rest.map(async (uid) => {
-        const gw = await this.elsewhere(uid);
-        if (gw) byGateway.set(gw, [...(byGateway.get(gw) ?? []), uid]);
+    const rest: bigint[] = [];
+    const seen = new Set<bigint>();
+    for (const u of uids) {
+      if (here.has(u) || seen.has(u)) continue;
+      seen.add(u);
+      rest.push(u);
+    }
+    let failure: JanusError | null = null;
+    const failed = (err: unknown): void => {
+      if (!isJanusError(err, ErrorCode.RouteTableUnavailable)) throw err;
+      failure ??= err;
+    };
+    const byGateway = await this.gatewaysOf(rest, failed);
+    const bodies = bodiesOf(packets);
+    const sent = await Promise.all(
+      [...byGateway].map(async ([gw, list]) => {
+        try {
+          return (await this.publish(gw, { uids: list, bodies })) > 0 ? list : [];
+        } catch (err) {
+          failed(err);
+          return [];
+        }
       }),
     );
-    const bodies = bodiesOf(packets);
-    const sent = await Promise.all([...byGateway].map(async ([gw, list]) => ((await this.publish(gw, { uids: list, bodies })) > 0 ? list : [])));
-    return [...pushed, ...sent.flat()];
+    const all = pushed.concat(...sent);
+    if (all.length === 0 && failure !== null) throw failure;
+    return all;
+  }
+
+  /**
+   * The uids of `uids` held by another gateway, grouped by that gateway, in batched reads
+   * (see multicast). A batch that fails is reported to `failed` and ends the lookups (Redis
+   * is down or slow: the next batches would only wait out their timeouts too).
+   */
+  private async gatewaysOf(uids: readonly bigint[], failed: (err: unknown) => void): Promise<Map<string, bigint[]>> {
+    const colors = this.o.colors();
+    const byGateway = new Map<string, bigint[]>();
+    const perBatch = Math.max(1, Math.floor(LOOKUP_BATCH_KEYS / Math.max(1, colors.length)));
+    let next = 0;
+    let stopped = false;
+    const worker = async (): Promise<void> => {
+      while (!stopped && next < uids.length) {
+        const batch = uids.slice(next, (next += perBatch));
+        let found: (string | null)[];
+        try {
+          found = await this.o.routes.getMany(batch.flatMap((uid) => colors.map((c) => gateRouteKey(c, uid))));
+        } catch (err) {
+          stopped = true;
+          failed(err);
+          return;
+        }
+        batch.forEach((uid, i) => {
+          const gw = this.pick(found, i * colors.length, colors.length);
+          if (gw === null) return;
+          const list = byGateway.get(gw);
+          if (list) list.push(uid);
+          else byGateway.set(gw, [uid]);
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: LOOKUPS_IN_FLIGHT }, worker));
+    return byGateway;
   }
 
   broadcast(color: string, sid: bigint, packets: readonly Packet[]): Promise<number> {
@@ -89,9 +159,17 @@ export class ClusterPush<C extends PushTarget> implements PushOps {
    * entry, or one naming this gateway (a session still logging in or just closed here).
    */
   private async elsewhere(uid: bigint): Promise<string | null> {
-    const found = await Promise.all(this.o.colors().map((c) => this.o.routes.get(gateRouteKey(c, uid))));
-    const gw = found.find((v) => v !== null && v !== this.o.gateAddress);
-    return gw ?? null;
+    const colors = this.o.colors();
+    return this.pick(await this.o.routes.getMany(colors.map((c) => gateRouteKey(c, uid))), 0, colors.length);
+  }
+
+  /** The first of `found[from .. from+n)` naming another gateway, or null. */
+  private pick(found: readonly (string | null)[], from: number, n: number): string | null {
+    for (let i = from; i < from + n; i++) {
+      const v = found[i];
+      if (v != null && v !== this.o.gateAddress) return v;
+    }
+    return null;
   }
 
   private publish(channel: string, m: PushMessageInit): Promise<number> {

@@ -28,7 +28,8 @@ export interface PushHttpAnswer {
  * Runs the push method `name` on a JSON request body.
  * @returns 200 with the response message as JSON; 400 `JANUS_ERR_ARG_INVALID` when the
  *   body is not the request message's JSON or api.ts refuses the request; 503
- *   `JANUS_ERR_ROUTE_TABLE_UNAVAILABLE` when `ops` (cluster.ts) could not reach Redis.
+ *   `JANUS_ERR_ROUTE_TABLE_UNAVAILABLE` when `ops` (cluster.ts) could not reach Redis (a
+ *   multicast: only when it delivered to no uid; otherwise 200 with the uids it reached).
  */
 export async function runPushJson(ops: PushOps, name: string, text: string): Promise<PushHttpAnswer> {
   const m = PUSH_METHODS.get(name);

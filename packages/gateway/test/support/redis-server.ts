@@ -46,6 +46,7 @@ export class RedisServer {
     readonly port: number,
     private readonly dir: string,
     private readonly clusterEnabled: boolean,
+    private readonly extraArgs: readonly string[],
   ) {}
 
   /** `127.0.0.1:port`. */
@@ -53,9 +54,13 @@ export class RedisServer {
     return `127.0.0.1:${this.port}`;
   }
 
-  /** Starts a server on a free loopback port; resolves once it accepts connections. */
-  static async start(o: { cluster?: boolean } = {}): Promise<RedisServer> {
-    const s = new RedisServer(await freePort(o.cluster), mkdtempSync(join(tmpdir(), 'janus-redis-')), o.cluster ?? false);
+  /**
+   * Starts a server on a free loopback port; resolves once it accepts connections.
+   * `args`: more redis-server arguments (config directives, e.g. `--user janus on ...`),
+   * kept for restart().
+   */
+  static async start(o: { cluster?: boolean; args?: readonly string[] } = {}): Promise<RedisServer> {
+    const s = new RedisServer(await freePort(o.cluster), mkdtempSync(join(tmpdir(), 'janus-redis-')), o.cluster ?? false, o.args ?? []);
     await s.spawn();
     return s;
   }
@@ -71,6 +76,7 @@ export class RedisServer {
       '--daemonize', 'no',
       '--loglevel', 'notice',
     ];
+    args.push(...this.extraArgs);
     if (this.clusterEnabled) args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(this.dir, 'nodes.conf'), '--cluster-node-timeout', '2000');
     const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(proc);
@@ -137,13 +143,13 @@ export interface RedisCluster {
  * (which returns once every node agrees on the slots). A client should still wait for its
  * own 'ready' (ioredis checks CLUSTER INFO).
  */
-export async function startRedisCluster(): Promise<RedisCluster> {
+export async function startRedisCluster(o: { args?: readonly string[] } = {}): Promise<RedisCluster> {
   const nodes: RedisServer[] = [];
   const stop = async (): Promise<void> => {
     await Promise.all(nodes.map((n) => n.stop()));
   };
   try {
-    for (let i = 0; i < 3; i++) nodes.push(await RedisServer.start({ cluster: true }));
+    for (let i = 0; i < 3; i++) nodes.push(await RedisServer.start({ cluster: true, ...(o.args ? { args: o.args } : {}) }));
     const r = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => n.address), '--cluster-replicas', '0', '--cluster-yes'], {
       encoding: 'utf8',
       timeout: 30_000,
