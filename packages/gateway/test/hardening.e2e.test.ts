@@ -128,7 +128,8 @@ describe('fault 3: one large reply and the send-queue limit', () => {
   }
 
   it('the demo backend takes a request as large as an 8 MiB frame limit allows, and its echo comes back', async (t) => {
-    const s = await startStack({ config: { limits: { maxFrameBytes: 8 << 20 } } });
+    // maxInflateBytes too: the gateway sends no data that inflates past it (the client's limit, assumed the same).
+    const s = await startStack({ config: { limits: { maxFrameBytes: 8 << 20, maxInflateBytes: 8 << 20 } } });
     t.after(() => s.stop());
     const c = await loggedIn(s, 'tcp', 9);
     t.after(() => c.close());
