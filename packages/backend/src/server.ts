@@ -159,6 +159,9 @@ export class TunnelServer {
               return;
             }
             this.servers.push(server);
+            // After the bind, an accept failure (EMFILE under fd exhaustion) is emitted here:
+            // the server keeps listening, and it must not end the process.
+            server.on('error', () => {});
             const a = server.address();
             resolve(typeof a === 'object' && a !== null ? a.port : port);
           });
