@@ -12,8 +12,8 @@
 import { EventEmitter } from 'node:events';
 import { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
-import { encodeTunnelMessage, type TunnelMessage } from '@janus/protocol';
-import { encodeGrpcMessage, GRPC_PREFIX_BYTES, GrpcMessageReader, GrpcStatus } from '@janus/protocol/node';
+import type { TunnelMessage } from '@janus/protocol';
+import { encodeGrpcMessage, GrpcMessageReader, GrpcStatus, grpcTunnelMessage } from '@janus/protocol/node';
 import type { TunnelCall } from './stream.js';
 
 /** The HEADERS frame of a gRPC response. */
@@ -64,10 +64,7 @@ export class H2TunnelCall extends EventEmitter implements TunnelCall {
     const s = this.stream;
     if (this.done || s.destroyed) return true;
     if (!s.headersSent) s.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-    const frame = encodeTunnelMessage(m, GRPC_PREFIX_BYTES) as Buffer;
-    frame[0] = 0;
-    frame.writeUInt32BE(frame.length - GRPC_PREFIX_BYTES, 1);
-    return s.write(frame);
+    return s.write(grpcTunnelMessage(m));
   }
 
   end(): void {
