@@ -16,6 +16,7 @@ import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { JanusError, ErrorCode } from '@janus/protocol';
 import type { Logger } from 'pino';
 import { acceptGrpcRequest, answerGrpcStatus, GRPC_PREFIX_BYTES, GrpcMessageReader, GrpcStatus } from '@janus/protocol/node';
+import { listenPort } from '../listen.js';
 import { PUSH_METHODS, type PushMethod, type PushOps } from './api.js';
 
 /** The service's full name; method paths are `/gate.service.push.v1.PushService/{Method}`. */
@@ -133,14 +134,7 @@ export async function startPushGrpcServer(ops: PushOps, o: PushGrpcServerOptions
     if (!m) return answerGrpcStatus(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`);
     serveCall(stream, m, ops, maxBytes, o.log);
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => {
-      server.off('error', reject);
-      const a = server.address();
-      resolve(typeof a === 'object' && a ? a.port : o.port);
-    });
-  });
+  const port = await listenPort(server, o.host, o.port);
   server.on('error', (err) => o.log.error({ err }, 'push gRPC server error'));
   let closed: Promise<void> | null = null;
   return {
