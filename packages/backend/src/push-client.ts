@@ -10,6 +10,7 @@ import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/prot
 import {
   BroadcastRequestSchema,
   BroadcastResponseSchema,
+  checkKickCode,
   decodeMessage,
   encodeMessage,
   KickRequestSchema,
@@ -20,7 +21,7 @@ import {
   PushResponseSchema,
   SCServerLogout_Code,
 } from '@janus/protocol';
-import { checkBodies, checkKickCode, type PushBodyFields } from './push.js';
+import { checkBodies, type PushBodyFields } from './push.js';
 
 /** Default deadline of one call (ms). */
 export const DEFAULT_PUSH_CALL_DEADLINE_MS = 5000;

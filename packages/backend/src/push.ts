@@ -7,6 +7,7 @@
  * this SDK carries no Redis dependency of its own. See docs/backend-sdk.md, "Push".
  */
 import {
+  checkKickCode,
   encodePushMessage,
   ErrorCode,
   gateRouteKey,
@@ -129,14 +130,4 @@ export function checkBodies(bodies: readonly PushBodyFields[]): Parameters<typeo
     if (b.mod === MOD_SYSTEM) throw new JanusError(ErrorCode.ArgInvalid, 'a push body cannot be of mod 1 (System)', { mod: b.mod, seq: b.seq });
     return { mod: b.mod, seq: b.seq, data: b.data ?? new Uint8Array(0), obj: b.obj ?? 0n, dataVersion: b.dataVersion ?? 0n, ver: b.ver ?? 0 };
   });
-}
-
-/**
- * Checks a kick's ServerLogout code (PROTOCOL.md 4).
- * @throws JanusError JANUS_ERR_ARG_INVALID when `code` is not an SCServerLogout code.
- */
-export function checkKickCode(code: number): void {
-  if (!Number.isInteger(code) || SCServerLogout_Code[code] === undefined) {
-    throw new JanusError(ErrorCode.ArgInvalid, `kick code ${code} is not an SCServerLogout code`, { code });
-  }
 }

@@ -20,6 +20,7 @@ export {
   encodeMessage,
   decodeMessage,
   serverLogoutPacket,
+  checkKickCode,
   serverLogoutError,
   isServerLogout,
   serverUnexpectedErrPacket,

@@ -54,6 +54,18 @@ export function serverLogoutError(p: Packet, when: string): JanusError {
   });
 }
 
+/**
+ * Checks a kick's ServerLogout code (PROTOCOL.md 4, 11): the gateway's push fronts and the
+ * backend SDK's push clients both call it.
+ * @throws JanusError JANUS_ERR_ARG_INVALID when `code` is not an SCServerLogout code.
+ */
+export function checkKickCode(code: number): SCServerLogout_Code {
+  if (!Number.isInteger(code) || SCServerLogout_Code[code] === undefined) {
+    throw new JanusError(ErrorCode.ArgInvalid, `kick code ${code} is not an SCServerLogout code`, { code });
+  }
+  return code as SCServerLogout_Code;
+}
+
 /** `Packet{mod=1, seq=4, data=SCServerLogout{code, server_time}}` (PROTOCOL.md 4). `now` in unix seconds. */
 export function serverLogoutPacket(code: SCServerLogout_Code, now: number): Packet {
   return makePacket({

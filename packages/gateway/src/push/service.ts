@@ -5,7 +5,7 @@
  * A push never reaches a session before its SCAuth: a session still logging in counts as
  * not pushed. Kicks reach a session in any state.
  */
-import { ErrorCode, JanusError, makePacket, MOD_SYSTEM, SCServerLogout_Code, type Packet, type PushBody } from '@janus/protocol';
+import { checkKickCode, ErrorCode, JanusError, makePacket, MOD_SYSTEM, SCServerLogout_Code, type Packet, type PushBody } from '@janus/protocol';
 import type { SessionHolder, SessionRegistry } from '../sessions.js';
 
 /** What push delivery needs of a session. */
@@ -33,16 +33,7 @@ export function pushPackets(bodies: readonly PushBodyInit[]): Packet[] {
   });
 }
 
-/**
- * Checks a kick's ServerLogout code (PROTOCOL.md 4).
- * @throws JanusError JANUS_ERR_ARG_INVALID when `code` is not an SCServerLogout code.
- */
-export function checkKickCode(code: number): SCServerLogout_Code {
-  if (!Number.isInteger(code) || SCServerLogout_Code[code] === undefined) {
-    throw new JanusError(ErrorCode.ArgInvalid, `kick code ${code} is not an SCServerLogout code`, { code });
-  }
-  return code as SCServerLogout_Code;
-}
+export { checkKickCode };
 
 /** Push and kick over this gateway's sessions. Every method is synchronous: delivery is a queue write. */
 export class PushService<C extends PushTarget = PushTarget> {
