@@ -6,21 +6,8 @@
  * (`ClusterPusher`). See docs/backend-sdk.md, "Push".
  */
 import * as grpc from '@grpc/grpc-js';
-import type { DescMessage, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
-import {
-  BroadcastRequestSchema,
-  BroadcastResponseSchema,
-  checkKickCode,
-  decodeMessage,
-  encodeMessage,
-  KickRequestSchema,
-  KickResponseSchema,
-  MulticastRequestSchema,
-  MulticastResponseSchema,
-  PushRequestSchema,
-  PushResponseSchema,
-  SCServerLogout_Code,
-} from '@janus/protocol';
+import type { DescMessage, DescMethodUnary, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
+import { checkKickCode, decodeMessage, encodeMessage, PushService, SCServerLogout_Code } from '@janus/protocol';
 import { checkBodies, type PushBodyFields } from './push.js';
 
 /** Default deadline of one call (ms). */
@@ -35,8 +22,6 @@ export interface GatewayPushClientOptions {
   /** Deadline of each call (ms); default {@link DEFAULT_PUSH_CALL_DEADLINE_MS}. */
   deadlineMs?: number;
 }
-
-const SERVICE = '/gate.service.push.v1.PushService/';
 
 /**
  * Push, multicast, broadcast and kick on one gateway. Each call resolves with the gateway's
@@ -60,13 +45,13 @@ export class GatewayPushClient {
 
   /** Pushes to `uid`'s session on this gateway; true when it was open (after its SCAuth) and got the bodies. */
   async push(uid: bigint, bodies: readonly PushBodyFields[]): Promise<boolean> {
-    const r = await this.call('Push', PushRequestSchema, PushResponseSchema, { uid, bodies: checkBodies(bodies) });
+    const r = await this.call(PushService.method.push, { uid, bodies: checkBodies(bodies) });
     return r.pushed;
   }
 
   /** Pushes to each uid's session on this gateway; resolves the uids that got it (each once). */
   async multicast(uids: readonly bigint[], bodies: readonly PushBodyFields[]): Promise<bigint[]> {
-    const r = await this.call('Multicast', MulticastRequestSchema, MulticastResponseSchema, { uids: [...uids], bodies: checkBodies(bodies) });
+    const r = await this.call(PushService.method.multicast, { uids: [...uids], bodies: checkBodies(bodies) });
     return r.pushedUids;
   }
 
@@ -75,14 +60,14 @@ export class GatewayPushClient {
    * resolves how many sessions got it.
    */
   async broadcast(bodies: readonly PushBodyFields[], o: { color?: string; sid?: bigint } = {}): Promise<number> {
-    const r = await this.call('Broadcast', BroadcastRequestSchema, BroadcastResponseSchema, { color: o.color ?? '', sid: o.sid ?? 0n, bodies: checkBodies(bodies) });
+    const r = await this.call(PushService.method.broadcast, { color: o.color ?? '', sid: o.sid ?? 0n, bodies: checkBodies(bodies) });
     return Number(r.count);
   }
 
   /** Ends `uid`'s session on this gateway with ServerLogout `code` (default AdminKickOut); true when there was one. */
   async kick(uid: bigint, code: SCServerLogout_Code = SCServerLogout_Code.AdminKickOut): Promise<boolean> {
     checkKickCode(code);
-    const r = await this.call('Kick', KickRequestSchema, KickResponseSchema, { uid, code });
+    const r = await this.call(PushService.method.kick, { uid, code });
     return r.kicked;
   }
 
@@ -91,12 +76,13 @@ export class GatewayPushClient {
     this.client.close();
   }
 
-  private call<I extends DescMessage, O extends DescMessage>(method: string, input: I, output: O, req: MessageInitShape<I>): Promise<MessageShape<O>> {
+  /** One unary call of `method` (the generated PushService descriptor's: its path and schemas). */
+  private call<I extends DescMessage, O extends DescMessage>(method: DescMethodUnary<I, O>, req: MessageInitShape<I>): Promise<MessageShape<O>> {
     return new Promise((resolve, reject) => {
       this.client.makeUnaryRequest<MessageInitShape<I>, MessageShape<O>>(
-        SERVICE + method,
-        (m) => Buffer.from(encodeMessage(input, m)),
-        (b: Buffer) => decodeMessage(output, b),
+        `/${method.parent.typeName}/${method.name}`,
+        (m) => Buffer.from(encodeMessage(method.input, m)),
+        (b: Buffer) => decodeMessage(method.output, b),
         req,
         { deadline: Date.now() + this.deadlineMs },
         (err, res) => (err ? reject(err) : resolve(res!)),

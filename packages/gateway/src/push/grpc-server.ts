@@ -13,14 +13,14 @@
  */
 import { createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
-import { JanusError, ErrorCode } from '@janus/protocol';
+import { JanusError, ErrorCode, PushService as PushServiceDesc } from '@janus/protocol';
 import type { Logger } from 'pino';
 import { acceptGrpcRequest, answerGrpcStatus, GRPC_PREFIX_BYTES, GrpcMessageReader, GrpcStatus } from '@janus/protocol/node';
 import { listenPort } from '../listen.js';
 import { PUSH_METHODS, type PushMethod, type PushOps } from './api.js';
 
 /** The service's full name; method paths are `/gate.service.push.v1.PushService/{Method}`. */
-export const PUSH_SERVICE_NAME = 'gate.service.push.v1.PushService';
+export const PUSH_SERVICE_NAME = PushServiceDesc.typeName;
 
 /** Default largest request message (bytes): grpc-js's and grpc-go's default receive limit. */
 export const DEFAULT_PUSH_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
