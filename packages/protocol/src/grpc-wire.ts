@@ -42,6 +42,16 @@ export interface GrpcReadError {
   details: string;
 }
 
+/**
+ * The error {@link GrpcMessageReader} returns for a message with the compressed flag set
+ * (INTERNAL: no compression was negotiated). This one object: a server that answers it
+ * otherwise (the push server: UNIMPLEMENTED) compares with it.
+ */
+export const GRPC_COMPRESSED_ERROR: Readonly<GrpcReadError> = Object.freeze({
+  code: GrpcStatus.INTERNAL,
+  details: 'compressed gRPC message (no compression was negotiated)',
+});
+
 /** Largest size of the fields other than `data` that an oversized TunnelResponse may carry (bytes). */
 export const MAX_OVERSIZED_FIELDS_BYTES = TUNNEL_FIELDS_HEADROOM_BYTES;
 
@@ -188,7 +198,7 @@ export class GrpcMessageReader {
    * {@link MAX_OVERSIZED_FIELDS_BYTES} outside its data, or (onOversized null) any
    * oversized one. A message split across chunks is joined once, when its last byte came.
    */
-  push(chunk: Buffer): GrpcReadError | null {
+  push(chunk: Buffer): Readonly<GrpcReadError> | null {
     let buf = chunk;
     if (this.partsBytes !== 0) {
       this.parts.push(chunk);
@@ -215,7 +225,7 @@ export class GrpcMessageReader {
       if (buf.length - off < GRPC_PREFIX_BYTES) break;
       const flag = buf[off]!;
       const len = buf.readUInt32BE(off + 1);
-      if (flag !== 0) return { code: GrpcStatus.INTERNAL, details: 'compressed gRPC message (no compression was negotiated)' };
+      if (flag !== 0) return GRPC_COMPRESSED_ERROR;
       if (len > this.maxMessageBytes) {
         if (this.onOversized === null) {
           return { code: GrpcStatus.RESOURCE_EXHAUSTED, details: `message of ${len} bytes is over the limit of ${this.maxMessageBytes} bytes` };

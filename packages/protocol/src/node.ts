@@ -4,6 +4,7 @@ export { CryptoPool, defaultPoolThreads, type CryptoPoolOptions } from './crypto
 export {
   GrpcStatus,
   GRPC_PREFIX_BYTES,
+  GRPC_COMPRESSED_ERROR,
   MAX_OVERSIZED_FIELDS_BYTES,
   GrpcMessageReader,
   grpcTunnelMessage,

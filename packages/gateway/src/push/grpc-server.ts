@@ -15,7 +15,7 @@ import { createServer, type Http2Server, type Http2Session, type IncomingHttpHea
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { JanusError, ErrorCode, PushService as PushServiceDesc } from '@janus/protocol';
 import type { Logger } from 'pino';
-import { acceptGrpcRequest, answerGrpcStatus, GRPC_PREFIX_BYTES, GrpcMessageReader, GrpcStatus } from '@janus/protocol/node';
+import { acceptGrpcRequest, answerGrpcStatus, GRPC_COMPRESSED_ERROR, GRPC_PREFIX_BYTES, GrpcMessageReader, GrpcStatus } from '@janus/protocol/node';
 import { listenPort } from '../listen.js';
 import { PUSH_METHODS, type PushMethod, type PushOps } from './api.js';
 
@@ -65,7 +65,7 @@ function serveCall(stream: ServerHttp2Stream, m: PushMethod, ops: PushOps, maxBy
     received += chunk.length;
     if (received > maxBytes + GRPC_PREFIX_BYTES) return fail(GrpcStatus.RESOURCE_EXHAUSTED, `request over the limit of ${maxBytes} bytes`, true);
     const err = reader.push(chunk);
-    if (err) fail(err.code === GrpcStatus.INTERNAL && err.details.startsWith('compressed') ? GrpcStatus.UNIMPLEMENTED : err.code, err.details, true);
+    if (err) fail(err === GRPC_COMPRESSED_ERROR ? GrpcStatus.UNIMPLEMENTED : err.code, err.details, true);
   });
   stream.on('end', () => {
     if (failed) return;
