@@ -161,7 +161,8 @@ function malformed(why: string): GrpcReadError {
 
 /**
  * Splits a response body into gRPC messages. Messages inside one chunk are handed out as
- * views (no copy); a message split across chunks is joined once. A message over the limit
+ * views (no copy); a message split across chunks is joined once, from its own bytes only
+ * (the rest of the chunk that ends it is read in place). A message over the limit
  * is never buffered: it is read by as it streams (its `data` dropped) and reported to
  * `onOversized` with its other fields, so the stream goes on (PROTOCOL.md 2: a reply too
  * large for the client is answered with ServerUnexpectedErr, the connection stays).
@@ -199,22 +200,33 @@ export class GrpcMessageReader {
    * oversized one. A message split across chunks is joined once, when its last byte came.
    */
   push(chunk: Buffer): Readonly<GrpcReadError> | null {
-    let buf = chunk;
-    if (this.partsBytes !== 0) {
-      this.parts.push(chunk);
-      this.partsBytes += chunk.length;
-      // Still short of a prefix, or of the message its prefix announced: wait for more.
-      if (this.partsBytes < GRPC_PREFIX_BYTES || this.partsBytes < this.needed) return null;
-      buf = Buffer.concat(this.parts, this.partsBytes);
-      this.parts = [];
-      this.partsBytes = 0;
-      this.needed = 0;
-    }
     let off = 0;
+    if (this.partsBytes !== 0) {
+      // A message began in an earlier chunk: take from this one only the bytes it still
+      // needs (its prefix, then its body), so the rest of the chunk is read in place.
+      if (this.needed === 0) {
+        off = this.takePart(chunk, 0, GRPC_PREFIX_BYTES);
+        if (this.partsBytes < GRPC_PREFIX_BYTES) return null;
+        const prefix = Buffer.concat(this.parts, GRPC_PREFIX_BYTES);
+        const len = prefix.readUInt32BE(1);
+        const err = this.begin(prefix[0]!, len);
+        if (err || this.oversized) this.dropParts();
+        if (err) return err;
+        // An oversized message is read by from here on (the loop below).
+        if (!this.oversized) this.needed = GRPC_PREFIX_BYTES + len;
+      }
+      if (this.needed !== 0) {
+        off = this.takePart(chunk, off, this.needed);
+        if (this.partsBytes < this.needed) return null;
+        const message = Buffer.concat(this.parts, this.partsBytes);
+        this.dropParts();
+        this.onMessage(message.subarray(GRPC_PREFIX_BYTES));
+      }
+    }
     for (;;) {
       if (this.oversized) {
         const m = this.oversized;
-        const next = m.feed(buf, off);
+        const next = m.feed(chunk, off);
         if (typeof next !== 'number') return next;
         off = next;
         if (m.remaining !== 0) return null;
@@ -222,32 +234,57 @@ export class GrpcMessageReader {
         this.onOversized?.(m.fields(), m.size);
         continue;
       }
-      if (buf.length - off < GRPC_PREFIX_BYTES) break;
-      const flag = buf[off]!;
-      const len = buf.readUInt32BE(off + 1);
-      if (flag !== 0) return GRPC_COMPRESSED_ERROR;
-      if (len > this.maxMessageBytes) {
-        if (this.onOversized === null) {
-          return { code: GrpcStatus.RESOURCE_EXHAUSTED, details: `message of ${len} bytes is over the limit of ${this.maxMessageBytes} bytes` };
-        }
-        this.oversized = new OversizedMessage(len);
+      if (chunk.length - off < GRPC_PREFIX_BYTES) break;
+      const len = chunk.readUInt32BE(off + 1);
+      const err = this.begin(chunk[off]!, len);
+      if (err) return err;
+      if (this.oversized) {
         off += GRPC_PREFIX_BYTES;
         continue;
       }
-      if (buf.length - off - GRPC_PREFIX_BYTES < len) {
+      if (chunk.length - off - GRPC_PREFIX_BYTES < len) {
         this.needed = GRPC_PREFIX_BYTES + len;
         break;
       }
       const start = off + GRPC_PREFIX_BYTES;
       off = start + len;
-      this.onMessage(buf.subarray(start, off));
+      this.onMessage(chunk.subarray(start, off));
     }
-    if (off < buf.length) {
-      const rest = buf.subarray(off);
-      this.parts.push(rest);
-      this.partsBytes = rest.length;
+    if (off < chunk.length) {
+      this.parts.push(chunk.subarray(off));
+      this.partsBytes = chunk.length - off;
     }
     return null;
+  }
+
+  /**
+   * Checks a message's prefix: an error for a compressed one, or (onOversized null) for one
+   * over the limit; otherwise starts reading an oversized one by ({@link OversizedMessage}).
+   */
+  private begin(flag: number, len: number): Readonly<GrpcReadError> | null {
+    if (flag !== 0) return GRPC_COMPRESSED_ERROR;
+    if (len <= this.maxMessageBytes) return null;
+    if (this.onOversized === null) {
+      return { code: GrpcStatus.RESOURCE_EXHAUSTED, details: `message of ${len} bytes is over the limit of ${this.maxMessageBytes} bytes` };
+    }
+    this.oversized = new OversizedMessage(len);
+    return null;
+  }
+
+  /** Adds `chunk` from `off` to the joined message, up to `upTo` bytes in all; returns the offset after what it took. */
+  private takePart(chunk: Buffer, off: number, upTo: number): number {
+    const end = Math.min(chunk.length, off + upTo - this.partsBytes);
+    if (end > off) {
+      this.parts.push(chunk.subarray(off, end));
+      this.partsBytes += end - off;
+    }
+    return end;
+  }
+
+  private dropParts(): void {
+    this.parts = [];
+    this.partsBytes = 0;
+    this.needed = 0;
   }
 }
 
