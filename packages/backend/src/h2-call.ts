@@ -10,14 +10,11 @@
  * without our status (RST_STREAM from the gateway, connection lost, server destroyed).
  */
 import { EventEmitter } from 'node:events';
-import { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import type { TunnelMessage } from '@janus/protocol';
-import { encodeGrpcMessage, GrpcMessageReader, GrpcStatus, grpcTunnelMessage } from '@janus/protocol/node';
+import { answerGrpcStatus, GRPC_RESPONSE_HEADERS, GrpcMessageReader, GrpcStatus, grpcStatusTrailers, grpcTunnelMessage } from '@janus/protocol/node';
 import type { TunnelCall } from './stream.js';
-
-/** The HEADERS frame of a gRPC response. */
-const RESPONSE_HEADERS: OutgoingHttpHeaders = { ':status': 200, 'content-type': 'application/grpc' };
 
 /** One accepted tunnel call on an HTTP/2 stream; implements {@link TunnelCall}. Internal to the package. */
 export class H2TunnelCall extends EventEmitter implements TunnelCall {
@@ -63,7 +60,7 @@ export class H2TunnelCall extends EventEmitter implements TunnelCall {
   write(m: TunnelMessage): boolean {
     const s = this.stream;
     if (this.done || s.destroyed) return true;
-    if (!s.headersSent) s.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+    if (!s.headersSent) s.respond(GRPC_RESPONSE_HEADERS, { waitForTrailers: true });
     return s.write(grpcTunnelMessage(m));
   }
 
@@ -111,14 +108,9 @@ export class H2TunnelCall extends EventEmitter implements TunnelCall {
     this.done = true;
     const s = this.stream;
     if (s.destroyed) return;
-    const trailers: OutgoingHttpHeaders = { 'grpc-status': String(code) };
-    if (details !== '') trailers['grpc-message'] = encodeGrpcMessage(details);
     s.resume();
-    if (!s.headersSent) {
-      s.respond({ ...RESPONSE_HEADERS, ...trailers }, { endStream: true });
-      return;
-    }
-    s.once('wantTrailers', () => s.sendTrailers(trailers));
+    if (!s.headersSent) return answerGrpcStatus(s, code, details);
+    s.once('wantTrailers', () => s.sendTrailers(grpcStatusTrailers(code, details)));
     s.end();
   }
 }

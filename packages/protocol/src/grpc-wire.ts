@@ -5,7 +5,7 @@
  * the 5-byte length-prefixed message framing, a status from trailers or a stream reset,
  * and the server's checks and trailers-only answers. Node only (Buffer, node:http2).
  */
-import { constants as h2, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { constants as h2, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { encodeTunnelMessage, TUNNEL_FIELDS_HEADROOM_BYTES, type TunnelMessage } from './tunnel.js';
 
 /** gRPC status codes used by the gateway (same numbers as every gRPC implementation). */
@@ -338,16 +338,26 @@ export function encodeGrpcMessage(message: string): string {
   return out;
 }
 
+/** The HEADERS of a gRPC response (HTTP 200, `application/grpc`), before its messages. */
+export const GRPC_RESPONSE_HEADERS: Readonly<OutgoingHttpHeaders> = Object.freeze({ ':status': 200, 'content-type': 'application/grpc' });
+
 /**
- * Answers a gRPC status as a trailers-only response (HTTP 200, `grpc-status`, the message
- * in `grpc-message`, {@link encodeGrpcMessage}). No-op once the stream is destroyed or has answered.
+ * A status as trailers carry it: `grpc-status`, and the message in `grpc-message`
+ * ({@link encodeGrpcMessage}) when there is one (an empty message is left out).
+ */
+export function grpcStatusTrailers(code: number, message: string): OutgoingHttpHeaders {
+  const trailers: OutgoingHttpHeaders = { 'grpc-status': String(code) };
+  if (message !== '') trailers['grpc-message'] = encodeGrpcMessage(message);
+  return trailers;
+}
+
+/**
+ * Answers a gRPC status as a trailers-only response ({@link GRPC_RESPONSE_HEADERS} with
+ * {@link grpcStatusTrailers}). No-op once the stream is destroyed or has answered.
  */
 export function answerGrpcStatus(stream: ServerHttp2Stream, code: number, message: string): void {
   if (stream.destroyed || stream.headersSent) return;
-  stream.respond(
-    { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) },
-    { endStream: true },
-  );
+  stream.respond({ ...GRPC_RESPONSE_HEADERS, ...grpcStatusTrailers(code, message) }, { endStream: true });
 }
 
 /**

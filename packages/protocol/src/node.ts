@@ -11,6 +11,8 @@ export {
   statusFromHeaders,
   statusFromReset,
   answerGrpcStatus,
+  GRPC_RESPONSE_HEADERS,
+  grpcStatusTrailers,
   encodeGrpcMessage,
   acceptGrpcRequest,
   type GrpcReadError,

@@ -15,7 +15,7 @@ import { createServer, type Http2Server, type Http2Session, type IncomingHttpHea
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { JanusError, ErrorCode, PushService as PushServiceDesc } from '@janus/protocol';
 import type { Logger } from 'pino';
-import { acceptGrpcRequest, answerGrpcStatus, GRPC_COMPRESSED_ERROR, GRPC_PREFIX_BYTES, GrpcMessageReader, GrpcStatus } from '@janus/protocol/node';
+import { acceptGrpcRequest, answerGrpcStatus, GRPC_COMPRESSED_ERROR, GRPC_PREFIX_BYTES, GRPC_RESPONSE_HEADERS, GrpcMessageReader, GrpcStatus, grpcStatusTrailers } from '@janus/protocol/node';
 import { listenPort } from '../listen.js';
 import { PUSH_METHODS, type PushMethod, type PushOps } from './api.js';
 
@@ -93,8 +93,8 @@ function serveCall(stream: ServerHttp2Stream, m: PushMethod, ops: PushOps, maxBy
       frame[0] = 0;
       frame.writeUInt32BE(reply.length, 1);
       frame.set(reply, GRPC_PREFIX_BYTES);
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(GrpcStatus.OK) }));
+      stream.respond(GRPC_RESPONSE_HEADERS, { waitForTrailers: true });
+      stream.once('wantTrailers', () => stream.sendTrailers(grpcStatusTrailers(GrpcStatus.OK, '')));
       stream.end(frame);
     };
     let res;
