@@ -589,6 +589,8 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     throw err;
   }
   listening = true;
+  /** The gRPC PushService's bound port (started above, whatever listen.grpc.port asked for). */
+  const grpcPort = grpc!.port;
   // A Redis that came back (perhaps restarted empty): write back every open session's entry.
   const offRecovered = (routes as Recoverable).onRecovered?.(() => {
     log.info({ sessions: sessions.size }, 'route table reachable again; writing back the gateway table entries');
@@ -609,7 +611,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
       tcp: `${cfg.listen.tcp.host}:${tcpPort}`,
       ws: `${cfg.listen.ws.host}:${wsPort}${cfg.listen.ws.path}`,
       management: mgmt ? `http://${mgmt.host}:${mgmt.port}` : null,
-      grpc: `${cfg.listen.grpc.host}:${grpc!.port}`,
+      grpc: `${cfg.listen.grpc.host}:${grpcPort}`,
       wsTls: wsTls !== null,
       encrypted: cfg.encrypted,
       ...(tracing ? { tracing: opts.tracerProvider ? 'caller provider' : `${cfg.tracing.otlp.protocol} ${cfg.tracing.otlp.endpoint}` } : {}),
@@ -620,7 +622,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
   // Registered once it listens; kept alive (and re-created after a loss) in the background.
   const registration =
     etcd && cfg.discovery.etcd!.register
-      ? etcd.registry.register({ id: cfg.gateway.id, name: GATE_DISCOVERY_NAME, version: '', metadata: {}, endpoints: gatewayEndpoints(cfg, grpc?.port ?? cfg.listen.grpc.port, mgmt?.port ?? null) })
+      ? etcd.registry.register({ id: cfg.gateway.id, name: GATE_DISCOVERY_NAME, version: '', metadata: {}, endpoints: gatewayEndpoints(cfg, grpcPort, mgmt?.port ?? null) })
       : null;
 
   function setLogLevel(level: LogLevel): void {
@@ -723,7 +725,7 @@ export async function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {
     push,
     pushChannel,
     gateAddress,
-    grpcPort: grpc!.port,
+    grpcPort,
     instanceId: claim.instanceId,
     management: mgmt ? { host: mgmt.host, port: mgmt.port } : null,
     metrics,

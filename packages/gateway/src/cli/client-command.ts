@@ -13,7 +13,7 @@ import type { CloseReason, Packet } from '@janus/client';
 import { AuthToken_Status, ErrorCode, isJanusError, JanusError, SCServerLogout_Code, sealToken } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
 import { parseBigIntArg, INT64_MAX } from './args.js';
-import { REPO_ROOT } from './demo.js';
+import { DEMO_KEY_DIR } from './demo.js';
 import { keyFileNames, keyVersions, TOKEN_KEY_FILE } from '../key-dir.js';
 import { readTokenKeyFile } from './keyfiles.js';
 import { importOptional } from './optional.js';
@@ -180,7 +180,7 @@ export function register(program: Command): void {
     .option('--ws', 'use WebSocket (default TCP)')
     .option('--host <host>', 'gateway host', '127.0.0.1')
     .option('--port <port>', 'gateway port (default 17001 for TCP, 17002 for WebSocket)')
-    .option('--keys <dir>', 'a janus keygen directory', join(REPO_ROOT, '.janus', 'keys'))
+    .option('--keys <dir>', 'a janus keygen directory', DEMO_KEY_DIR)
     .option('--color <color>', 'the token color', '')
     .option('--server-id <id>', 'the token server id', '1')
     .action(async (o: ClientCommandOptions) => run(o, (s) => void process.stdout.write(s)));

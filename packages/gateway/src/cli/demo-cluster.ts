@@ -16,8 +16,14 @@ import { fileURLToPath } from 'node:url';
 import { freePorts, requireBinary, startChild, startEtcd, startRedisServer, type Child } from './child-processes.js';
 import { untilSignal } from './gateway-command.js';
 
-/** The default port base: every port of the cluster demo is in base+1 .. base+33. */
+/** The default port base: every port of the cluster demo is in base+1 .. base+{@link CLUSTER_PORT_SPAN}. */
 export const CLUSTER_DEFAULT_PORT_BASE = 17200;
+
+/** The offsets from the port base of every port {@link clusterPorts} hands out, in its order. */
+const CLUSTER_PORT_OFFSETS = [1, 2, 3, 4, 11, 12, 13, 14, 21, 22, 23, 31, 32, 33];
+
+/** The highest offset from the port base the cluster demo uses (etcd's peer port). */
+export const CLUSTER_PORT_SPAN = Math.max(...CLUSTER_PORT_OFFSETS);
 
 /** The ports of one gateway of the cluster demo. */
 export interface ClusterGatewayPorts {
@@ -43,7 +49,7 @@ export interface ClusterPorts {
  * peer), or with `base` 0 distinct free ports picked now.
  */
 export async function clusterPorts(base: number): Promise<ClusterPorts> {
-  const p = base === 0 ? await freePorts(14) : Array.from({ length: 14 }, (_, i) => base + [1, 2, 3, 4, 11, 12, 13, 14, 21, 22, 23, 31, 32, 33][i]!);
+  const p = base === 0 ? await freePorts(CLUSTER_PORT_OFFSETS.length) : CLUSTER_PORT_OFFSETS.map((offset) => base + offset);
   const at = (i: number): number => p[i]!;
   return {
     gateways: [

@@ -21,13 +21,16 @@ import { importOptional } from './optional.js';
 import { loadClientKeys } from './client-command.js';
 import { readTokenKeyFile } from './keyfiles.js';
 import { TOKEN_KEY_FILE } from '../key-dir.js';
-import { CLUSTER_DEFAULT_PORT_BASE, requireClusterBinaries, runClusterDemo } from './demo-cluster.js';
+import { CLUSTER_DEFAULT_PORT_BASE, CLUSTER_PORT_SPAN, requireClusterBinaries, runClusterDemo } from './demo-cluster.js';
 
 /** The web demo's default port (@janus/web-demo's WEB_DEMO_PORT; that package is loaded only when the demo runs). */
 const WEB_DEMO_DEFAULT_PORT = 17003;
 
 /** The repository root (this file is packages/gateway/dist/src/cli/demo.js). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', '..');
+
+/** The demo's key directory, `.janus/keys/` in the repository (written on first start; the client's default `--keys`). */
+export const DEMO_KEY_DIR = join(REPO_ROOT, '.janus', 'keys');
 
 /**
  * Where the demo backend listens: the first static instance of the config's player service
@@ -67,19 +70,19 @@ export function register(program: Command): void {
     .option('--config <file>', 'gateway config; the demo backend listens at its player service\'s first static instance', join(REPO_ROOT, 'examples', 'gateway.yaml'))
     .option('--web-port <port>', 'port of the web demo page on 127.0.0.1 (0 = any free port)', String(WEB_DEMO_DEFAULT_PORT))
     .option('--cluster', 'instead: two gateways, two player backends and one room backend on a local redis-server and etcd (docs/demo.md#the-cluster-demo)')
-    .option('--port-base <n>', `with --cluster: every port in base+1..base+33 (0 = free ports)`, String(CLUSTER_DEFAULT_PORT_BASE))
-    .option('--keys <dir>', 'with --cluster: the key directory of both gateways (written on first use)', join(REPO_ROOT, '.janus', 'keys'))
+    .option('--port-base <n>', `with --cluster: every port in base+1..base+${CLUSTER_PORT_SPAN} (0 = free ports)`, String(CLUSTER_DEFAULT_PORT_BASE))
+    .option('--keys <dir>', 'with --cluster: the key directory of both gateways (written on first use)', DEMO_KEY_DIR)
     .action(async (opts: { config: string; webPort: string; cluster?: boolean; portBase: string; keys: string }) => {
       if (opts.cluster) {
         const base = /^[0-9]{1,5}$/.test(opts.portBase) ? Number(opts.portBase) : NaN;
-        if (!(base === 0 || (base >= 1024 && base <= 65535 - 33))) throw new JanusError(ErrorCode.ArgInvalid, `--port-base must be 0 or an integer in 1024..${65535 - 33}, got ${JSON.stringify(opts.portBase)}`);
+        if (!(base === 0 || (base >= 1024 && base <= 65535 - CLUSTER_PORT_SPAN))) throw new JanusError(ErrorCode.ArgInvalid, `--port-base must be 0 or an integer in 1024..${65535 - CLUSTER_PORT_SPAN}, got ${JSON.stringify(opts.portBase)}`);
         requireClusterBinaries();
         await importOptional('@janus/demo-backend', 'janus demo --cluster', 'run the demo from a Janus checkout (npm ci && npm run demo:cluster)', () => import('@janus/demo-backend'));
         if (!existsSync(join(opts.keys, keyFileNames(1).serverKey))) {
           const { written } = await keygen({ outDir: opts.keys });
           process.stdout.write(`wrote dev keys: ${written.join(', ')}\n`);
         }
-        await runClusterDemo({ portBase: base, keyDir: opts.keys, ...(resolve(opts.keys) === join(REPO_ROOT, '.janus', 'keys') ? {} : { keysArg: opts.keys }) });
+        await runClusterDemo({ portBase: base, keyDir: opts.keys, ...(resolve(opts.keys) === DEMO_KEY_DIR ? {} : { keysArg: opts.keys }) });
         return;
       }
       // First, before any key is written: an install without the demo packages stops here.
@@ -87,7 +90,7 @@ export function register(program: Command): void {
       const { startWebDemo } = await importOptional('@janus/web-demo', 'janus demo', 'run the demo from a Janus checkout (npm ci && npm start)', () => import('@janus/web-demo'));
       const webPort = /^[0-9]{1,5}$/.test(opts.webPort) ? Number(opts.webPort) : NaN;
       if (!(webPort >= 0 && webPort <= 65535)) throw new JanusError(ErrorCode.ArgInvalid, `--web-port must be an integer in 0..65535, got ${JSON.stringify(opts.webPort)}`);
-      const keyDir = join(REPO_ROOT, '.janus', 'keys');
+      const keyDir = DEMO_KEY_DIR;
       if (!existsSync(join(keyDir, keyFileNames(1).serverKey))) {
         const { written } = await keygen({ outDir: keyDir });
         process.stdout.write(`wrote dev keys: ${written.join(', ')}\n`);

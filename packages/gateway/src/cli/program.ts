@@ -16,8 +16,6 @@ import { register as registerGateway } from './gateway-command.js';
 import { register as registerDemo } from './demo.js';
 import { register as registerClient } from './client-command.js';
 
-export { ExitCode } from './output.js';
-
 /** Where the program prints; defaults to the process's stdout and stderr. */
 export interface CliOutput {
   writeOut(text: string): void;

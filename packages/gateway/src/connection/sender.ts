@@ -82,7 +82,8 @@ export class Sender {
    */
   send(p: Packet): void {
     if (this.closed || this.overQueue()) return;
-    if (this.dueForDeflate(p) && p.data.length > this.limits.maxInflateBytes) {
+    const deflate = this.dueForDeflate(p);
+    if (deflate && p.data.length > this.limits.maxInflateBytes) {
       this.refuseTooLarge(p, p.data.length, 'maxInflateBytes');
       return;
     }
@@ -91,7 +92,7 @@ export class Sender {
       this.waitingBytes += p.data.length;
       return;
     }
-    if (this.dueForDeflate(p)) this.startDeflate(p);
+    if (deflate) this.startDeflate(p);
     else this.write(p);
   }
 

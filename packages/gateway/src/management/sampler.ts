@@ -156,7 +156,7 @@ export class DashboardSampler {
     for (const [k, n] of c.refused) events.set(`refused:${k}`, n);
     const cur: Cumulative = { mono, requests: c.requests, modules: new Map(c.modules), events, request: lat.request, processing: lat.processing };
     const prev = this.cumulative.at(-1);
-    const base = this.cumulative.length >= this.windowSamples ? this.cumulative[this.cumulative.length - this.windowSamples]! : this.cumulative[0];
+    const base = this.windowStart(this.cumulative.length);
     const dt = prev ? Math.max(mono - prev.mono, 1) / 1000 : 0;
     let errorCount = 0;
     for (const [key, n] of events) {
@@ -184,6 +184,14 @@ export class DashboardSampler {
     });
   }
 
+  /**
+   * Where the window of the sample at index `end` of the ring starts: `windowSamples`
+   * samples before it, or the oldest kept while fewer are kept (undefined when none is).
+   */
+  private windowStart(end: number): Cumulative | undefined {
+    return end >= this.windowSamples ? this.cumulative[end - this.windowSamples] : this.cumulative[0];
+  }
+
   private push(cur: Cumulative, s: DashboardSample): void {
     this.cumulative.push(cur);
     this.samples.push(s);
@@ -196,7 +204,7 @@ export class DashboardSampler {
   /** The ring, per-module rates, backends and recent errors (JSON-safe). */
   snapshot(): DashboardSnapshot {
     const last = this.cumulative.at(-1);
-    const base = this.cumulative.length > this.windowSamples ? this.cumulative[this.cumulative.length - 1 - this.windowSamples]! : this.cumulative[0];
+    const base = this.windowStart(this.cumulative.length - 1);
     const span = last && base && last !== base ? (last.mono - base.mono) / 1000 : 0;
     const modules = last
       ? [...last.modules].map(([name, total]) => ({ name, total, perS: span > 0 ? round((total - (base!.modules.get(name) ?? 0)) / span) : 0 }))
