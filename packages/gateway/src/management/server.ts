@@ -31,6 +31,7 @@ import type { ReloadResult } from '../reload.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard-page.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { DashboardSnapshot } from './sampler.js';
+import { listenPort } from '../listen.js';
 
 /** One readiness check's outcome. */
 export interface ReadyReport {
@@ -298,14 +299,7 @@ export async function startManagementServer(view: ManagementView, o: ManagementS
       });
   });
   server.keepAliveTimeout = 5000;
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => {
-      server.off('error', reject);
-      const a = server.address();
-      resolve(typeof a === 'object' && a ? a.port : o.port);
-    });
-  });
+  const port = await listenPort(server, o.host, o.port);
   let closing: Promise<void> | null = null;
   return {
     host: o.host,
