@@ -45,7 +45,7 @@ async function main(): Promise<number> {
     writeFileSync(`${out}.svg`, formatSoakSvg(r, `Janus soak: gateway memory, ${(r.elapsedS / 60).toFixed(0)} min, ${r.rate} requests/s, ${r.options.sessions} workers`));
     writeFileSync(`${out}.txt`, summary.join('\n') + '\n');
     console.error(`soak: wrote ${out}.csv, ${out}.svg, ${out}.txt`);
-    return r.violations.length === 0 && !interrupted ? 0 : interrupted ? 130 : 1;
+    return interrupted ? 130 : r.violations.length === 0 ? 0 : 1;
   } catch (err) {
     console.error(`soak: ${(err as Error).message}`);
     return interrupted ? 130 : 1;
