@@ -16,6 +16,12 @@ export async function loggedIn(stack: Stack, kind: 'tcp' | 'ws', uid: number, o:
 export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const str = (b: Uint8Array | undefined): string => new TextDecoder().decode(b);
 
+/** The next Packet, asserted to be a push (index 0) of mod 3 seq `seq` carrying `text`. */
+export async function expectPush(c: RawClient, seq: number, text: string): Promise<void> {
+  const p = await c.nextPacket();
+  assert.deepEqual([p?.mod, p?.seq, p?.index, str(p?.data)], [3, seq, 0, text]);
+}
+
 /**
  * Connects, handshakes and sends CSAuth for `uid`; resolves with the client after SCAuth, or
  * with the ServerLogout code that answered instead (the client is then closed).
