@@ -39,13 +39,10 @@ function client(t: TestContext, s: Stack): GatewayPushClient {
   return c;
 }
 
+/** {@link loggedIn} on TCP, closed after the test. */
 async function login(t: TestContext, s: Stack, uid: number, o: { color?: string; serverId?: bigint } = {}): Promise<RawClient> {
-  const c = await RawClient.connect('tcp', s.gw.tcpPort);
+  const c = await loggedIn(s, 'tcp', uid, o);
   t.after(() => c.close());
-  await c.handshake(s.keys.clientKey, s.keys.pins);
-  const auth = c.sendAuth(await s.token(uid, o));
-  const reply = await c.nextPacket();
-  assert.deepEqual([reply?.mod, reply?.seq, reply?.index], [1, 5, auth.index], 'expected SCAuth');
   return c;
 }
 

@@ -3,11 +3,19 @@ import { decodeMessage, SCServerLogoutSchema } from '@janus/protocol';
 import { RawClient } from './raw-client.js';
 import type { Stack } from './stack.js';
 
-/** Connects, handshakes and logs in `uid` (token color `o.color`, default ''); returns the raw client after SCAuth. */
-export async function loggedIn(stack: Stack, kind: 'tcp' | 'ws', uid: number, o: { localAddress?: string; color?: string } = {}): Promise<RawClient> {
+/**
+ * Connects, handshakes and logs in `uid` (token color `o.color`, default '', and server id
+ * `o.serverId`, default the stack's); returns the raw client after SCAuth.
+ */
+export async function loggedIn(stack: Stack, kind: 'tcp' | 'ws', uid: number, o: { localAddress?: string; color?: string; serverId?: bigint } = {}): Promise<RawClient> {
   const c = await RawClient.connect(kind, kind === 'tcp' ? stack.gw.tcpPort : stack.gw.wsPort, undefined, o.localAddress ? { localAddress: o.localAddress } : {});
   await c.handshake(stack.keys.clientKey, stack.keys.pins);
-  const auth = c.sendAuth(await stack.token(uid, o.color !== undefined ? { color: o.color } : {}));
+  const auth = c.sendAuth(
+    await stack.token(uid, {
+      ...(o.color !== undefined ? { color: o.color } : {}),
+      ...(o.serverId !== undefined ? { serverId: o.serverId } : {}),
+    }),
+  );
   const reply = await c.nextPacket();
   assert.deepEqual([reply?.mod, reply?.seq, reply?.index], [1, 5, auth.index], 'expected SCAuth');
   return c;
