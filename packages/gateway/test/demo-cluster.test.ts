@@ -19,7 +19,7 @@ import { nodeCrypto } from '@janus/protocol/node';
 import { loadClientKeys } from '../src/cli/client-command.js';
 import { clusterAdminToken } from '../src/cli/demo-cluster.js';
 import { readTokenKeyFile } from '../src/cli/keyfiles.js';
-import { JANUS, runJanus } from './support/janus-cli.js';
+import { JANUS, runJanus, runJanusWith } from './support/janus-cli.js';
 
 const dec = new TextDecoder();
 
@@ -168,16 +168,7 @@ describe('janus demo --cluster', () => {
     const bin = mkdtempSync(join(tmpdir(), 'janus-cluster-path-'));
     const keyDir = join(bin, 'keys');
     t.after(() => rmSync(bin, { recursive: true, force: true }));
-    const run = (path: string) =>
-      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-        const p = spawn(process.execPath, [JANUS, 'demo', '--cluster', '--port-base', '0', '--keys', keyDir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH: path } });
-        let stdout = '';
-        let stderr = '';
-        p.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-        p.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-        p.on('error', reject);
-        p.on('close', (code) => resolve({ code, stdout, stderr }));
-      });
+    const run = (path: string) => runJanusWith({ env: { ...process.env, PATH: path } }, ['demo', '--cluster', '--port-base', '0', '--keys', keyDir]);
     assert.deepEqual(await run(bin), {
       code: 2,
       stdout: '',

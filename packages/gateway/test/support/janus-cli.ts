@@ -15,8 +15,16 @@ export interface Run {
 
 /** Runs `node bin/janus.js ...args` in `cwd` (no stdin) and collects its output. */
 export function runJanus(cwd: string, ...args: string[]): Promise<Run> {
+  return runJanusWith({ cwd }, args);
+}
+
+/**
+ * {@link runJanus} with spawn options: `cwd` (default this process's) and `env` (default
+ * this process's environment).
+ */
+export function runJanusWith(o: { cwd?: string; env?: NodeJS.ProcessEnv }, args: string[]): Promise<Run> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [JANUS, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [JANUS, ...args], { ...o, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
