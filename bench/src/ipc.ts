@@ -129,10 +129,11 @@ export function serveChild(start: () => Promise<ChildServer>): void {
 /**
  * Listens with `server` on 127.0.0.1 and a free port and returns it as a {@link ChildServer}
  * with ports `{ tcp }`, whose close destroys every socket in `sockets` (the server's own
- * connections, which the caller adds and removes) and then closes the server.
+ * connections, which the caller adds and removes: a Set, or a Map by any key) and then
+ * closes the server.
  * @throws the listen error.
  */
-export async function loopbackTcpChild(server: Server, sockets: Set<Socket>): Promise<ChildServer> {
+export async function loopbackTcpChild(server: Server, sockets: { values(): Iterable<Socket> }): Promise<ChildServer> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -141,7 +142,7 @@ export async function loopbackTcpChild(server: Server, sockets: Set<Socket>): Pr
   return {
     ports: { tcp: typeof addr === 'object' && addr ? addr.port : 0 },
     close: async () => {
-      for (const s of sockets) s.destroy();
+      for (const s of sockets.values()) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

@@ -25,7 +25,7 @@ import { setMaxListeners } from 'node:events';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { DemoModule, PlayerSeq, RoomSeq } from '@janus/demo-backend';
-import { ErrorCode, JanusError, isJanusError, type Packet } from '@janus/protocol';
+import { ErrorCode, JanusError, isJanusError, utf8, type Packet } from '@janus/protocol';
 import { nodeCrypto } from '@janus/protocol/node';
 import { BenchChild } from './child.js';
 import { LatencyHistogram, type LatencySummary } from './histogram.js';
@@ -202,8 +202,7 @@ function countInto(counts: Record<string, number>, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1;
 }
 
-const utf8 = new TextEncoder();
-const json = (v: unknown): Uint8Array => utf8.encode(JSON.stringify(v));
+const json = (v: unknown): Uint8Array => utf8(JSON.stringify(v));
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {

@@ -22,6 +22,7 @@ import {
   encodePacket,
   ErrorCode,
   FrameDecoder,
+  isJanusError,
   isServerLogout,
   JanusError,
   makePacket,
@@ -185,7 +186,7 @@ export class SoakSession {
     try {
       r = await acceptServerHello(nodeCrypto, hello, await answer, this.o.keys.pins);
     } catch (err) {
-      if (err instanceof JanusError && err.code === ErrorCode.Logout) throw new LoginRefused(ErrorCode.Logout, err.message, { ...err.details });
+      if (isJanusError(err, ErrorCode.Logout)) throw new LoginRefused(ErrorCode.Logout, err.message, { ...err.details });
       throw err;
     }
     if (!r.keys) throw new JanusError(ErrorCode.HandshakeInvalid, 'the gateway answered in plaintext mode');
@@ -237,8 +238,7 @@ export class SoakSession {
    * false after `timeoutMs` or when the session ends first.
    */
   idle(timeoutMs: number): Promise<boolean> {
-    const isIdle = (): boolean => this.book.inFlight === 0 && this.book.pushesDue === 0;
-    if (isIdle()) return Promise.resolve(true);
+    if (this.isIdle) return Promise.resolve(true);
     if (this.closed) return Promise.resolve(false);
     return new Promise((resolve) => {
       const done = (v: boolean): void => {
@@ -247,13 +247,18 @@ export class SoakSession {
         resolve(v);
       };
       const timer = setTimeout(() => done(false), timeoutMs);
-      this.idleWaiter = () => done(isIdle());
+      this.idleWaiter = () => done(this.isIdle);
     });
+  }
+
+  /** Nothing in flight and no own push due. */
+  private get isIdle(): boolean {
+    return this.book.inFlight === 0 && this.book.pushesDue === 0;
   }
 
   /** Tells an idle() waiter that the book changed (or the session ended). */
   bookChanged(): void {
-    if (this.idleWaiter && (this.closed || (this.book.inFlight === 0 && this.book.pushesDue === 0))) this.idleWaiter();
+    if (this.idleWaiter && (this.closed || this.isIdle)) this.idleWaiter();
   }
 
   private onRecord(body: Uint8Array): void {

@@ -10,7 +10,7 @@
  * Reports `ready` with ports `{ tcp }` (IPC contract in ../ipc.ts).
  */
 import { connect as netConnect, createServer, type Socket } from 'node:net';
-import { serveChild } from '../ipc.js';
+import { loopbackTcpChild, serveChild } from '../ipc.js';
 import { encodeBody, encodeFrame, encodeLinkFrame, FrameReader, ProxyKind } from './framing.js';
 import { ECHO_PORT_ENV } from './proxy-env.js';
 
@@ -55,16 +55,11 @@ serveChild(async () => {
       if (!link.destroyed) link.write(encodeLinkFrame(sid, encodeBody(ProxyKind.Closed, 0)));
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const addr = server.address();
+  const child = await loopbackTcpChild(server, sessions);
   return {
-    ports: { tcp: typeof addr === 'object' && addr ? addr.port : 0 },
+    ports: child.ports,
     close: async () => {
-      for (const s of sessions.values()) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await child.close();
       link.end();
     },
   };

@@ -15,7 +15,7 @@ import { closeRedis, connectRedis, createRedisClient, openRedisAdapters, type Re
 import type { RouteTable } from '../src/index.js';
 import { RawClient } from './support/raw-client.js';
 import { RedisServer, startRedisCluster, type RedisCluster } from './support/redis-server.js';
-import { str } from './support/session.js';
+import { expectPush, str } from './support/session.js';
 import { makeKeys, startStack, type Stack, type StackOptions, type TestKeys } from './support/stack.js';
 
 /** A free port number, used as a gateway's advertised gRPC port (its identity; nothing binds it yet). */
@@ -110,12 +110,6 @@ async function echo(c: RawClient, text: string): Promise<void> {
   const req = c.send({ mod: 3, seq: 2, data: utf8(text) });
   const p = await c.nextPacket();
   assert.deepEqual([p?.index, str(p?.data)], [req.index, text]);
-}
-
-/** The next Packet, asserted to be a push (index 0) of mod 3 seq `seq` carrying `text`. */
-async function expectPush(c: RawClient, seq: number, text: string): Promise<void> {
-  const p = await c.nextPacket();
-  assert.deepEqual([p?.mod, p?.seq, p?.index, str(p?.data)], [3, seq, 0, text]);
 }
 
 /** Two player instances, gateways A and B on `redis`, and a backend's Redis client with a ClusterPusher. */

@@ -22,7 +22,7 @@ import { MemoryRouteTable, type RouteTable } from '../src/index.js';
 import { MAX_PUSH_HTTP_BODY_BYTES } from '../src/push/http-routes.js';
 import { mgmt } from './support/management.js';
 import { RawClient } from './support/raw-client.js';
-import { loggedIn, str } from './support/session.js';
+import { expectPush, loggedIn, str } from './support/session.js';
 import { startStack, type Stack, type StackOptions } from './support/stack.js';
 
 const ADMIN_TOKEN = 'push-admin-token-0123456789';
@@ -39,19 +39,11 @@ function client(t: TestContext, s: Stack): GatewayPushClient {
   return c;
 }
 
+/** {@link loggedIn} on TCP, closed after the test. */
 async function login(t: TestContext, s: Stack, uid: number, o: { color?: string; serverId?: bigint } = {}): Promise<RawClient> {
-  const c = await RawClient.connect('tcp', s.gw.tcpPort);
+  const c = await loggedIn(s, 'tcp', uid, o);
   t.after(() => c.close());
-  await c.handshake(s.keys.clientKey, s.keys.pins);
-  const auth = c.sendAuth(await s.token(uid, o));
-  const reply = await c.nextPacket();
-  assert.deepEqual([reply?.mod, reply?.seq, reply?.index], [1, 5, auth.index], 'expected SCAuth');
   return c;
-}
-
-async function expectPush(c: RawClient, seq: number, text: string): Promise<void> {
-  const p = await c.nextPacket();
-  assert.deepEqual([p?.mod, p?.seq, p?.index, str(p?.data)], [3, seq, 0, text]);
 }
 
 /** Asserts the next Packet is ServerLogout `code` and the connection then ends with FIN. */

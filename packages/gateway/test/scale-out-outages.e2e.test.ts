@@ -15,7 +15,8 @@ import { closeRedis, connectRedis, createRedisClient } from '@janus/redis';
 import { spawnRegisteredBackend } from './support/etcd-backend.js';
 import { mgmt } from './support/management.js';
 import { RawClient } from './support/raw-client.js';
-import { ADMIN_TOKEN, expectPush, PLAYER, served, SHORT_LEASE_S, scaleOutPerFile, watchOpen, type ScaleOut } from './support/scale-out.js';
+import { ADMIN_TOKEN, PLAYER, served, SHORT_LEASE_S, scaleOutPerFile, watchOpen, type ScaleOut } from './support/scale-out.js';
+import { expectPush } from './support/session.js';
 import type { Stack } from './support/stack.js';
 
 /** Open sessions, each with its watch and the instance it was served by. */

@@ -15,8 +15,8 @@ import { GATE_DISCOVERY_NAME, gateRouteKey, routeKey, SCServerLogout_Code as Cod
 import { GatewayPushClient } from '@janus/backend';
 import { mgmt } from './support/management.js';
 import type { RawClient } from './support/raw-client.js';
-import { ADMIN_TOKEN, expectPush, PLAYER, served, scaleOutPerFile, type ScaleOut } from './support/scale-out.js';
-import { str } from './support/session.js';
+import { ADMIN_TOKEN, PLAYER, served, scaleOutPerFile, type ScaleOut } from './support/scale-out.js';
+import { expectPush, str } from './support/session.js';
 import type { Stack } from './support/stack.js';
 
 const body = (seq: number, text: string) => ({ mod: 3, seq, data: utf8(text) });

@@ -7,7 +7,6 @@
  * codec, the signature) says may be accepted. CI-sized here; `npm run fuzz` for the long run.
  */
 import { strict as assert } from 'node:assert';
-import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { fromBinary, type DescMessage } from '@bufbuild/protobuf';
@@ -39,6 +38,7 @@ import {
 } from '../src/index.js';
 import { nodeCrypto } from '../src/node.js';
 import { assertTyped, fuzzRuns, typedOrValue, typedOrValueAsync } from './support/fuzz.js';
+import { ed25519Pem } from './support/keys.js';
 
 // ---------------------------------------------------------------------------------------
 // Mutations: small edits of a valid input, the way a fuzzer derives hostile ones.
@@ -297,14 +297,6 @@ for (const t of DECODERS) {
 // Handshake parsing (PROTOCOL.md 7.2-7.4)
 
 const NOW = 1_767_225_600;
-
-function ed25519Pem(): { priv: string; pub: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519', {
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-  });
-  return { priv: privateKey, pub: publicKey };
-}
 
 const CLIENT = ed25519Pem();
 const SERVER = ed25519Pem();

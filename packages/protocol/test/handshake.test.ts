@@ -4,7 +4,6 @@
  * client's checks of the answer (7.4).
  */
 import { strict as assert } from 'node:assert';
-import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import {
@@ -44,18 +43,11 @@ import {
   type VerifyKey,
 } from '../src/index.js';
 import { nodeCrypto } from '../src/node.js';
+import { ed25519Pem } from './support/keys.js';
 
 const NOW = 1_767_225_600;
 const SKEW = 300;
 const is = (code: ErrorCodeValue) => (err: unknown) => isJanusError(err, code);
-
-function ed25519Pem(): { priv: string; pub: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519', {
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-  });
-  return { priv: privateKey, pub: publicKey };
-}
 
 const CLIENT_V1 = ed25519Pem();
 const SERVER_V1 = ed25519Pem();

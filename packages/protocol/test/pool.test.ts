@@ -4,7 +4,6 @@
  * threads, a full handshake against a node:crypto client, and close.
  */
 import { strict as assert } from 'node:assert';
-import { generateKeyPairSync } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import {
   acceptServerHello,
@@ -17,14 +16,7 @@ import {
   type ServerHandshakeConfig,
 } from '../src/index.js';
 import { CryptoPool, nodeCrypto } from '../src/node.js';
-
-function ed25519Pem(): { priv: string; pub: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519', {
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-  });
-  return { priv: privateKey, pub: publicKey };
-}
+import { ed25519Pem } from './support/keys.js';
 
 describe('CryptoPool', () => {
   // No inline budget: every job goes to a worker.

@@ -70,12 +70,6 @@ export async function served(c: RawClient, text = 'who'): Promise<string> {
   return id!;
 }
 
-/** The next Packet, asserted to be a push (index 0) of mod 3 seq `seq` carrying `text`. */
-export async function expectPush(c: RawClient, seq: number, text: string): Promise<void> {
-  const p = await c.nextPacket();
-  assert.deepEqual([p?.mod, p?.seq, p?.index, str(p?.data)], [3, seq, 0, text]);
-}
-
 /** Records whether a connection ended (ServerLogout or any close) from now on. */
 export function watchOpen(c: RawClient): { readonly ended: boolean } {
   const w = { ended: false };
