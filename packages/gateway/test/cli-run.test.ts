@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { SCServerLogout_Code as Code } from '@janus/protocol';
@@ -34,6 +34,7 @@ function run(args: string[], input?: string): ChildProcess & { out: Promise<stri
 describe('janus gateway --config', () => {
   it('starts from a YAML file, serves, and shuts down gracefully on SIGTERM', async (t) => {
     const keys = await makeKeys();
+    t.after(() => rmSync(keys.dir, { recursive: true, force: true }));
     const backend = await startDemoBackend({ host: '127.0.0.1', port: 0 });
     t.after(() => backend.close());
     const file = join(keys.dir, 'gateway.yaml');
@@ -73,8 +74,9 @@ describe('janus gateway --config', () => {
     assert.equal(code, 0);
   });
 
-  it('refuses a bad config with one line naming the key, exit 2', async () => {
+  it('refuses a bad config with one line naming the key, exit 2', async (t) => {
     const keys = await makeKeys();
+    t.after(() => rmSync(keys.dir, { recursive: true, force: true }));
     const file = join(keys.dir, 'bad.yaml');
     writeFileSync(file, 'limits: { maxFrameBytes: 99999999999 }\n');
     const gw = run(['gateway', '--config', file]);
@@ -157,6 +159,7 @@ describe('janus client', () => {
     t.after(() => s.stop());
     // Another key set's token.key beside this stack's client key and server pins.
     const other = await makeKeys();
+    t.after(() => rmSync(other.dir, { recursive: true, force: true }));
     const names = keyFileNames(1);
     for (const f of [names.clientKey, names.serverPub]) copyFileSync(join(s.keys.dir, f), join(other.dir, f));
     const bad = run(['client', '--uid', '4404', '--keys', other.dir, '--port', String(s.gw.tcpPort)], 'echo unreached\n');
