@@ -26,7 +26,7 @@ export {
   serverUnexpectedErrPacket,
   heartbeatReplyPacket,
 } from './messages.js';
-export type { AeadKey, CryptoBackend, Out, SigningKey, VerifyKey, X25519KeyPair } from './crypto/backend.js';
+export type { AeadKey, CryptoBackend, Out, RecordAead, SigningKey, VerifyKey, X25519KeyPair } from './crypto/backend.js';
 export { pemToDer } from './crypto/backend.js';
 export { webCrypto } from './crypto/web.js';
 export { deriveSessionKeys, SESSION_KEYS_INFO, type SessionKeys } from './keys.js';

@@ -4,7 +4,7 @@
  * `nonce = d_iv XOR (0x00000000 || u64be(n))`, `n` counting that direction's records from 0
  * up to 2^32 - 1. No nonce travels: a dropped, replayed or reordered record fails to open.
  */
-import type { AeadKey, Out } from './crypto/backend.js';
+import type { AeadKey, Out, RecordAead } from './crypto/backend.js';
 import { ErrorCode, JanusError } from './errors.js';
 
 /** Bytes of the GCM tag appended to every record. */
@@ -28,12 +28,15 @@ export function recordNonce(iv: Uint8Array, n: number): Uint8Array {
 /** One direction of the record layer: its key, IV and counter. */
 abstract class RecordDirection<S extends boolean> {
   protected n = 0;
+  /** The back end's record path (AeadKey.records), when it has one. */
+  protected readonly records: RecordAead<S> | null;
 
   constructor(
     protected readonly aead: AeadKey<S>,
     protected readonly iv: Uint8Array,
   ) {
     if (iv.length !== 12) throw new JanusError(ErrorCode.KeyInvalid, `record IV must be 12 bytes, got ${iv.length}`);
+    this.records = aead.records ? aead.records(iv) : null;
   }
 
   /** The number the next record will carry (= records handled so far). */
@@ -41,11 +44,12 @@ abstract class RecordDirection<S extends boolean> {
     return this.n;
   }
 
-  protected nextNonce(): Uint8Array {
+  /** The number of the record being handled; advances the counter. */
+  protected next(): number {
     if (this.n > MAX_RECORD_NUMBER) {
       throw new JanusError(ErrorCode.RecordLimit, 'record counter past 2^32 - 1');
     }
-    return recordNonce(this.iv, this.n++);
+    return this.n++;
   }
 }
 
@@ -57,7 +61,8 @@ export class RecordSealer<S extends boolean> extends RecordDirection<S> {
    * @throws JanusError JANUS_ERR_RECORD_LIMIT past record 2^32 - 1.
    */
   seal(packetBytes: Uint8Array): Out<S, Uint8Array> {
-    return this.aead.seal(this.nextNonce(), EMPTY_AAD, packetBytes);
+    const n = this.next();
+    return this.records ? this.records.seal(n, packetBytes) : this.aead.seal(recordNonce(this.iv, n), EMPTY_AAD, packetBytes);
   }
 }
 
@@ -69,7 +74,8 @@ export class RecordOpener<S extends boolean> extends RecordDirection<S> {
    *   JANUS_ERR_RECORD_LIMIT. Either way the connection must close.
    */
   open(record: Uint8Array): Out<S, Uint8Array> {
-    return this.aead.open(this.nextNonce(), EMPTY_AAD, record);
+    const n = this.next();
+    return this.records ? this.records.open(n, record) : this.aead.open(recordNonce(this.iv, n), EMPTY_AAD, record);
   }
 }
 

@@ -29,8 +29,29 @@ export interface X25519KeyPair {
   readonly publicKey: Uint8Array;
 }
 
+/**
+ * The records of one direction under one key (PROTOCOL.md 7.5): record `n` (0 <= n <= 2^32 - 1)
+ * is AES-256-GCM with nonce `iv XOR (0x00000000 || u64be(n))` and empty AAD, ciphertext ||
+ * tag(16). The same bytes as {@link AeadKey.seal} / {@link AeadKey.open} with that nonce,
+ * by a path that may use the numbering (keystream made ahead).
+ */
+export interface RecordAead<S extends boolean> {
+  /** Seals record `n`. */
+  seal(n: number, plaintext: Uint8Array): Out<S, Uint8Array>;
+  /**
+   * Opens record `n`.
+   * @throws JanusError JANUS_ERR_RECORD_OPEN when it does not authenticate (async: rejects).
+   */
+  open(n: number, sealed: Uint8Array): Out<S, Uint8Array>;
+}
+
 /** AES-256-GCM under one key. `nonce` is 12 bytes; the 16-byte tag follows the ciphertext. */
 export interface AeadKey<S extends boolean> {
+  /**
+   * Optional: a faster path for the records of one direction whose 12-byte IV is `iv`
+   * (RecordSealer and RecordOpener use it when present).
+   */
+  records?(iv: Uint8Array): RecordAead<S>;
   /** Encrypts; returns ciphertext || tag. */
   seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Out<S, Uint8Array>;
   /**

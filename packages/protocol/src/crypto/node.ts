@@ -17,7 +17,8 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { ErrorCode, JanusError } from '../errors.js';
-import type { AeadKey, CryptoBackend, SigningKey, VerifyKey, X25519KeyPair } from './backend.js';
+import type { AeadKey, CryptoBackend, RecordAead, SigningKey, VerifyKey, X25519KeyPair } from './backend.js';
+import { GcmRecords } from './gcm-records.js';
 
 const TAG_BYTES = 16;
 
@@ -39,6 +40,11 @@ export function x25519PublicKey(raw: Uint8Array): KeyObject {
 
 class NodeAeadKey implements AeadKey<true> {
   constructor(private readonly key: KeyObject) {}
+
+  /** The record path without a cipher object per record (gcm-records.ts). */
+  records(iv: Uint8Array): RecordAead<true> {
+    return new GcmRecords(this.key, iv, this);
+  }
 
   seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     const c = createCipheriv('aes-256-gcm', this.key, nonce);
