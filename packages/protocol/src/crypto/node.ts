@@ -38,6 +38,12 @@ export function x25519PublicKey(raw: Uint8Array): KeyObject {
   return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x }, format: 'jwk' });
 }
 
+/** generateKeyPairSync with a JWK public key and a KeyObject private key (@types/node has no such overload). */
+const generateX25519WithJwk = generateKeyPairSync as unknown as (
+  type: 'x25519',
+  options: { publicKeyEncoding: { format: 'jwk' } },
+) => { privateKey: KeyObject; publicKey: JsonWebKey };
+
 class NodeAeadKey implements AeadKey<true> {
   constructor(private readonly key: KeyObject) {}
 
@@ -81,8 +87,16 @@ export const nodeCrypto: CryptoBackend<true> = {
   sha256: (data) => createHash('sha256').update(data).digest(),
   hkdfSha256: (ikm, salt, info, length) => new Uint8Array(hkdfSync('sha256', ikm, salt, info, length)),
   x25519Generate(): X25519KeyPair {
-    const { privateKey, publicKey } = generateKeyPairSync('x25519');
-    return { privateKey, publicKey: rawX25519Public(publicKey) };
+    // The public key comes out as JWK from the generation itself, not from exporting the new
+    // KeyObject afterwards: on Node 20.20 that export (KeyObject#export, ExportJWKEdKey)
+    // can deadlock when a garbage collection it triggers finalizes the just-finished
+    // key-generation job, whose destructor waits on the mutex the export holds (seen twice:
+    // a bench load generator and a loop of generate + export hung in futex_wait, gdb
+    // backtrace ExportJWKEdKey -> Heap::CollectGarbage -> ~KeyGenJob -> uv_mutex_lock).
+    // Exported inside the job, the key is encoded while the job is still alive.
+    const { privateKey, publicKey } = generateX25519WithJwk('x25519', { publicKeyEncoding: { format: 'jwk' } });
+    if (typeof publicKey.x !== 'string') throw new Error('X25519 key generation returned no public key');
+    return { privateKey, publicKey: Buffer.from(publicKey.x, 'base64url') };
   },
   x25519FromPkcs8(pkcs8): X25519KeyPair {
     const privateKey = createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' });
