@@ -79,7 +79,12 @@ export class RecordOpener<S extends boolean> extends RecordDirection<S> {
   }
 }
 
-/** Test and tooling hook: starts a direction at record number `n`. */
+/**
+ * Test and tooling hook: starts a direction at record number `n`, an integer in
+ * 0 .. 2^32 (2^32: the next record is refused with JANUS_ERR_RECORD_LIMIT).
+ * @throws RangeError for any other `n` (it would give a nonce outside PROTOCOL.md 7.5's numbering).
+ */
 export function setRecordCount(d: RecordSealer<boolean> | RecordOpener<boolean>, n: number): void {
+  if (!Number.isInteger(n) || n < 0 || n > MAX_RECORD_NUMBER + 1) throw new RangeError(`record number must be an integer in 0..2^32, got ${n}`);
   (d as unknown as { n: number }).n = n;
 }

@@ -113,6 +113,13 @@ describe('GcmRecords', () => {
     assert.throws(() => sealer.seal(new Uint8Array(1)), (err: unknown) => isJanusError(err, ErrorCode.RecordLimit));
   });
 
+  it('setRecordCount takes only record numbers (integers 0..2^32)', () => {
+    const sealer = new RecordSealer(nodeCrypto.aeadKey(randomBytes(32)), randomBytes(12));
+    for (const bad of [-1, 2.5, MAX_RECORD_NUMBER + 2, Number.NaN]) assert.throws(() => setRecordCount(sealer, bad), RangeError);
+    setRecordCount(sealer, MAX_RECORD_NUMBER + 1);
+    assert.throws(() => sealer.seal(new Uint8Array(1)), (err: unknown) => isJanusError(err, ErrorCode.RecordLimit));
+  });
+
   it('refuses an IV that is not 12 bytes', () => {
     assert.throws(() => records(randomBytes(32), new Uint8Array(11)), (err: unknown) => isJanusError(err, ErrorCode.KeyInvalid));
   });
