@@ -25,18 +25,27 @@ export function recordNonce(iv: Uint8Array, n: number): Uint8Array {
   return nonce;
 }
 
-/** One direction of the record layer: its key, IV and counter. */
+/**
+ * Record n of one direction through `aead`'s plain seal/open, with {@link recordNonce} and
+ * empty AAD: the record path of a back end that offers none of its own (AeadKey.records),
+ * and the node back end's for records it leaves to node:crypto.
+ */
+export function nonceRecords<S extends boolean>(aead: AeadKey<S>, iv: Uint8Array): RecordAead<S> {
+  return {
+    seal: (n, plaintext) => aead.seal(recordNonce(iv, n), EMPTY_AAD, plaintext),
+    open: (n, sealed) => aead.open(recordNonce(iv, n), EMPTY_AAD, sealed),
+  };
+}
+
+/** One direction of the record layer: its records' AEAD and counter. */
 abstract class RecordDirection<S extends boolean> {
   protected n = 0;
-  /** The back end's record path (AeadKey.records), when it has one. */
-  protected readonly records: RecordAead<S> | null;
+  /** The back end's record path (AeadKey.records), else {@link nonceRecords}. */
+  protected readonly records: RecordAead<S>;
 
-  constructor(
-    protected readonly aead: AeadKey<S>,
-    protected readonly iv: Uint8Array,
-  ) {
+  constructor(aead: AeadKey<S>, iv: Uint8Array) {
     if (iv.length !== 12) throw new JanusError(ErrorCode.KeyInvalid, `record IV must be 12 bytes, got ${iv.length}`);
-    this.records = aead.records ? aead.records(iv) : null;
+    this.records = aead.records ? aead.records(iv) : nonceRecords(aead, iv);
   }
 
   /** The number the next record will carry (= records handled so far). */
@@ -61,8 +70,7 @@ export class RecordSealer<S extends boolean> extends RecordDirection<S> {
    * @throws JanusError JANUS_ERR_RECORD_LIMIT past record 2^32 - 1.
    */
   seal(packetBytes: Uint8Array): Out<S, Uint8Array> {
-    const n = this.next();
-    return this.records ? this.records.seal(n, packetBytes) : this.aead.seal(recordNonce(this.iv, n), EMPTY_AAD, packetBytes);
+    return this.records.seal(this.next(), packetBytes);
   }
 }
 
@@ -74,8 +82,7 @@ export class RecordOpener<S extends boolean> extends RecordDirection<S> {
    *   JANUS_ERR_RECORD_LIMIT. Either way the connection must close.
    */
   open(record: Uint8Array): Out<S, Uint8Array> {
-    const n = this.next();
-    return this.records ? this.records.open(n, record) : this.aead.open(recordNonce(this.iv, n), EMPTY_AAD, record);
+    return this.records.open(this.next(), record);
   }
 }
 

@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ErrorCode, isJanusError, MAX_RECORD_NUMBER, RecordOpener, RecordSealer, recordNonce, setRecordCount, toHex } from '../src/index.js';
 import { GcmRecords, WASM_RECORD_MAX } from '../src/crypto/gcm-records.js';
+import { nonceRecords } from '../src/record.js';
 import { GCM_RECORDS_WASM } from '../src/crypto/gcm-records-wasm.js';
 import { nodeCrypto } from '../src/node.js';
 
@@ -26,7 +27,7 @@ function referenceOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array): 
 }
 
 function records(key: Uint8Array, iv: Uint8Array): GcmRecords {
-  return new GcmRecords(createSecretKey(key), iv, nodeCrypto.aeadKey(key));
+  return new GcmRecords(createSecretKey(key), iv, nonceRecords(nodeCrypto.aeadKey(key), iv));
 }
 
 const failsToOpen = (err: unknown) => isJanusError(err, ErrorCode.RecordOpen);

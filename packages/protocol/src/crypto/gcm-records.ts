@@ -20,7 +20,7 @@
  */
 import { createCipheriv, type Cipher } from 'node:crypto';
 import { ErrorCode, JanusError } from '../errors.js';
-import type { AeadKey, RecordAead } from './backend.js';
+import type { RecordAead } from './backend.js';
 import { GCM_RECORDS_WASM } from './gcm-records-wasm.js';
 
 /** Plaintext bytes at most on the WebAssembly path; longer records use node:crypto's GCM. */
@@ -89,7 +89,6 @@ function blocksFor(len: number): number {
 export class GcmRecords implements RecordAead<true> {
   private readonly ecb: Cipher;
   private readonly h: Buffer;
-  private readonly iv: Uint8Array;
   private readonly iv0: number;
   private readonly iv1: number;
   private readonly iv2: number;
@@ -106,17 +105,17 @@ export class GcmRecords implements RecordAead<true> {
   /**
    * @param key the direction's AES-256 key, as node:crypto takes it.
    * @param iv the direction's 12-byte IV.
-   * @param fallback the same key as a node:crypto AEAD, for records over WASM_RECORD_MAX.
+   * @param fallback the same key and IV's records through node:crypto's GCM (nonceRecords),
+   *   for records over WASM_RECORD_MAX.
    * @throws JanusError JANUS_ERR_KEY_INVALID when `iv` is not 12 bytes.
    */
   constructor(
     key: Parameters<typeof createCipheriv>[1],
     iv: Uint8Array,
-    private readonly fallback: AeadKey<true>,
+    private readonly fallback: RecordAead<true>,
   ) {
     if (iv.length !== 12) throw new JanusError(ErrorCode.KeyInvalid, `record IV must be 12 bytes, got ${iv.length}`);
-    this.iv = new Uint8Array(iv);
-    const v = new DataView(this.iv.buffer);
+    const v = new DataView(iv.buffer, iv.byteOffset, iv.length);
     this.iv0 = v.getUint32(0);
     this.iv1 = v.getUint32(4);
     this.iv2 = v.getUint32(8);
@@ -127,7 +126,7 @@ export class GcmRecords implements RecordAead<true> {
 
   seal(n: number, plaintext: Uint8Array): Uint8Array {
     const len = plaintext.length;
-    if (len > WASM_RECORD_MAX) return this.fallback.seal(this.nonce(n), new Uint8Array(0), plaintext);
+    if (len > WASM_RECORD_MAX) return this.fallback.seal(n, plaintext);
     const { fn, mem } = this.load(n, len);
     mem.set(plaintext, DATA_AT);
     fn.seal(len);
@@ -140,7 +139,7 @@ export class GcmRecords implements RecordAead<true> {
   open(n: number, sealed: Uint8Array): Uint8Array {
     if (sealed.length < TAG_BYTES) throw new JanusError(ErrorCode.RecordOpen, 'record shorter than its tag');
     const len = sealed.length - TAG_BYTES;
-    if (len > WASM_RECORD_MAX) return this.fallback.open(this.nonce(n), new Uint8Array(0), sealed);
+    if (len > WASM_RECORD_MAX) return this.fallback.open(n, sealed);
     const { fn, mem } = this.load(n, len);
     mem.set(sealed.subarray(0, len), DATA_AT);
     mem.set(sealed.subarray(len), PEER_TAG_AT);
@@ -191,15 +190,5 @@ export class GcmRecords implements RecordAead<true> {
       view.setUint32(at + 4, w1);
       view.setUint32(at + 8, w2);
     }
-  }
-
-  /** Record n's 12-byte nonce (for the fallback). */
-  private nonce(n: number): Uint8Array {
-    const out = new Uint8Array(12);
-    const v = new DataView(out.buffer);
-    v.setUint32(0, this.iv0);
-    v.setUint32(4, (this.iv1 ^ Math.floor(n / 0x100000000)) >>> 0);
-    v.setUint32(8, (this.iv2 ^ n) >>> 0);
-    return out;
   }
 }

@@ -18,6 +18,7 @@ import {
 } from 'node:crypto';
 import { ErrorCode, JanusError } from '../errors.js';
 import type { AeadKey, CryptoBackend, RecordAead, SigningKey, VerifyKey, X25519KeyPair } from './backend.js';
+import { nonceRecords } from '../record.js';
 import { GcmRecords } from './gcm-records.js';
 
 const TAG_BYTES = 16;
@@ -49,7 +50,7 @@ class NodeAeadKey implements AeadKey<true> {
 
   /** The record path without a cipher object per record (gcm-records.ts). */
   records(iv: Uint8Array): RecordAead<true> {
-    return new GcmRecords(this.key, iv, this);
+    return new GcmRecords(this.key, iv, nonceRecords(this, iv));
   }
 
   seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
