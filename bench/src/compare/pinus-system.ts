@@ -116,10 +116,9 @@ const PROBE_ATTEMPT_MS = 2000;
 async function probeEcho(port: number, useDict: boolean, data: string): Promise<void> {
   const deadline = Date.now() + START_MS;
   for (;;) {
-    const client = await PinusClient.connect({ host: '127.0.0.1', port, useDict });
+    const client = await boundClient(port, useDict, 0);
     let timer: NodeJS.Timeout | undefined;
     try {
-      await client.request('connector.entryHandler.bind', { uid: 0 });
       const res = (await Promise.race([
         client.request(PINUS_ECHO_ROUTE, { d: data }),
         new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), PROBE_ATTEMPT_MS))),
@@ -131,6 +130,18 @@ async function probeEcho(port: number, useDict: boolean, data: string): Promise<
     }
     if (Date.now() > deadline) throw new Error(`pinus did not answer an echo request within ${START_MS} ms of starting`);
   }
+}
+
+/** A client connected to the connector and bound to `uid` (connector.entryHandler.bind). */
+async function boundClient(port: number, useDict: boolean, uid: number): Promise<PinusClient> {
+  const client = await PinusClient.connect({ host: '127.0.0.1', port, useDict });
+  try {
+    await client.request('connector.entryHandler.bind', { uid });
+  } catch (err) {
+    await client.close();
+    throw err;
+  }
+  return client;
 }
 
 /** Starts the pinus master, which starts the connector and the echo server. */
@@ -184,16 +195,7 @@ export async function startPinus(ctx: StartContext, settings: PinusSettings = { 
         { role: 'master', label: 'master', usage: () => m.usage() },
       ],
       failed: guard.failed,
-      connect: async (index) => {
-        const client = await PinusClient.connect({ host: '127.0.0.1', port: ports.client, useDict: settings.useDict });
-        try {
-          await client.request('connector.entryHandler.bind', { uid: index + 1 });
-        } catch (err) {
-          await client.close();
-          throw err;
-        }
-        return new PinusSession(client, data);
-      },
+      connect: async (index) => new PinusSession(await boundClient(ports.client, settings.useDict, index + 1), data),
       stop,
     };
   } catch (err) {
