@@ -3,6 +3,7 @@
  *
  *   npm run bench:handshake -- [--modes pool,inline] [--threads N] [--sessions 2000]
  *     [--concurrency 100] [--echo 100] [--storm 1000] [--storm-rounds 1] [--window 5] [--warmup 2] [--skip-storm]
+ *     [--worker-nice 19] [--storm-nice 0]
  *     [--cpu-prof DIR] [--verbose]
  *
  * First the floor: a bare TCP server child (tcp-floor-proc.ts) that only accepts, reads
@@ -33,7 +34,7 @@ import { FLOOR_FRAMES, STORM_ENV, type StormSpec, type StormStats } from './sess
 import { GATEWAY_NODE_FLAGS } from './run.js';
 
 const USAGE =
-  'usage: npm run bench:handshake -- [--modes pool,inline] [--threads N] [--sessions 2000] [--concurrency 100] [--echo 100] [--storm 1000] [--storm-rounds 1] [--window 5] [--warmup 2] [--skip-storm] [--cpu-prof DIR] [--verbose]';
+  'usage: npm run bench:handshake -- [--modes pool,inline] [--threads N] [--sessions 2000] [--concurrency 100] [--echo 100] [--storm 1000] [--storm-rounds 1] [--window 5] [--warmup 2] [--skip-storm] [--worker-nice 19] [--storm-nice 0] [--cpu-prof DIR] [--verbose]';
 
 interface Options {
   modes: ('pool' | 'inline')[];
@@ -51,6 +52,10 @@ interface Options {
   cpuProfDir?: string;
   /** Skip step 3 (the storm). */
   skipStorm: boolean;
+  /** OS nice value of the gateway's crypto pool threads (CryptoPoolOptions.workerNice). */
+  workerNice: number;
+  /** OS nice value of the storm child's threads: 19 stands for storm clients on other machines, using only what the cores leave. */
+  stormNice: number;
 }
 
 /** One window of the open sessions' closed loop. */
@@ -94,7 +99,7 @@ interface ModeResult {
 
 function parse(argv: string[]): Options | null {
   if (argv.includes('--help')) return null;
-  const o = parseOptions(argv, ['modes', 'threads', 'sessions', 'concurrency', 'echo', 'storm', 'storm-rounds', 'window', 'warmup', 'cpu-prof'], ['verbose', 'skip-storm']);
+  const o = parseOptions(argv, ['modes', 'threads', 'sessions', 'concurrency', 'echo', 'storm', 'storm-rounds', 'window', 'warmup', 'cpu-prof', 'worker-nice', 'storm-nice'], ['verbose', 'skip-storm']);
   const modes = (o.get('modes') ?? 'pool,inline').split(',');
   for (const m of modes) if (m !== 'pool' && m !== 'inline') throw new Error(`--modes: ${m} is not pool or inline`);
   const r: Options = {
@@ -108,10 +113,19 @@ function parse(argv: string[]): Options | null {
     warmupS: intOption(o, 'warmup', 2, 0),
     verbose: o.has('verbose'),
     skipStorm: o.has('skip-storm'),
+    workerNice: niceOption(o, 'worker-nice', 19),
+    stormNice: niceOption(o, 'storm-nice', 0),
   };
   if (o.has('cpu-prof')) r.cpuProfDir = o.get('cpu-prof')!;
   if (o.has('threads')) r.threads = intOption(o, 'threads', 1);
   return r;
+}
+
+/** A nice value option: an integer in -20..19. */
+function niceOption(o: Map<string, string>, name: string, dflt: number): number {
+  const n = intOption(o, name, dflt, -20);
+  if (n > 19) throw new Error(`--${name} must be an integer in -20..19, got ${n}`);
+  return n;
 }
 
 /** CPU per session by thread group between two /proc samples: main, the other `node` threads (crypto pool, V8 helpers), and others by name. */
@@ -246,7 +260,7 @@ async function runMode(mode: 'pool' | 'inline', o: Options, keys: BenchKeys, bac
   let driving: Promise<void> = Promise.resolve();
   try {
     const execArgv = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
-    const spec = { keysDir: keys.dir, backendPort, log, execArgv, cryptoThreads: mode === 'inline' ? 0 : o.threads };
+    const spec = { keysDir: keys.dir, backendPort, log, execArgv, cryptoThreads: mode === 'inline' ? 0 : o.threads, cryptoNice: o.workerNice };
     const gateway = await startSessionGateway(spec);
     children.push(gateway);
     const port = gateway.ports.tcp!;
@@ -304,7 +318,7 @@ async function runMode(mode: 'pool' | 'inline', o: Options, keys: BenchKeys, bac
     await sleep(o.warmupS);
     log(`${mode}: baseline window`);
     const baseline = await echoWindow(gateway, counters, () => sleep(o.windowS));
-    const stormSpec: StormSpec = { port, keysDir: keys.dir, clients: o.storm, uidBase: 1_000_000, rounds: o.stormRounds };
+    const stormSpec: StormSpec = { port, keysDir: keys.dir, clients: o.storm, uidBase: 1_000_000, rounds: o.stormRounds, nice: o.stormNice };
     let storm: BenchChild | null = null;
     log(`${mode}: storm window`);
     // The window runs from the storm child's start (its clients connect at once) until its
@@ -355,7 +369,7 @@ function table(r: ModeResult, o: Options): string[] {
     ...lines,
     `  echo, ${o.echo} open sessions, no storm:   ${w(r.baseline)}`,
     `  echo, during ${o.storm}-client storm: ${w(r.storm)}`,
-    `  storm          ${f(r.storm.stormSessionsPerSec ?? 0, 0)} sessions/s; ${r.stormStats.rounds} rounds, ${r.stormStats.opened} opened, failures ${JSON.stringify(r.stormStats.failed)}`,
+    `  storm          ${f(r.storm.stormSessionsPerSec ?? 0, 0)} sessions/s; ${r.stormStats.rounds} rounds, ${r.stormStats.opened} opened, failures ${JSON.stringify(r.stormStats.failed)}; storm clients at nice ${o.stormNice}, gateway crypto threads at nice ${o.workerNice}`,
     `  p99 ratio      ${f(r.p99Ratio, 2)} (storm / no storm; target <= 2)`,
   ];
 }

@@ -8,7 +8,7 @@ import { ErrorCode, JanusError } from '@janus/protocol';
 import { BenchChild } from './child.js';
 import { GATEWAY_CONFIG_ENV, type ProcessUsage } from './ipc.js';
 import { benchGatewayConfig, describeCommit, GATEWAY_NODE_FLAGS } from './run.js';
-import { CRYPTO_THREADS_ENV } from './session-ipc.js';
+import { CRYPTO_NICE_ENV, CRYPTO_THREADS_ENV } from './session-ipc.js';
 
 /**
  * Reads `--name value` pairs (and `--name` alone for a flag in `flags`) into a map.
@@ -72,6 +72,8 @@ export interface SessionGatewaySpec {
   backendPort: number;
   /** Crypto pool threads; 0 = inline; undefined = the pool's default. */
   cryptoThreads?: number;
+  /** OS nice value of the crypto pool's threads; undefined = the pool's default (19). */
+  cryptoNice?: number;
   execArgv?: string[];
   log: (line: string) => void;
 }
@@ -80,6 +82,7 @@ export interface SessionGatewaySpec {
 export function startSessionGateway(s: SessionGatewaySpec): Promise<BenchChild> {
   const env: Record<string, string> = { [GATEWAY_CONFIG_ENV]: JSON.stringify(benchGatewayConfig(s.keysDir, s.backendPort)) };
   if (s.cryptoThreads !== undefined) env[CRYPTO_THREADS_ENV] = String(s.cryptoThreads);
+  if (s.cryptoNice !== undefined) env[CRYPTO_NICE_ENV] = String(s.cryptoNice);
   return BenchChild.start({
     name: 'gateway',
     script: new URL('./session-gateway-proc.js', import.meta.url),

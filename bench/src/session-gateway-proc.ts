@@ -17,7 +17,7 @@ import { ErrorCode, JanusError } from '@janus/protocol';
 import { CryptoPool, nodeCrypto } from '@janus/protocol/node';
 import { createGateway, parseConfig } from '@janus/gateway';
 import { GATEWAY_CONFIG_ENV, serveChild } from './ipc.js';
-import { CRYPTO_THREADS_ENV, type HeapRow, type LoopDelay, type MemorySample, type PrimitiveCosts, type ThreadCpu } from './session-ipc.js';
+import { CRYPTO_NICE_ENV, CRYPTO_THREADS_ENV, type HeapRow, type LoopDelay, type MemorySample, type PrimitiveCosts, type ThreadCpu } from './session-ipc.js';
 
 
 /** Per-thread CPU from /proc/self/task (empty where /proc is missing). */
@@ -112,7 +112,11 @@ async function heapSummary(top: number): Promise<HeapRow[]> {
 
 serveChild(async () => {
   const threads = process.env[CRYPTO_THREADS_ENV];
-  const pool = new CryptoPool(threads !== undefined && threads !== '' ? { threads: Number(threads) } : {});
+  const nice = process.env[CRYPTO_NICE_ENV];
+  const pool = new CryptoPool({
+    ...(threads !== undefined && threads !== '' ? { threads: Number(threads) } : {}),
+    ...(nice !== undefined && nice !== '' ? { workerNice: Number(nice) } : {}),
+  });
   const gw = await createGateway(parseConfig(readConfig()), { handshakeCrypto: pool });
   const gc = (globalThis as { gc?: () => void }).gc;
   const delay = monitorEventLoopDelay({ resolution: 1 });

@@ -7,6 +7,9 @@
 /** Environment variable with the crypto pool size of the gateway child (0 = inline). */
 export const CRYPTO_THREADS_ENV = 'JANUS_BENCH_CRYPTO_THREADS';
 
+/** Environment variable with the OS nice value of the gateway child's crypto pool threads (CryptoPoolOptions.workerNice). */
+export const CRYPTO_NICE_ENV = 'JANUS_BENCH_CRYPTO_NICE';
+
 /** Environment variable with the storm child's {@link StormSpec} as JSON. */
 export const STORM_ENV = 'JANUS_BENCH_STORM';
 
@@ -71,6 +74,8 @@ export interface StormSpec {
   uidBase: number;
   /** Rounds to run, then idle; 0 = until stopped. */
   rounds: number;
+  /** OS nice value of every thread of the storm child, -20..19 (0 = as the bench). */
+  nice: number;
 }
 
 /** Counters of the storm so far. */

@@ -9,6 +9,8 @@
  *
  * Calls (ipc.ts): `stats` returns {@link StormStats}.
  */
+import { readdirSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { JanusClient, isJanusError } from '@janus/client';
 import { ErrorCode, JanusError } from '@janus/protocol';
 import { serveChild } from './ipc.js';
@@ -21,8 +23,21 @@ function readSpec(): StormSpec {
   return JSON.parse(raw) as StormSpec;
 }
 
+/**
+ * Sets the OS nice value of every thread of this process (Linux: a nice value is per
+ * thread; threads started later inherit the main thread's). Elsewhere: the process's.
+ */
+function niceAll(nice: number): void {
+  if (process.platform !== 'linux') {
+    setPriority(0, nice);
+    return;
+  }
+  for (const tid of readdirSync('/proc/self/task')) setPriority(Number(tid), nice);
+}
+
 serveChild(async () => {
   const spec = readSpec();
+  if (spec.nice !== 0) niceAll(spec.nice);
   const keys = readBenchKeys(spec.keysDir);
   const stats: StormStats = { rounds: 0, done: false, opened: 0, failed: {} };
   let running = true;

@@ -1,9 +1,11 @@
 /**
  * The pooled node:crypto back end (crypto/pool.ts): the same answers as the synchronous
  * back end with the same key handles, failures as rejections, requests spread over its
- * threads, a full handshake against a node:crypto client, and close.
+ * threads, a full handshake against a node:crypto client, its workers' OS priority, and
+ * close.
  */
 import { strict as assert } from 'node:assert';
+import { readdirSync, readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import {
   acceptServerHello,
@@ -127,9 +129,46 @@ describe('CryptoPool', () => {
     await inline.close();
   });
 
-  it('refuses a negative or fractional thread count', () => {
+  it('runs its worker threads at workerNice and leaves the calling thread at its own (Linux)', { skip: process.platform !== 'linux' }, async () => {
+    const mainNice = niceOf(readFileSync('/proc/thread-self/stat', 'utf8'));
+    const before = threadNices();
+    const p = new CryptoPool({ threads: 2, inlineShare: 0, inlineBurstMs: 0, workerNice: 17 });
+    const msg = utf8('nice');
+    const sig = nodeCrypto.ed25519Sign(signing, msg);
+    // Two in flight at once: the second starts the pool's second thread.
+    assert.deepEqual(await Promise.all([p.ed25519Verify(verifying, msg, sig), p.ed25519Verify(verifying, msg, sig)]), [true, true]);
+    const after = threadNices();
+    const fresh = [...after].filter(([tid]) => !before.has(tid)).map(([, nice]) => nice);
+    assert.equal(fresh.filter((n) => n === 17).length, 2, `new threads' nice values ${JSON.stringify(fresh)}`);
+    assert.equal(niceOf(readFileSync('/proc/thread-self/stat', 'utf8')), mainNice);
+    await p.close();
+  });
+
+  it('refuses a negative or fractional thread count, and a nice value outside -20..19', () => {
     assert.throws(() => new CryptoPool({ threads: -1 }), RangeError);
     assert.throws(() => new CryptoPool({ threads: 1.5 }), RangeError);
     assert.throws(() => new CryptoPool({ inlineShare: 2 }), RangeError);
+    assert.throws(() => new CryptoPool({ workerNice: 20 }), RangeError);
+    assert.throws(() => new CryptoPool({ workerNice: -21 }), RangeError);
+    assert.throws(() => new CryptoPool({ workerNice: 1.5 }), RangeError);
   });
 });
+
+/** The nice value in a /proc/.../stat line: field 19, counted after the `(comm)` field, which may hold spaces. */
+function niceOf(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[19 - 3]);
+}
+
+/** This process's threads: thread id -> nice value. */
+function threadNices(): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      m.set(tid, niceOf(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return m;
+}

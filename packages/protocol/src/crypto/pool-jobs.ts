@@ -12,6 +12,12 @@ export type PoolJob =
   | { op: 'ed25519Sign'; key: unknown; message: Uint8Array }
   | { op: 'ed25519Verify'; key: unknown; message: Uint8Array; signature: Uint8Array };
 
+/** What a worker thread starts with (its `workerData`). Internal. */
+export interface PoolWorkerData {
+  /** The thread's OS nice value (CryptoPoolOptions.workerNice). */
+  nice: number;
+}
+
 /** A job posted to a worker (pool-worker.ts), with its request id. Internal. */
 export type PoolRequest = PoolJob & { id: number };
 

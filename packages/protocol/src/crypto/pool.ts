@@ -14,7 +14,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { AeadKey, CryptoBackend, SigningKey, VerifyKey, X25519KeyPair } from './backend.js';
 import { nodeCrypto } from './node.js';
-import { own, runPoolJob, type PoolJob, type PoolReply, type PoolRequest } from './pool-jobs.js';
+import { own, runPoolJob, type PoolJob, type PoolReply, type PoolRequest, type PoolWorkerData } from './pool-jobs.js';
 
 interface Waiter {
   resolve(value: unknown): void;
@@ -35,8 +35,8 @@ class PoolThread {
   private busy = false;
   dead = false;
 
-  constructor(onDead: (t: PoolThread) => void) {
-    this.worker = new Worker(WORKER_URL);
+  constructor(nice: number, onDead: (t: PoolThread) => void) {
+    this.worker = new Worker(WORKER_URL, { workerData: { nice } satisfies PoolWorkerData });
     this.worker.unref();
     this.worker.on('message', (replies: PoolReply[]) => {
       for (const r of replies) {
@@ -116,6 +116,15 @@ export interface CryptoPoolOptions {
   inlineShare?: number;
   /** The budget's capacity (ms of inline work back to back); default 1. */
   inlineBurstMs?: number;
+  /**
+   * OS nice value of each worker thread, -20..19; default 19 (the lowest priority). Linux
+   * only, where a nice value belongs to one thread; elsewhere ignored. Why: on cores the
+   * event loop shares, a reconnect storm's crypto then runs in the time the open sessions
+   * leave, instead of taking an equal share of the cores from them (measured in
+   * docs/decisions/0027-handshake-workers-at-low-priority.md). Raising priority (< 0)
+   * needs CAP_SYS_NICE; without it the worker keeps its priority and works on.
+   */
+  workerNice?: number;
 }
 
 /** The default pool size for this machine (see {@link CryptoPoolOptions.threads}). */
@@ -137,6 +146,7 @@ export class CryptoPool implements CryptoBackend<false> {
   private closed = false;
   private readonly inlineShare: number;
   private readonly inlineBurstMs: number;
+  private readonly workerNice: number;
   /** Inline budget left (ms) at `budgetAt` (performance.now()). */
   private budgetMs: number;
   private budgetAt = performance.now();
@@ -149,6 +159,8 @@ export class CryptoPool implements CryptoBackend<false> {
     this.threads = threads;
     this.inlineShare = o.inlineShare ?? 0.1;
     this.inlineBurstMs = o.inlineBurstMs ?? 1;
+    this.workerNice = o.workerNice ?? 19;
+    if (!Number.isInteger(this.workerNice) || this.workerNice < -20 || this.workerNice > 19) throw new RangeError(`workerNice must be an integer in [-20, 19], got ${this.workerNice}`);
     if (!(this.inlineShare >= 0 && this.inlineShare <= 1)) throw new RangeError(`inlineShare must be in [0, 1], got ${this.inlineShare}`);
     if (!(this.inlineBurstMs >= 0)) throw new RangeError(`inlineBurstMs must be >= 0, got ${this.inlineBurstMs}`);
     this.budgetMs = this.inlineBurstMs;
@@ -189,7 +201,7 @@ export class CryptoPool implements CryptoBackend<false> {
     let thread: PoolThread | undefined;
     for (const t of this.live) if (!thread || t.pending.size < thread.pending.size) thread = t;
     if (!thread || (thread.pending.size > 0 && this.live.length < this.threads)) {
-      thread = new PoolThread((dead) => {
+      thread = new PoolThread(this.workerNice, (dead) => {
         const i = this.live.indexOf(dead);
         if (i >= 0) this.live.splice(i, 1);
       });
