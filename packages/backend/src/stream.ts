@@ -48,7 +48,11 @@ export interface TunnelContext extends TunnelMetadataFields {
   push(msg: Partial<TunnelMessage> & { mod: number; seq: number }): boolean;
   /** Ends the stream with status OK (after the messages already sent). No-op once closed. */
   end(): void;
-  /** Ends the stream with a gRPC error status. No-op once closed. */
+  /**
+   * Ends the stream with a gRPC error status. No-op once closed.
+   * @throws RangeError when `code` is not an error status (an integer 1..16): OK would
+   * end the stream as a success, and the gateway maps unknown codes to nothing.
+   */
   fail(code: grpc.status, details: string): void;
 }
 
@@ -236,6 +240,7 @@ export class TunnelStream implements TunnelContext {
   }
 
   fail(code: grpc.status, details: string): void {
+    if (!Number.isInteger(code) || code < 1 || code > 16) throw new RangeError(`fail() takes a gRPC error status 1..16, got ${code}`);
     if (this.isClosed) return;
     this.finish();
     this.call.fail(code, details);

@@ -185,3 +185,11 @@ test('fail() hands the call one status; later fail() and end() are no-ops', () =
   assert.deepEqual(call.failures, [{ code: grpc.status.NOT_FOUND, details: 'not here' }]);
   assert.deepEqual(call.log, []);
 });
+
+test('fail() refuses a status that is not an error (OK, outside 1..16, fractional) and leaves the stream open', () => {
+  const { call, stream } = make({ onMessage: () => undefined }, 64);
+  for (const code of [grpc.status.OK, 17, -1, 2.5]) assert.throws(() => stream.fail(code, 'x'), RangeError);
+  assert.equal(stream.closed, false);
+  stream.fail(grpc.status.UNAVAILABLE, 'later');
+  assert.deepEqual(call.failures, [{ code: grpc.status.UNAVAILABLE, details: 'later' }]);
+});
