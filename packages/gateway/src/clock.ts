@@ -10,8 +10,8 @@
  */
 import { performance } from 'node:perf_hooks';
 
-/** An opaque timer handle. */
-export type TimerHandle = { readonly __timer: true } | NodeJS.Timeout;
+/** An opaque timer handle: only the clock that made it can clear it. */
+export type TimerHandle = { readonly __timer: true };
 
 /**
  * Wall time, monotonic time and one-shot timers (ms). The contract every adapter passes
@@ -29,7 +29,10 @@ export interface Clock {
    * not keep the process alive.
    */
   setTimeout(fn: () => void, ms: number): TimerHandle;
-  /** Cancels a pending timer: `fn` will not run. A fired or cleared timer's handle is ignored. */
+  /**
+   * Cancels a pending timer: `fn` will not run. A fired or cleared timer's handle is
+   * ignored, as is a handle another clock made.
+   */
   clearTimeout(h: TimerHandle): void;
 }
 
@@ -93,8 +96,7 @@ class SystemClock implements Clock {
   }
 
   clearTimeout(h: TimerHandle): void {
-    if (!(h instanceof SystemTimer)) return clearTimeout(h as NodeJS.Timeout);
-    if (h.index < 0) return;
+    if (!(h instanceof SystemTimer) || h.index < 0) return;
     this.remove(h.index);
     // A wake-up armed for an earlier time than the heap's new first finds nothing and re-arms.
     if (this.heap.length === 0) this.disarm();

@@ -121,6 +121,16 @@ function contract(name: string, fresh: () => ClockFixture) {
       assert.equal(first.firedAt.length, 1);
     });
 
+    it("clearTimeout ignores another clock's handle: its own timer with that place still fires", async () => {
+      const { clock, elapse } = fresh();
+      const other = new ManualClock();
+      const foreign = other.setTimeout(() => assert.fail('the other clock never advances'), 1);
+      const own = timer(clock, 2);
+      clock.clearTimeout(foreign);
+      await elapse(2, own.fired);
+      assert.equal(own.firedAt.length, 1);
+    });
+
     it('a timer set from inside a timer fires, after its own delay from then; a 0 ms one after the callback that set it', async () => {
       const { clock, elapse } = fresh();
       const events: string[] = [];
