@@ -3,7 +3,7 @@
  *
  *   npm run bench:handshake -- [--modes pool,inline] [--threads N] [--sessions 2000]
  *     [--concurrency 100] [--echo 100] [--storm 1000] [--storm-rounds 1] [--window 5] [--warmup 2] [--skip-storm]
- *     [--worker-nice 19] [--storm-nice 0]
+ *     [--worker-nice 19] [--storm-nice 0] [--echo-rate 0]
  *     [--cpu-prof DIR] [--verbose]
  *
  * First the floor: a bare TCP server child (tcp-floor-proc.ts) that only accepts, reads
@@ -16,7 +16,9 @@
  *   2. new authenticated sessions per second: `--sessions` clients connect (handshake,
  *      CSAuth, player tunnel, SCAuth), `--concurrency` at a time; gateway CPU per session
  *      (every thread) over that phase, next to the primitives' sum; then their close;
- *   3. a reconnect storm: `--echo` sessions run closed-loop Echo; their latency over a
+ *   3. a reconnect storm: `--echo` sessions run Echo, closed loop (one in flight each) or,
+ *      with `--echo-rate R`, open loop (R echoes per second in all, latency from each
+ *      send's scheduled time: compare/drive.ts); their latency over a
  *      `--window` without a storm, then over the storm: a child process connects `--storm`
  *      clients at once (full login each) and closes them, `--storm-rounds` times.
  * Prints a table per mode and one JSON line (the last line of stdout).
@@ -26,6 +28,8 @@ import { performance } from 'node:perf_hooks';
 import type { JanusClient } from '@janus/client';
 import { BenchChild } from './child.js';
 import { closeClients, connectClients, driveClosedLoop, LoadCounters } from './clients.js';
+import { DriveCounters, openLoop } from './compare/drive.js';
+import { JanusSession } from './compare/janus-system.js';
 import type { LatencySummary } from './histogram.js';
 import { makeBenchKeys, type BenchKeys } from './keys.js';
 import type { LoopDelay, PrimitiveCosts, ThreadCpu } from './session-ipc.js';
@@ -34,7 +38,7 @@ import { FLOOR_FRAMES, STORM_ENV, type StormSpec, type StormStats } from './sess
 import { GATEWAY_NODE_FLAGS } from './run.js';
 
 const USAGE =
-  'usage: npm run bench:handshake -- [--modes pool,inline] [--threads N] [--sessions 2000] [--concurrency 100] [--echo 100] [--storm 1000] [--storm-rounds 1] [--window 5] [--warmup 2] [--skip-storm] [--worker-nice 19] [--storm-nice 0] [--cpu-prof DIR] [--verbose]';
+  'usage: npm run bench:handshake -- [--modes pool,inline] [--threads N] [--sessions 2000] [--concurrency 100] [--echo 100] [--storm 1000] [--storm-rounds 1] [--window 5] [--warmup 2] [--skip-storm] [--worker-nice 19] [--storm-nice 0] [--echo-rate 0] [--cpu-prof DIR] [--verbose]';
 
 interface Options {
   modes: ('pool' | 'inline')[];
@@ -56,6 +60,8 @@ interface Options {
   workerNice: number;
   /** OS nice value of the storm child's threads: 19 stands for storm clients on other machines, using only what the cores leave. */
   stormNice: number;
+  /** The open sessions' load: 0 = closed loop (one echo in flight per session); else an open loop offering this many echoes per second in all. */
+  echoRate: number;
 }
 
 /** One window of the open sessions' closed loop. */
@@ -99,7 +105,7 @@ interface ModeResult {
 
 function parse(argv: string[]): Options | null {
   if (argv.includes('--help')) return null;
-  const o = parseOptions(argv, ['modes', 'threads', 'sessions', 'concurrency', 'echo', 'storm', 'storm-rounds', 'window', 'warmup', 'cpu-prof', 'worker-nice', 'storm-nice'], ['verbose', 'skip-storm']);
+  const o = parseOptions(argv, ['modes', 'threads', 'sessions', 'concurrency', 'echo', 'storm', 'storm-rounds', 'window', 'warmup', 'cpu-prof', 'worker-nice', 'storm-nice', 'echo-rate'], ['verbose', 'skip-storm']);
   const modes = (o.get('modes') ?? 'pool,inline').split(',');
   for (const m of modes) if (m !== 'pool' && m !== 'inline') throw new Error(`--modes: ${m} is not pool or inline`);
   const r: Options = {
@@ -115,6 +121,7 @@ function parse(argv: string[]): Options | null {
     skipStorm: o.has('skip-storm'),
     workerNice: niceOption(o, 'worker-nice', 19),
     stormNice: niceOption(o, 'storm-nice', 0),
+    echoRate: intOption(o, 'echo-rate', 0, 0),
   };
   if (o.has('cpu-prof')) r.cpuProfDir = o.get('cpu-prof')!;
   if (o.has('threads')) r.threads = intOption(o, 'threads', 1);
@@ -145,22 +152,27 @@ function perThread(a: ThreadCpu[], b: ThreadCpu[], mainTid: number, sessions: nu
 const sleep = (s: number): Promise<void> => new Promise((r) => setTimeout(r, s * 1000));
 
 /** Measures the open sessions' echo while `during` runs (a sleep, or the storm). */
-async function echoWindow(gateway: BenchChild, counters: LoadCounters, during: () => Promise<void>): Promise<EchoWindow> {
+/** The open sessions' counters, closed loop (clients.ts) or open loop (compare/drive.ts): what a window reads. */
+type EchoCounters = { kind: 'closed'; c: LoadCounters } | { kind: 'open'; c: DriveCounters };
+
+async function echoWindow(gateway: BenchChild, counters: EchoCounters, during: () => Promise<void>): Promise<EchoWindow> {
   const g0 = await gateway.usage();
   await gateway.call('loopDelayReset');
-  counters.latency.reset();
-  counters.replies = 0;
-  counters.measuring = true;
+  if (counters.kind === 'closed') {
+    counters.c.latency.reset();
+    counters.c.replies = 0;
+  } else counters.c.resetWindow();
+  counters.c.measuring = true;
   const t0 = performance.now();
   await during();
-  counters.measuring = false;
+  counters.c.measuring = false;
   const wall = (performance.now() - t0) / 1000;
   const g1 = await gateway.usage();
   const loopDelay = await gateway.call<LoopDelay>('loopDelay');
   return {
     windowS: wall,
-    msgsPerSec: counters.replies / wall,
-    latency: counters.latency.summary(),
+    msgsPerSec: (counters.kind === 'closed' ? counters.c.replies : counters.c.done) / wall,
+    latency: counters.c.latency.summary(),
     gatewayCores: coresBetween(g0, g1),
     gatewayEventLoop: eluBetween(g0, g1),
     loopDelay,
@@ -309,12 +321,20 @@ async function runMode(mode: 'pool' | 'inline', o: Options, keys: BenchKeys, bac
       return result;
     }
 
-    // Reconnect storm against open sessions in a closed loop.
+    // Reconnect storm against open sessions, in a closed loop or at an offered rate (--echo-rate).
     const echoSetup = await connectClients({ transport: 'tcp', host: '127.0.0.1', port, keys, connections: o.echo, setupConcurrency: o.concurrency, into: clients });
     if (clients.length === 0) throw new Error(`no echo session opened: ${echoSetup.firstFailure}`);
-    const counters = new LoadCounters();
+    const counters: EchoCounters = o.echoRate > 0 ? { kind: 'open', c: new DriveCounters() } : { kind: 'closed', c: new LoadCounters() };
     const payload = new Uint8Array(64).map((_, i) => (i * 31 + 7) & 0xff);
-    driving = driveClosedLoop(clients, payload, counters, () => running);
+    driving =
+      counters.kind === 'open'
+        ? openLoop(
+            clients.map((c) => new JanusSession(c, payload)),
+            o.echoRate,
+            counters.c,
+            () => running,
+          )
+        : driveClosedLoop(clients, payload, counters.c, () => running);
     await sleep(o.warmupS);
     log(`${mode}: baseline window`);
     const baseline = await echoWindow(gateway, counters, () => sleep(o.windowS));
@@ -367,7 +387,7 @@ function table(r: ModeResult, o: Options): string[] {
   if (!r.baseline || !r.storm || !r.stormStats || r.p99Ratio === undefined) return lines;
   return [
     ...lines,
-    `  echo, ${o.echo} open sessions, no storm:   ${w(r.baseline)}`,
+    `  echo, ${o.echo} open sessions (${o.echoRate > 0 ? `open loop, ${o.echoRate} msgs/s offered` : 'closed loop'}), no storm:   ${w(r.baseline)}`,
     `  echo, during ${o.storm}-client storm: ${w(r.storm)}`,
     `  storm          ${f(r.storm.stormSessionsPerSec ?? 0, 0)} sessions/s; ${r.stormStats.rounds} rounds, ${r.stormStats.opened} opened, failures ${JSON.stringify(r.stormStats.failed)}; storm clients at nice ${o.stormNice}, gateway crypto threads at nice ${o.workerNice}`,
     `  p99 ratio      ${f(r.p99Ratio, 2)} (storm / no storm; target <= 2)`,

@@ -20,7 +20,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
 }
 
-class JanusSession implements BenchSession {
+/** A Janus client as a {@link BenchSession} of the demo backend (echo, rooms), with `payload` for each echo. */
+export class JanusSession implements BenchSession {
   constructor(
     private readonly client: JanusClient,
     private readonly payload: Uint8Array,
