@@ -64,7 +64,7 @@ interface Options {
   echoRate: number;
 }
 
-/** One window of the open sessions' closed loop. */
+/** One window of the open sessions' echo (closed or open loop). */
 interface EchoWindow {
   windowS: number;
   msgsPerSec: number;
@@ -151,10 +151,10 @@ function perThread(a: ThreadCpu[], b: ThreadCpu[], mainTid: number, sessions: nu
 
 const sleep = (s: number): Promise<void> => new Promise((r) => setTimeout(r, s * 1000));
 
-/** Measures the open sessions' echo while `during` runs (a sleep, or the storm). */
 /** The open sessions' counters, closed loop (clients.ts) or open loop (compare/drive.ts): what a window reads. */
 type EchoCounters = { kind: 'closed'; c: LoadCounters } | { kind: 'open'; c: DriveCounters };
 
+/** Measures the open sessions' echo while `during` runs (a sleep, or the storm). */
 async function echoWindow(gateway: BenchChild, counters: EchoCounters, during: () => Promise<void>): Promise<EchoWindow> {
   const g0 = await gateway.usage();
   await gateway.call('loopDelayReset');

@@ -51,7 +51,7 @@ export interface TunnelContext extends TunnelMetadataFields {
   /**
    * Ends the stream with a gRPC error status. No-op once closed.
    * @throws RangeError when `code` is not an error status (an integer 1..16): OK would
-   * end the stream as a success, and the gateway maps unknown codes to nothing.
+   * end the stream as a success, and any other number is no gRPC status at all.
    */
   fail(code: grpc.status, details: string): void;
 }
