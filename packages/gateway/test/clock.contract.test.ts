@@ -121,7 +121,7 @@ function contract(name: string, fresh: () => ClockFixture) {
       assert.equal(first.firedAt.length, 1);
     });
 
-    it("clearTimeout ignores another clock's handle: its own timer with that place still fires", async () => {
+    it("clearTimeout ignores a handle another clock made, and the clock's own timers still fire", async () => {
       const { clock, elapse } = fresh();
       const other = new ManualClock();
       const foreign = other.setTimeout(() => assert.fail('the other clock never advances'), 1);
