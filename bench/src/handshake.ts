@@ -18,7 +18,7 @@
  *      (every thread) over that phase, next to the primitives' sum; then their close;
  *   3. a reconnect storm: `--echo` sessions run Echo, closed loop (one in flight each) or,
  *      with `--echo-rate R`, open loop (R echoes per second in all, latency from each
- *      send's scheduled time: compare/drive.ts); their latency over a
+ *      send's scheduled time), both bench:compare's drivers (compare/drive.ts); their latency over a
  *      `--window` without a storm, then over the storm: a child process connects `--storm`
  *      clients at once (full login each) and closes them, `--storm-rounds` times.
  * Prints a table per mode and one JSON line (the last line of stdout).
@@ -27,8 +27,8 @@ import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { JanusClient } from '@janus/client';
 import { BenchChild } from './child.js';
-import { closeClients, connectClients, driveClosedLoop, LoadCounters } from './clients.js';
-import { DriveCounters, openLoop } from './compare/drive.js';
+import { closeClients, connectClients } from './clients.js';
+import { closedLoop, DriveCounters, openLoop } from './compare/drive.js';
 import { JanusSession } from './compare/janus-system.js';
 import type { LatencySummary } from './histogram.js';
 import { makeBenchKeys, type BenchKeys } from './keys.js';
@@ -151,28 +151,22 @@ function perThread(a: ThreadCpu[], b: ThreadCpu[], mainTid: number, sessions: nu
 
 const sleep = (s: number): Promise<void> => new Promise((r) => setTimeout(r, s * 1000));
 
-/** The open sessions' counters, closed loop (clients.ts) or open loop (compare/drive.ts): what a window reads. */
-type EchoCounters = { kind: 'closed'; c: LoadCounters } | { kind: 'open'; c: DriveCounters };
-
 /** Measures the open sessions' echo while `during` runs (a sleep, or the storm). */
-async function echoWindow(gateway: BenchChild, counters: EchoCounters, during: () => Promise<void>): Promise<EchoWindow> {
+async function echoWindow(gateway: BenchChild, counters: DriveCounters, during: () => Promise<void>): Promise<EchoWindow> {
   const g0 = await gateway.usage();
   await gateway.call('loopDelayReset');
-  if (counters.kind === 'closed') {
-    counters.c.latency.reset();
-    counters.c.replies = 0;
-  } else counters.c.resetWindow();
-  counters.c.measuring = true;
+  counters.resetWindow();
+  counters.measuring = true;
   const t0 = performance.now();
   await during();
-  counters.c.measuring = false;
+  counters.measuring = false;
   const wall = (performance.now() - t0) / 1000;
   const g1 = await gateway.usage();
   const loopDelay = await gateway.call<LoopDelay>('loopDelay');
   return {
     windowS: wall,
-    msgsPerSec: (counters.kind === 'closed' ? counters.c.replies : counters.c.done) / wall,
-    latency: counters.c.latency.summary(),
+    msgsPerSec: counters.done / wall,
+    latency: counters.latency.summary(),
     gatewayCores: coresBetween(g0, g1),
     gatewayEventLoop: eluBetween(g0, g1),
     loopDelay,
@@ -324,17 +318,10 @@ async function runMode(mode: 'pool' | 'inline', o: Options, keys: BenchKeys, bac
     // Reconnect storm against open sessions, in a closed loop or at an offered rate (--echo-rate).
     const echoSetup = await connectClients({ transport: 'tcp', host: '127.0.0.1', port, keys, connections: o.echo, setupConcurrency: o.concurrency, into: clients });
     if (clients.length === 0) throw new Error(`no echo session opened: ${echoSetup.firstFailure}`);
-    const counters: EchoCounters = o.echoRate > 0 ? { kind: 'open', c: new DriveCounters() } : { kind: 'closed', c: new LoadCounters() };
+    const counters = new DriveCounters();
     const payload = new Uint8Array(64).map((_, i) => (i * 31 + 7) & 0xff);
-    driving =
-      counters.kind === 'open'
-        ? openLoop(
-            clients.map((c) => new JanusSession(c, payload)),
-            o.echoRate,
-            counters.c,
-            () => running,
-          )
-        : driveClosedLoop(clients, payload, counters.c, () => running);
+    const sessions = clients.map((c) => new JanusSession(c, payload));
+    driving = o.echoRate > 0 ? openLoop(sessions, o.echoRate, counters, () => running) : closedLoop(sessions, counters, () => running);
     await sleep(o.warmupS);
     log(`${mode}: baseline window`);
     const baseline = await echoWindow(gateway, counters, () => sleep(o.windowS));
